@@ -1,0 +1,58 @@
+# Two commands do everything on a fresh machine:
+#   make run   – install what is missing and open the app
+#   make test  – install what is missing and run the whole suite headless
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# The torch build to install first. On these machines torch==2.13.0 is a local
+# CPU wheel; elsewhere pip picks the build that suits the machine. Override
+# with e.g. `make run TORCH_SPEC=torch`.
+TORCH_SPEC ?= torch==2.13.0
+APT_PACKAGES := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libgl1 libegl1 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
+
+.PHONY: run test install dev sysdeps bench clean screenshot
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(PY) pyproject.toml
+	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "$(TORCH_SPEC)"
+	$(PY) -m pip install -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.installed
+	$(PY) -m pip install -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+dev: $(VENV)/.dev-installed
+
+# System libraries for headless Qt and OpenGL (Debian, as root); skipped elsewhere.
+sysdeps:
+	@missing=""; \
+	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
+	for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libGL.so.1 libEGL.so.1 libxkbcommon-x11.so.0 libfontconfig.so.1 libdbus-1.so.3; do \
+	  ldconfig -p | grep -q $$lib || missing="$$missing $$lib"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing system packages for headless Qt/OpenGL:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(APT_PACKAGES) >/dev/null; \
+	  else echo "missing for headless tests:$$missing (install: $(APT_PACKAGES))"; fi; \
+	fi
+	@command -v Xvfb >/dev/null || { echo "Xvfb is missing: OpenGL tests cannot run (pytest-xvfb would skip them silently)"; exit 1; }
+
+run: install
+	$(VENV)/bin/attractor-lab
+
+test: dev sysdeps
+	QT_QPA_PLATFORM=xcb ATTRACTOR_LAB_REQUIRE_XVFB=1 $(PY) -m pytest
+
+bench: install
+	$(PY) -m pip install -q -e ".[bench]"
+	$(PY) benchmarks/run_all.py
+
+screenshot: install
+	../shared/tools/xshot docs/screenshot.png 8 -- $(VENV)/bin/attractor-lab
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,23 @@
+"""Attractor Lab engine: models, the simulation server and the scripting API.
+
+The scripting API (``engine.create``, ``engine.list_models``) loads torch on
+first use. The protocol and client modules (``engine.protocol``,
+``engine.client``) do not, so the GUI process can import them.
+"""
+
+__version__ = "0.1.0"
+
+_API = ("create", "list_models", "describe", "Simulation")
+
+
+def __getattr__(name):
+    # Lazy: importing ``engine.protocol`` must not pull torch into the GUI process.
+    if name in _API:
+        from engine import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_API))

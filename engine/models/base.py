@@ -1,0 +1,172 @@
+"""The model interface every simulation implements.
+
+A model is a small class that declares its parameters, the arrays it can show
+and the views that show them; the engine server, the scripting API, presets
+and the GUI are all built from these declarations. Register a model with
+:func:`engine.models.register`; the registry finds every module in
+``engine/models/`` by itself, so adding a model never means editing the GUI.
+
+Views (``Model.views``) are plain dicts, sent to the GUI as JSON:
+
+``{"kind": "image", "array": "v", "title": ..., "colormap": "viridis", "levels": [0, 1]}``
+    a 2D array from ``state()``; ``levels`` fixed, or ``None`` for auto.
+    Optional ``"mask": name`` highlights cells where that array is non-zero,
+    ``"paint": True`` lets the user paint on it.
+``{"kind": "surface", "array": "v", "title": ..., "zscale": 1.0, "levels": [0, 1]}``
+    a 3D height map (vispy).
+``{"kind": "timeseries", "observables": ["mean_u", ...], "title": ...}``
+    observables against simulation time.
+``{"kind": "bars", "array": "overlaps", "title": ..., "ylim": [-1, 1]}``
+    a 1D array as a bar chart.
+``{"kind": "lines", "title": ..., "xlabel": ..., "ylabel": ...,
+   "series": [{"x": "alpha_line", "y": "T_line", "name": "T_g"}],
+   "points": [{"x": "load", "y": "temperature", "name": "now"}]}``
+    curves from arrays in ``state()`` (theory, dispersion relations), with
+    live markers whose coordinates are observables or parameters.
+``{"kind": "text", "array": "equations"}``
+    a static text panel; ``array`` names a key of :meth:`Model.texts`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from engine.params import Param, validate_params
+
+
+class SimulationDiverged(RuntimeError):
+    """Raised by ``step`` when the state stopped being finite.
+
+    The model restores its last good state before raising; the message tells
+    the user which parameter to change.
+    """
+
+
+class Model:
+    """Base class: parameter handling, seeding, device and simulated time.
+
+    Subclasses set the class attributes and implement :meth:`_reset`,
+    :meth:`_step`, :meth:`state` and :meth:`observables`.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    equations: ClassVar[str] = ""
+    params: ClassVar[tuple[Param, ...]] = ()
+    views: ClassVar[tuple[dict, ...]] = ()
+    #: default simulated time advanced by one step, for models without ``dt``
+    time_per_step: ClassVar[float] = 1.0
+
+    def __init__(self, device: str | torch.device = "cpu", seed: int = 0, **params: Any):
+        self.device = torch.device(device)
+        self.schema = {p.name: p for p in self.params}
+        self.p: dict[str, Any] = {p.name: p.default for p in self.params}
+        self.p.update(validate_params(self.schema, params, where=self.name))
+        self._pending: dict[str, Any] = {}
+        self.seed = int(seed)
+        self.steps = 0
+        self.time = 0.0
+        self.reset(seed)
+
+    # ---- parameters -------------------------------------------------
+    def set(self, **params: Any) -> list[str]:
+        """Change parameters. Live ones apply at once; structural ones wait for
+        :meth:`reset`. Returns the names that wait for a reset."""
+        values = validate_params(self.schema, params, where=self.name)
+        waiting = []
+        live = {}
+        for name, value in values.items():
+            if self.schema[name].live:
+                live[name] = value
+            else:
+                self._pending[name] = value
+                waiting.append(name)
+        if live:
+            self.p.update(live)
+            self._on_live_change(live)
+        return waiting
+
+    def _on_live_change(self, changed: dict[str, Any]) -> None:
+        """Hook: recompute cached quantities after live parameter changes."""
+
+    @property
+    def pending(self) -> dict[str, Any]:
+        """Structural changes that apply at the next reset."""
+        return dict(self._pending)
+
+    # ---- lifecycle --------------------------------------------------
+    def reset(self, seed: int | None = None) -> None:
+        """Apply pending structural parameters and start again from ``seed``."""
+        if seed is not None:
+            self.seed = int(seed)
+        self.p.update(self._pending)
+        self._pending.clear()
+        self.steps = 0
+        self.time = 0.0
+        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        self._reset()
+
+    def step(self, n: int = 1) -> None:
+        """Advance ``n`` steps on the device."""
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"step: n must be >= 0, not {n}")
+        if n == 0:
+            return
+        self._step(n)
+        self.steps += n
+        self.time += n * self.dt
+
+    @property
+    def dt(self) -> float:
+        return float(self.p.get("dt", self.time_per_step))
+
+    # ---- to implement -----------------------------------------------
+    def _reset(self) -> None:
+        raise NotImplementedError
+
+    def _step(self, n: int) -> None:
+        raise NotImplementedError
+
+    def state(self) -> dict[str, torch.Tensor | np.ndarray]:
+        """Arrays to display, keyed by the names the views use."""
+        raise NotImplementedError
+
+    def observables(self) -> dict[str, float]:
+        """Scalars describing the current state."""
+        return {}
+
+    def texts(self) -> dict[str, str]:
+        """Static texts for ``text`` views (equations, regime)."""
+        return {"equations": self.equations}
+
+    # ---- optional interaction -----------------------------------------
+    def paint(self, field: str, x: float, y: float, radius: float, value: float, mode: str = "set") -> None:
+        """Paint a disc on a field (cell coordinates). Models that support it override."""
+        raise ValueError(f"model {self.name!r} does not support painting")
+
+    # ---- description --------------------------------------------------
+    @classmethod
+    def describe(cls) -> dict:
+        """JSON-able declaration sent to the GUI and printed by the CLI."""
+        return {
+            "name": cls.name,
+            "title": cls.title or cls.name,
+            "description": cls.description,
+            "equations": cls.equations,
+            "params": [p.to_json() for p in cls.params],
+            "views": [dict(v) for v in cls.views],
+        }
+
+    def numpy_state(self) -> dict[str, np.ndarray]:
+        """``state()`` as contiguous numpy arrays on the host."""
+        out = {}
+        for key, value in self.state().items():
+            if isinstance(value, torch.Tensor):
+                value = value.detach().to("cpu").numpy()
+            out[key] = np.ascontiguousarray(value)
+        return out
