@@ -1,0 +1,1 @@
+"""Theory solvers (pure numpy/scipy): predictions shown beside the simulations."""
