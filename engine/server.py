@@ -1,0 +1,441 @@
+"""The engine server: one process that owns the device, the model and the recorder.
+
+It steps the model as fast as it can in chunks short enough to answer commands
+within a few tens of milliseconds, and publishes the newest state at most at
+the display rate the client asked for. See ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import zmq
+
+from engine import __version__, models
+from engine.device import choose_device, configure_torch, describe
+from engine.models.base import SimulationDiverged
+from engine.presets import FORMAT_VERSION, Preset
+from engine.protocol import (
+    PROTOCOL_VERSION,
+    REQUESTS,
+    ProtocolError,
+    Session,
+    endpoint,
+    new_key,
+    read_connection_file,
+    write_connection_file,
+)
+from engine.recorder import Recorder, RecordingFull
+
+log = logging.getLogger("attractor_lab.engine")
+
+#: A chunk of steps aims at this duration, so commands wait at most about this long.
+CHUNK_SECONDS = 0.03
+STATUS_INTERVAL = 0.5
+
+
+def _die_with_parent() -> None:
+    """Linux: ask the kernel to send SIGTERM when the parent process dies."""
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+class EngineServer:
+    """Serve one engine over ZeroMQ.
+
+    Parameters
+    ----------
+    connection_file : path
+        Written (owner-only) with the ports and the key. When it already holds a
+        ``key``, that key is used.
+    device : str
+        ``auto``, ``cpu`` or ``cuda[:N]``.
+    ip : str
+        Address to bind; loopback by default. Binding another address exposes
+        the engine to the network (messages stay signed).
+    parent_pid : int, optional
+        Exit when this process is gone.
+    """
+
+    def __init__(self, connection_file, device="auto", ip="127.0.0.1", parent_pid=None, threads=None):
+        self.threads = configure_torch(threads)
+        self.device = choose_device(device)
+        self.connection_file = Path(connection_file)
+        key = None
+        if self.connection_file.exists():
+            try:
+                key = read_connection_file(self.connection_file)["key"].encode()
+            except (ValueError, KeyError, OSError):
+                key = None
+        self.session = Session(key or new_key())
+        self.ctx = zmq.Context()
+        self.command = self.ctx.socket(zmq.ROUTER)
+        self.command.linger = 0
+        self.state = self.ctx.socket(zmq.PUB)
+        self.state.linger = 0
+        # small high-water mark: a slow subscriber loses old frames, the engine never queues them
+        self.state.sndhwm = 8
+        cmd_port = self.command.bind_to_random_port(f"tcp://{ip}")
+        state_port = self.state.bind_to_random_port(f"tcp://{ip}")
+        self.info = {
+            "transport": "tcp",
+            "ip": ip,
+            "command_port": cmd_port,
+            "state_port": state_port,
+            "key": self.session.key.decode(),
+            "signature_scheme": "hmac-sha256",
+            "protocol_version": PROTOCOL_VERSION,
+            "pid": os.getpid(),
+        }
+        write_connection_file(self.connection_file, self.info)
+        self.parent_pid = parent_pid
+        if parent_pid:
+            _die_with_parent()
+        self.model = None
+        self.running = False
+        self.fps = 30.0
+        self.recorder: Recorder | None = None
+        self.recording_preset: str = ""
+        self.steps_per_chunk = 1
+        self._last_frame = 0.0
+        self._last_status = 0.0
+        self._rate_steps = 0
+        self._rate_t0 = time.perf_counter()
+        self.steps_per_second = 0.0
+        self._stop = False
+        self._frame_due = False
+
+    # ---- publishing ------------------------------------------------------
+    def publish(self, msg_type, content=None, arrays=None):
+        try:
+            self.state.send_multipart(self.session.serialize(msg_type, content, arrays), flags=zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            pass  # nobody keeps up: drop, never queue
+
+    def publish_frame(self):
+        if self.model is None:
+            return
+        m = self.model
+        content = {
+            "model": m.name,
+            "step": m.steps,
+            "time": m.time,
+            "observables": {k: float(v) for k, v in m.observables().items()},
+            "running": self.running,
+        }
+        self.publish("frame", content, m.numpy_state())
+        self._last_frame = time.perf_counter()
+        self._frame_due = False
+
+    def publish_status(self):
+        now = time.perf_counter()
+        span = now - self._rate_t0
+        if span > 0:
+            self.steps_per_second = self._rate_steps / span
+        self._rate_steps, self._rate_t0 = 0, now
+        self._last_status = now
+        self.publish("status", self.status())
+
+    def status(self) -> dict:
+        m = self.model
+        return {
+            "state": "running" if self.running else ("paused" if m is not None else "idle"),
+            "model": m.name if m else None,
+            "step": m.steps if m else 0,
+            "time": m.time if m else 0.0,
+            "steps_per_second": self.steps_per_second,
+            "device": describe(self.device),
+            "recording": len(self.recorder) if self.recorder is not None else None,
+            "rejected_messages": self.session.rejected,
+            "pending": m.pending if m else {},
+        }
+
+    def error(self, message: str, where: str, tb: str = "") -> None:
+        log.error("%s: %s", where, message)
+        self.publish("error", {"message": message, "where": where, "traceback": tb})
+
+    # ---- main loop --------------------------------------------------------
+    def serve_forever(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.command, zmq.POLLIN)
+        try:
+            while not self._stop:
+                timeout = 0 if self.running else 50
+                if poller.poll(timeout):
+                    self._handle_pending()
+                if self.running and not self._stop:
+                    self._run_chunk()
+                now = time.perf_counter()
+                if self.model is not None and (
+                    self._frame_due or (self.running and now - self._last_frame >= 1.0 / self.fps)
+                ):
+                    self.publish_frame()
+                if now - self._last_status >= STATUS_INTERVAL:
+                    self.publish_status()
+                    if self.parent_pid and not _alive(self.parent_pid):
+                        log.warning("parent %s is gone: exiting", self.parent_pid)
+                        break
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self.command.close(0)
+        self.state.close(0)
+        self.ctx.term()
+        try:
+            if read_connection_file(self.connection_file).get("pid") == os.getpid():
+                self.connection_file.unlink()
+        except (OSError, ValueError):
+            pass
+
+    def _handle_pending(self) -> None:
+        while True:
+            try:
+                frames = self.command.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            try:
+                msg = self.session.deserialize(frames)
+            except ProtocolError as exc:
+                log.warning("dropped a message: %s (%d so far)", exc, self.session.rejected)
+                continue
+            self._dispatch(msg)
+
+    def _dispatch(self, msg) -> None:
+        verb = msg.msg_type.removesuffix("_request")
+        reply_type = f"{verb}_reply"
+        arrays = None
+        if not msg.msg_type.endswith("_request") or verb not in REQUESTS:
+            content = {"status": "error", "ename": "UnknownRequest",
+                       "evalue": f"unknown request {msg.msg_type!r}; known: {', '.join(r + '_request' for r in REQUESTS)}"}
+        else:
+            try:
+                result = getattr(self, f"_on_{verb}")(msg.content)
+                if isinstance(result, tuple):
+                    result, arrays = result
+                content = {"status": "ok", **(result or {})}
+            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+                content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
+                if not isinstance(exc, ValueError):
+                    content["traceback"] = traceback.format_exc()
+        self.command.send_multipart(
+            self.session.serialize(reply_type, content, arrays, parent_id=msg.msg_id, identities=msg.identities),
+            copy=False,
+        )
+
+    def _run_chunk(self) -> None:
+        n = self.steps_per_chunk
+        rec = self.recorder
+        if rec is not None:
+            n = min(n, rec.every - self.model.steps % rec.every)
+        t0 = time.perf_counter()
+        try:
+            self.model.step(n)
+        except SimulationDiverged as exc:
+            self.running = False
+            self._frame_due = True
+            self.error(str(exc), "step")
+            return
+        except Exception as exc:  # keep serving; the user sees what broke
+            self.running = False
+            self.error(f"{type(exc).__name__}: {exc}", "step", traceback.format_exc())
+            return
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+        dt = time.perf_counter() - t0
+        self._rate_steps += n
+        # aim each chunk at CHUNK_SECONDS (and no longer than a display frame)
+        target = min(CHUNK_SECONDS, 1.0 / self.fps)
+        if n == self.steps_per_chunk:
+            per_step = max(dt / n, 1e-7)
+            self.steps_per_chunk = int(min(max(1, 0.5 * self.steps_per_chunk + 0.5 * target / per_step), 100_000))
+        if rec is not None and self.model.steps % rec.every == 0:
+            self._capture()
+
+    def _capture(self) -> None:
+        try:
+            m = self.model
+            self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
+        except RecordingFull as exc:
+            self.error(str(exc), "record")
+            self._recording_full = True
+            self.recorder.every = 10**18  # stop capturing, keep what we have
+
+    # ---- request handlers ---------------------------------------------------
+    def _need_model(self):
+        if self.model is None:
+            raise ValueError("no model loaded; send load_request first")
+        return self.model
+
+    def _on_info(self, c):
+        return {
+            "engine_version": __version__,
+            "protocol_version": PROTOCOL_VERSION,
+            "device": str(self.device),
+            "device_description": describe(self.device),
+            "threads": self.threads,
+            "pid": os.getpid(),
+            "model": self.model.name if self.model else None,
+        }
+
+    def _on_list_models(self, c):
+        return {"models": {n: models.get(n).describe() for n in models.names()}}
+
+    def _on_load(self, c):
+        name = c.get("model")
+        cls = models.get(name)
+        self.model = cls(device=self.device, seed=int(c.get("seed", 0)), **c.get("params", {}))
+        self.running = False
+        self.steps_per_chunk = 1
+        self.recorder = None
+        self._frame_due = True
+        return {"model": name, "params": self.model.p, "describe": cls.describe()}
+
+    def _on_set_params(self, c):
+        m = self._need_model()
+        waiting = m.set(**c.get("params", {}))
+        self._frame_due = True
+        return {"params": m.p, "pending": m.pending, "waiting": waiting}
+
+    def _on_run(self, c):
+        self._need_model()
+        if "fps" in c:
+            self._on_set_display_rate(c)
+        self.running = True
+        return {}
+
+    def _on_pause(self, c):
+        self.running = False
+        self._frame_due = True
+        return {}
+
+    def _on_step(self, c):
+        m = self._need_model()
+        n = int(c.get("n", 1))
+        if not 1 <= n <= 10**7:
+            raise ValueError(f"step: n must be in [1, 10000000], not {n}")
+        self.running = False
+        try:
+            m.step(n)
+        except SimulationDiverged as exc:
+            self.error(str(exc), "step")
+        self._frame_due = True
+        return {"step": m.steps, "time": m.time}
+
+    def _on_reset(self, c):
+        m = self._need_model()
+        m.reset(c.get("seed"))
+        self.steps_per_chunk = 1
+        if self.recorder is not None:
+            self.recorder = Recorder(self.recorder.every, self.recorder.arrays, self.recorder.max_bytes)
+        self._frame_due = True
+        return {"params": m.p, "seed": m.seed}
+
+    def _on_get_state(self, c):
+        m = self._need_model()
+        return {"step": m.steps, "time": m.time, "observables": m.observables(), "params": m.p}, m.numpy_state()
+
+    def _on_paint(self, c):
+        m = self._need_model()
+        m.paint(c["field"], float(c["x"]), float(c["y"]), float(c.get("radius", 5)), float(c.get("value", 1.0)),
+                c.get("mode", "set"))
+        self._frame_due = True
+        return {}
+
+    def _on_set_display_rate(self, c):
+        fps = float(c["fps"])
+        if not 1 <= fps <= 240:
+            raise ValueError(f"fps must be in [1, 240], not {fps}")
+        self.fps = fps
+        return {"fps": fps}
+
+    def _on_record(self, c):
+        action = c.get("action", "status")
+        m = self._need_model()
+        if action == "start":
+            self.recorder = Recorder(int(c.get("every", 1)), c.get("arrays"), int(c.get("max_bytes", 1 << 30)))
+            self.recording_preset = preset_for(m).dumps()
+            self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
+        elif action == "stop":
+            pass
+        elif action == "save":
+            if self.recorder is None or len(self.recorder) == 0:
+                raise ValueError("nothing recorded: send record_request with action='start' first")
+            path = self.recorder.save(c["path"], self.recording_preset, {"device": str(self.device)})
+            return {"path": str(path), "snapshots": len(self.recorder)}
+        elif action == "discard":
+            self.recorder = None
+        elif action != "status":
+            raise ValueError(f"record: action must be start, stop, save, discard or status, not {action!r}")
+        if action == "stop" and self.recorder is not None:
+            self.recorder.every = 10**18
+        return {"snapshots": len(self.recorder) if self.recorder else 0}
+
+    def _on_shutdown(self, c):
+        self._stop = True
+        self.running = False
+        return {}
+
+
+def preset_for(model) -> Preset:
+    """A preset that recreates ``model`` as it is now."""
+    return Preset(model=model.name, params=dict(model.p), seed=model.seed, title=f"{model.title} (recorded)")
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` still runs; when it was our parent, a new parent means it died."""
+    if _alive.initial_ppid == pid and os.getppid() != pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_alive.initial_ppid = os.getppid()
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="attractor-lab engine", description="Run an Attractor Lab engine process.")
+    ap.add_argument("--connection-file", required=True, help="where to write ports and key (owner-only)")
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
+    ap.add_argument("--ip", default="127.0.0.1", help="address to bind (default: loopback only)")
+    ap.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: 1 on ≤4 cores)")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="engine %(levelname)s %(message)s")
+    fault = os.environ.get("ATTRACTOR_LAB_FAULT", "")
+    if fault == "crash_on_start":
+        print("engine: crashing on start as asked by ATTRACTOR_LAB_FAULT", file=sys.stderr)
+        return 3
+    try:
+        server = EngineServer(args.connection_file, args.device, args.ip, args.parent_pid, args.threads)
+    except ValueError as exc:
+        print(f"engine: {exc}", file=sys.stderr)
+        return 2
+    if fault == "no_reply":
+        server._dispatch = lambda msg: None  # swallow every request
+    elif fault == "garbage":
+        server._dispatch = lambda msg: server.command.send_multipart([*msg.identities, b"garbage", b"\x00\xff"])
+    signal.signal(signal.SIGTERM, lambda *a: setattr(server, "_stop", True))
+    log.info("serving on %s (%s)", endpoint(server.info, "command"), describe(server.device))
+    server.serve_forever()
+    return 0

@@ -1,0 +1,43 @@
+"""Start a real engine subprocess for tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from engine.client import EngineClient
+
+
+def start_engine(tmp_path: Path, env: dict | None = None, timeout: float = 60.0):
+    """Start ``python -m engine``; return (process, client) once it is serving."""
+    cf = tmp_path / "engine.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine", "--connection-file", str(cf), "--device", "cpu",
+         "--parent-pid", str(os.getpid())],
+        env={**os.environ, **(env or {})},
+    )
+    deadline = time.monotonic() + timeout
+    while not cf.exists():
+        if proc.poll() is not None:
+            raise RuntimeError(f"engine exited with {proc.returncode} before serving")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise TimeoutError("engine did not write its connection file")
+        time.sleep(0.05)
+    return proc, EngineClient.from_connection_file(cf)
+
+
+def stop_engine(proc, client) -> None:
+    try:
+        client.request("shutdown", timeout=5)
+    except Exception:
+        pass
+    client.close()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

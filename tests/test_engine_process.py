@@ -1,0 +1,91 @@
+"""A real engine subprocess driven through the protocol client."""
+
+import time
+
+import numpy as np
+import pytest
+
+from engine.client import EngineError
+from engine.protocol import Session
+from engine.recorder import load_trajectory
+from tests.engine_helpers import start_engine, stop_engine
+
+
+@pytest.fixture
+def engine(tmp_path):
+    proc, client = start_engine(tmp_path)
+    yield client
+    stop_engine(proc, client)
+    assert proc.returncode == 0
+
+
+def test_load_run_frames_and_params(engine):
+    info = engine.request("info")
+    assert info["protocol_version"].startswith("1.")
+    assert "gray_scott" in engine.request("list_models")["models"]
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 64}, "seed": 3})
+    engine.request("run", {"fps": 50})
+    first = engine.next_event("frame", where=lambda m: m.content["step"] > 0)
+    assert first.arrays["v"].shape == (64, 64)
+    later = engine.next_event("frame", where=lambda m: m.content["step"] > first.content["step"] + 100)
+    assert not np.array_equal(first.arrays["v"], later.arrays["v"])
+    reply = engine.request("set_params", {"params": {"F": 0.05}})
+    assert reply["params"]["F"] == 0.05
+    # structural parameters wait for reset
+    reply = engine.request("set_params", {"params": {"grid": 32}})
+    assert reply["waiting"] == ["grid"] and reply["pending"] == {"grid": 32}
+    engine.request("pause")
+    engine.request("reset", {"seed": 1})
+    state = engine.request("get_state")
+    assert state["arrays"]["u"].shape == (32, 32)
+    assert state["step"] == 0
+
+
+def test_bad_requests_get_clear_errors(engine):
+    with pytest.raises(EngineError, match="no model loaded"):
+        engine.request("run")
+    with pytest.raises(EngineError, match="unknown model"):
+        engine.request("load", {"model": "nope"})
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 32}})
+    with pytest.raises(EngineError, match=r"'F'.*\[0, 0.1\]"):
+        engine.request("set_params", {"params": {"F": 5}})
+    with pytest.raises(EngineError, match="unknown request"):
+        engine.request("frobnicate")
+
+
+def test_wrongly_signed_request_is_dropped(engine):
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 32}})
+    intruder = Session(b"not the key")
+    engine.command.send_multipart(intruder.serialize("shutdown_request", {}))
+    assert engine.recv_reply(timeout=0.5) is None  # no reply, engine still alive
+    status = engine.next_event("status", where=lambda m: m.content["rejected_messages"] >= 1)
+    assert status.content["rejected_messages"] == 1
+    assert engine.request("info")["model"] == "gray_scott"
+
+
+def test_step_and_record_to_npz(engine, tmp_path):
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 32}, "seed": 5})
+    engine.request("record", {"action": "start", "every": 10})
+    engine.request("run", {"fps": 60})
+    engine.next_event("frame", where=lambda m: m.content["step"] >= 200)
+    engine.request("pause")
+    out = tmp_path / "traj.npz"
+    reply = engine.request("record", {"action": "save", "path": str(out)})
+    assert reply["snapshots"] >= 20
+    data = load_trajectory(out)
+    assert 'model = "gray_scott"' in data["preset_toml"]
+    assert np.all(np.diff(data["step"]) == 10)  # one snapshot every 10 steps exactly
+    assert data["state/v"].shape[1:] == (32, 32)
+
+
+def test_frames_are_throttled_to_display_rate(engine):
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 16}})
+    engine.request("run", {"fps": 10})
+    engine.next_event("frame")
+    t0 = time.monotonic()
+    n = 0
+    while time.monotonic() - t0 < 1.0:
+        if engine.recv_event(0.05) is not None:
+            n += 1
+    # at 10 fps, about 10 frames plus 2 status events in a second; the engine steps far faster
+    assert n <= 16
