@@ -1,0 +1,1 @@
+"""Qt and vispy views of numpy data (no torch, nothing from engine/)."""
