@@ -132,6 +132,8 @@ class EngineServer:
             "step": m.steps,
             "time": m.time,
             "observables": {k: float(v) for k, v in m.observables().items()},
+            "texts": m.texts(),
+            "params": m.p,
             "running": self.running,
         }
         self.publish("frame", content, m.numpy_state())

@@ -1,0 +1,237 @@
+"""The GUI's handle on an engine process: start it, talk to it, watch it, stop it.
+
+Wraps :class:`engine.client.EngineClient` (torch-free) with Qt socket
+notifiers, a restarter with a restart limit, and a staged shutdown
+(request, wait, terminate, kill), in the manner of jupyter_client's
+``KernelManager`` and ``KernelRestarter``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zmq
+from PySide6 import QtCore
+
+from engine.client import EngineClient
+from engine.protocol import ProtocolError, read_connection_file
+
+START_TIMEOUT_S = 60.0
+REPLY_TIMEOUT_S = 30.0
+
+
+class QtEngine(QtCore.QObject):
+    """An engine (local subprocess or remote) seen from the Qt event loop.
+
+    Signals
+    -------
+    connected(info)
+        The engine answered ``info``.
+    frame(content, arrays)
+        The newest frame; older frames that arrived in the same burst are dropped.
+    status(content)
+    engine_error(message, where)
+        An ``error`` event, a failed request, or a crash.
+    dead(message)
+        The engine died and will not be restarted.
+    """
+
+    connected = QtCore.Signal(dict)
+    frame = QtCore.Signal(dict, dict)
+    status = QtCore.Signal(dict)
+    engine_error = QtCore.Signal(str, str)
+    dead = QtCore.Signal(str)
+
+    def __init__(self, connection_file: str | None = None, device: str = "auto", restart_limit: int = 3,
+                 parent=None):
+        super().__init__(parent)
+        self.remote_file = connection_file
+        self.device = device
+        self.restart_limit = restart_limit
+        self.restarts = 0
+        self.proc: subprocess.Popen | None = None
+        self.client: EngineClient | None = None
+        self._tmpdir = None
+        self._callbacks: dict[str, tuple] = {}
+        self._notifiers: list[QtCore.QSocketNotifier] = []
+        self._start_deadline = 0.0
+        self._closing = False
+        self.frames_received = 0
+        self.frames_dropped = 0
+        self.info: dict = {}
+        self._poll = QtCore.QTimer(self)
+        self._poll.setInterval(100)
+        self._poll.timeout.connect(self._check)
+
+    # ---- lifecycle --------------------------------------------------------
+    def start(self) -> None:
+        """Start a local engine, or attach to the remote one; returns at once."""
+        self._closing = False
+        if self.remote_file:
+            self._attach(read_connection_file(self.remote_file))
+            return
+        self._tmpdir = tempfile.mkdtemp(prefix="attractor-lab-")  # mode 0700
+        self.connection_file = Path(self._tmpdir) / "engine.json"
+        cmd = [sys.executable, "-m", "engine", "--connection-file", str(self.connection_file),
+               "--device", self.device, "--parent-pid", str(os.getpid())]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        self._start_deadline = time.monotonic() + START_TIMEOUT_S
+        self._poll.start()
+
+    def _check(self) -> None:
+        """Timer: wait for the connection file, then watch that the process lives."""
+        if self.proc is not None and self.proc.poll() is not None:
+            self._on_exit(self.proc.returncode)
+            return
+        self._expire_requests()
+        if self.client is None:
+            if self.connection_file.exists():
+                try:
+                    info = read_connection_file(self.connection_file)
+                except (ValueError, OSError):
+                    return  # half-visible file: atomic rename makes this rare; try again
+                self._attach(info)
+            elif time.monotonic() > self._start_deadline:
+                self._give_up(f"the engine did not start within {START_TIMEOUT_S:.0f} s")
+
+    def _attach(self, info: dict) -> None:
+        self.client = EngineClient(info)
+        for sock, handler in ((self.client.command, self._on_command_ready), (self.client.state, self._on_state_ready)):
+            n = QtCore.QSocketNotifier(sock.getsockopt(zmq.FD), QtCore.QSocketNotifier.Read, self)
+            n.activated.connect(handler)
+            self._notifiers.append(n)
+        # zmq.FD is edge-triggered: drain whatever arrived before the notifier existed
+        QtCore.QTimer.singleShot(0, self._on_command_ready)
+        QtCore.QTimer.singleShot(0, self._on_state_ready)
+        if not self._poll.isActive():
+            self._poll.start()
+        self.request("info", {}, self._on_info)
+
+    def _on_info(self, content: dict) -> None:
+        self.info = content
+        self.connected.emit(content)
+
+    def _on_exit(self, code: int) -> None:
+        self._detach()
+        if self._closing:
+            return
+        if self.restarts < self.restart_limit:
+            self.restarts += 1
+            self.engine_error.emit(
+                f"the engine exited with code {code}; restarting ({self.restarts}/{self.restart_limit})", "engine")
+            self.start()
+        else:
+            self._give_up(f"the engine exited with code {code} and was restarted {self.restart_limit} times; giving up")
+
+    def _give_up(self, message: str) -> None:
+        self._poll.stop()
+        self._detach()
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+        self.dead.emit(message)
+
+    def _detach(self) -> None:
+        for n in self._notifiers:
+            n.setEnabled(False)
+            n.deleteLater()
+        self._notifiers.clear()
+        if self.client is not None:
+            self.client.close()
+            self.client = None
+        self._callbacks.clear()
+
+    def shutdown(self, wait_s: float = 2.0) -> None:
+        """Staged shutdown: ask, wait, terminate, kill."""
+        self._closing = True
+        self._poll.stop()
+        if self.client is not None:
+            try:
+                self.client.send("shutdown", {})
+            except zmq.ZMQError:
+                pass
+        self._detach()
+        if self.proc is not None:
+            for action in (None, self.proc.terminate, self.proc.kill):
+                if action is not None:
+                    action()
+                try:
+                    self.proc.wait(wait_s)
+                    break
+                except subprocess.TimeoutExpired:
+                    continue
+            self.proc = None
+
+    @property
+    def is_connected(self) -> bool:
+        return self.client is not None and bool(self.info)
+
+    # ---- requests -----------------------------------------------------------
+    def request(self, verb: str, content: dict | None = None, on_reply=None, on_error=None) -> str | None:
+        """Send a request; ``on_reply(content)`` runs on the reply, errors go to
+        ``on_error(message)`` or the ``engine_error`` signal."""
+        if self.client is None:
+            self.engine_error.emit(f"cannot send {verb}: no engine connected", verb)
+            return None
+        msg_id = self.client.send(verb, content)
+        self._callbacks[msg_id] = (verb, on_reply, on_error, time.monotonic())
+        return msg_id
+
+    def _on_command_ready(self, *args) -> None:
+        c = self.client
+        if c is None:
+            return
+        while c.command.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            try:
+                msg = c.recv_reply(0)
+            except ProtocolError as exc:
+                self.engine_error.emit(f"dropped a reply: {exc}", "protocol")
+                continue
+            if msg is None:
+                break
+            verb, on_reply, on_error, _ = self._callbacks.pop(msg.parent_id, (msg.msg_type, None, None, 0))
+            content = dict(msg.content)
+            if msg.arrays:
+                content["arrays"] = msg.arrays
+            if content.get("status") == "error":
+                text = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
+                if on_error:
+                    on_error(text)
+                else:
+                    self.engine_error.emit(text, verb)
+            elif on_reply:
+                on_reply(content)
+        self._expire_requests()
+
+    def _expire_requests(self) -> None:
+        now = time.monotonic()
+        for msg_id, (verb, _, on_error, t0) in list(self._callbacks.items()):
+            if now - t0 > REPLY_TIMEOUT_S:
+                del self._callbacks[msg_id]
+                text = f"the engine did not answer {verb} within {REPLY_TIMEOUT_S:.0f} s"
+                on_error(text) if on_error else self.engine_error.emit(text, verb)
+
+    def _on_state_ready(self, *args) -> None:
+        c = self.client
+        if c is None:
+            return
+        newest = None
+        while c.state.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+            msg = c.recv_event(0)
+            if msg is None:
+                continue
+            if msg.msg_type == "frame":
+                if newest is not None:
+                    self.frames_dropped += 1  # stale: a newer one is here
+                newest = msg
+            elif msg.msg_type == "status":
+                self.status.emit(msg.content)
+            elif msg.msg_type == "error":
+                self.engine_error.emit(msg.content.get("message", ""), msg.content.get("where", ""))
+        if newest is not None:
+            self.frames_received += 1
+            self.frame.emit(newest.content, newest.arrays)

@@ -1,0 +1,426 @@
+"""The main window: model chooser, parameter panel, views, transport controls, status bar."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from app.engine_client import QtEngine
+from engine.presets import (
+    Preset,
+    PresetError,
+    list_presets,
+    load_preset,
+    save_preset,
+    schemas_from_descriptions,
+    user_presets_dir,
+)
+from widgets.param_panel import ParamPanel
+from widgets.views import ViewGrid
+
+DEFAULT_MODEL = "gray_scott"
+PARAM_FLUSH_MS = 30  # slider storms are merged into one set_params per ~frame
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    """Attractor Lab's window. It talks to the engine only through :class:`QtEngine`."""
+
+    model_loaded = QtCore.Signal(str)
+    frame_drawn = QtCore.Signal(int)
+
+    def __init__(self, engine: QtEngine, preset_path: str | None = None, fps: int = 30):
+        super().__init__()
+        self.engine = engine
+        self.fps = fps
+        self.initial_preset = preset_path
+        self.models: dict[str, dict] = {}
+        self.current: dict | None = None
+        self.params: dict = {}
+        self.seed = 0
+        self.running = False
+        self.recording = False
+        self.preset: Preset | None = None
+        self._dirty: dict = {}
+        self._frames_drawn = 0
+        self._fps_count, self._fps_t0 = 0, time.monotonic()
+        self.last_frame: tuple[dict, dict] | None = None
+
+        self.setWindowTitle("Attractor Lab")
+        self.resize(1400, 900)
+        self._build_actions()
+        self._build_toolbar()
+        self._build_dock()
+        self.grid = ViewGrid()
+        self.setCentralWidget(self.grid)
+        self._build_statusbar()
+
+        self._flush_timer = QtCore.QTimer(self, singleShot=True, interval=PARAM_FLUSH_MS)
+        self._flush_timer.timeout.connect(self._flush_params)
+
+        engine.connected.connect(self._on_connected)
+        engine.frame.connect(self._on_frame)
+        engine.status.connect(self._on_status)
+        engine.engine_error.connect(self._on_engine_error)
+        engine.dead.connect(self._on_dead)
+        self.state_label.setText("starting engine…")
+
+    # ---- construction --------------------------------------------------------
+    def _action(self, text, shortcut, slot, tip="", checkable=False):
+        a = QtGui.QAction(text, self)
+        if shortcut:
+            a.setShortcut(QtGui.QKeySequence(shortcut))
+            a.setShortcutContext(QtCore.Qt.WindowShortcut)
+        a.setToolTip(f"{tip or text} ({shortcut})" if shortcut else (tip or text))
+        a.setCheckable(checkable)
+        a.triggered.connect(slot)
+        self.addAction(a)
+        return a
+
+    def _build_actions(self):
+        self.act_run = self._action("Run", "Space", self.toggle_run, "Run / pause")
+        self.act_step = self._action("Step", "S", self.step_once, "Advance one step")
+        self.act_reset = self._action("Reset", "R", self.reset, "Reset (applies structural parameters)")
+        self.act_record = self._action("Record", "Ctrl+R", self.toggle_record, "Record a trajectory", True)
+        self.act_save_traj = self._action("Save trajectory…", "Ctrl+Shift+S", self.save_trajectory)
+        self.act_open = self._action("Open preset…", "Ctrl+O", self.open_preset_dialog)
+        self.act_save = self._action("Save preset…", "Ctrl+S", self.save_preset_dialog)
+        self.act_export = self._action("Export view…", "Ctrl+E", self.export_view_dialog)
+        self.act_quit = self._action("Quit", "Ctrl+Q", self.close)
+        menu = self.menuBar()
+        f = menu.addMenu("&File")
+        for a in (self.act_open, self.act_save, None, self.act_export, self.act_save_traj, None, self.act_quit):
+            f.addSeparator() if a is None else f.addAction(a)
+        self.presets_menu = menu.addMenu("&Presets")
+        self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
+        s = menu.addMenu("&Simulation")
+        for a in (self.act_run, self.act_step, self.act_reset, self.act_record):
+            s.addAction(a)
+
+    def _build_toolbar(self):
+        tb = self.addToolBar("Simulation")
+        tb.setObjectName("simulation_toolbar")
+        tb.setMovable(False)
+        tb.addWidget(QtWidgets.QLabel(" Model: "))
+        self.model_combo = QtWidgets.QComboBox()
+        self.model_combo.setMinimumWidth(200)
+        self.model_combo.activated.connect(self._on_model_chosen)
+        tb.addWidget(self.model_combo)
+        tb.addSeparator()
+        for a in (self.act_run, self.act_step, self.act_reset, self.act_record):
+            tb.addAction(a)
+        tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Seed: "))
+        self.seed_box = QtWidgets.QSpinBox()
+        self.seed_box.setRange(0, 2**31 - 1)
+        self.seed_box.setToolTip("Random seed used by Reset")
+        tb.addWidget(self.seed_box)
+        self.brush_bar = self.addToolBar("Brush")
+        self.brush_bar.setObjectName("brush_toolbar")
+        self.brush_bar.addWidget(QtWidgets.QLabel(" Brush: "))
+        self.brush_radius = QtWidgets.QDoubleSpinBox(minimum=0.5, maximum=200, value=6, suffix=" cells")
+        self.brush_value = QtWidgets.QDoubleSpinBox(minimum=-1e3, maximum=1e3, value=0.5, decimals=3, singleStep=0.05)
+        self.brush_mode = QtWidgets.QComboBox()
+        self.brush_mode.addItems(["set", "add"])
+        for w, tip in ((self.brush_radius, "brush radius"), (self.brush_value, "value painted"),
+                       (self.brush_mode, "set the value or add it")):
+            w.setToolTip(tip)
+            self.brush_bar.addWidget(w)
+        self.brush_bar.setVisible(False)
+
+    def _build_dock(self):
+        dock = QtWidgets.QDockWidget("Parameters", self)
+        dock.setObjectName("parameters_dock")
+        dock.setFeatures(QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable)
+        box = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(box)
+        self.about_label = QtWidgets.QLabel()
+        self.about_label.setWordWrap(True)
+        lay.addWidget(self.about_label)
+        self.panel = ParamPanel()
+        self.panel.value_changed.connect(self._on_param_changed)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.panel)
+        lay.addWidget(scroll, 1)
+        self.pending_label = QtWidgets.QLabel()
+        self.pending_label.setStyleSheet("color: #d08000;")
+        self.pending_label.setWordWrap(True)
+        lay.addWidget(self.pending_label)
+        dock.setWidget(box)
+        dock.setMinimumWidth(360)
+        self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
+
+    def _build_statusbar(self):
+        sb = self.statusBar()
+        self.device_label = QtWidgets.QLabel("device: –")
+        self.rate_label = QtWidgets.QLabel("engine: – steps/s")
+        self.fps_label = QtWidgets.QLabel("display: – frames/s")
+        self.time_label = QtWidgets.QLabel("t = 0")
+        self.state_label = QtWidgets.QLabel("")
+        for w in (self.device_label, self.rate_label, self.fps_label, self.time_label, self.state_label):
+            w.setMinimumWidth(110)
+            sb.addPermanentWidget(w)
+
+    # ---- engine events ---------------------------------------------------------
+    def _on_connected(self, info: dict):
+        self.device_label.setText(f"device: {info.get('device_description', info.get('device'))}")
+        self.engine.request("set_display_rate", {"fps": self.fps})
+        self.engine.request("list_models", {}, self._on_models)
+
+    def _on_models(self, content: dict):
+        self.models = content["models"]
+        self.model_combo.clear()
+        for name, d in sorted(self.models.items()):
+            self.model_combo.addItem(d.get("title", name), name)
+        if self.initial_preset:
+            path, self.initial_preset = self.initial_preset, None
+            self.load_preset_file(path)
+        elif self.current is None:
+            self.load_model(DEFAULT_MODEL if DEFAULT_MODEL in self.models else sorted(self.models)[0])
+        else:  # engine restarted: load what we had again
+            self.load_model(self.current["name"], self.params, self.seed)
+
+    def load_model(self, name: str, params: dict | None = None, seed: int | None = None, run: bool = True):
+        seed = self.seed_box.value() if seed is None else seed
+        self.engine.request("load", {"model": name, "params": params or {}, "seed": seed},
+                            lambda c: self._on_loaded(c, seed, run))
+
+    def _on_loaded(self, content: dict, seed: int, run: bool):
+        d = content["describe"]
+        self.current = d
+        self.params = dict(content["params"])
+        self.seed = seed
+        self.seed_box.setValue(seed)
+        idx = self.model_combo.findData(d["name"])
+        if idx >= 0:
+            self.model_combo.setCurrentIndex(idx)
+        self.panel.set_schema(d["params"])
+        self.panel.set_values(self.params)
+        self.panel.mark_pending([])
+        self.pending_label.clear()
+        self.grid.set_views(d["views"])
+        for v in self.grid.views:
+            if hasattr(v, "painted"):
+                v.painted.connect(self._on_paint)
+        self.brush_bar.setVisible(any(v.spec.get("paint") for v in self.grid.views))
+        title = self.preset.title if self.preset and self.preset.model == d["name"] else d["title"]
+        text = self.preset.description if self.preset and self.preset.model == d["name"] else d["description"]
+        self.about_label.setText(f"<b>{title}</b><br>{text}")
+        self.setWindowTitle(f"Attractor Lab — {title}")
+        self.recording = False
+        self.act_record.setChecked(False)
+        self.model_loaded.emit(d["name"])
+        if run:
+            self.set_running(True)
+
+    def _on_frame(self, content: dict, arrays: dict):
+        if self.current is None or content.get("model") != self.current["name"]:
+            return  # a frame of the previous model
+        self.last_frame = (content, arrays)
+        self.grid.update_frame(arrays, content.get("observables", {}), content.get("params", self.params),
+                               content.get("time", 0.0))
+        self.grid.set_texts(content.get("texts", {}))
+        self.time_label.setText(f"t = {content.get('time', 0):.4g} (step {content.get('step', 0)})")
+        self._frames_drawn += 1
+        self._fps_count += 1
+        now = time.monotonic()
+        if now - self._fps_t0 >= 1.0:
+            self.fps_label.setText(f"display: {self._fps_count / (now - self._fps_t0):.0f} frames/s")
+            self._fps_count, self._fps_t0 = 0, now
+        self.frame_drawn.emit(self._frames_drawn)
+
+    def _on_status(self, s: dict):
+        self.rate_label.setText(f"engine: {s.get('steps_per_second', 0):,.0f} steps/s")
+        rec = s.get("recording")
+        state = s.get("state", "")
+        self.state_label.setText(state + (f" · rec {rec}" if rec is not None and self.recording else ""))
+        if self.running != (state == "running") and state in ("running", "paused"):
+            self._show_running(state == "running")
+
+    def _on_engine_error(self, message: str, where: str):
+        self.statusBar().showMessage(f"{where}: {message}", 15000)
+        if where == "step":  # the engine paused itself (diverged or failed)
+            self._show_running(False)
+            QtWidgets.QMessageBox.warning(self, "Simulation stopped", message)
+
+    def _on_dead(self, message: str):
+        self.state_label.setText("engine dead")
+        QtWidgets.QMessageBox.critical(self, "Engine", message)
+
+    # ---- user actions --------------------------------------------------------------
+    def _on_model_chosen(self, index: int):
+        name = self.model_combo.itemData(index)
+        if name and (self.current is None or name != self.current["name"]):
+            self.preset = None
+            self.load_model(name)
+
+    def _on_param_changed(self, name: str, value):
+        self._dirty[name] = value
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def _flush_params(self):
+        if not self._dirty:
+            return
+        params, self._dirty = self._dirty, {}
+        self.engine.request("set_params", {"params": params}, self._on_params_set, self._on_params_refused)
+
+    def _on_params_set(self, c: dict):
+        self.params = dict(c["params"])
+        pending = c.get("pending", {})
+        self.panel.mark_pending(pending)
+        self.pending_label.setText(
+            "Waiting for reset (R): " + ", ".join(f"{k} = {v}" for k, v in pending.items()) if pending else "")
+
+    def _on_params_refused(self, message: str):
+        self.statusBar().showMessage(message, 15000)
+        self.panel.set_values(self.params)  # show the values the engine really has
+        QtWidgets.QMessageBox.warning(self, "Parameter refused", message)
+
+    def set_running(self, run: bool):
+        self.engine.request("run" if run else "pause", {"fps": self.fps} if run else {})
+        self._show_running(run)
+
+    def _show_running(self, run: bool):
+        self.running = run
+        self.act_run.setText("Pause" if run else "Run")
+
+    def toggle_run(self):
+        self.set_running(not self.running)
+
+    def step_once(self):
+        self.engine.request("step", {"n": 1})
+        self._show_running(False)
+
+    def reset(self):
+        self._flush_params()
+        self.engine.request("reset", {"seed": self.seed_box.value()}, self._on_reset_done)
+
+    def _on_reset_done(self, c: dict):
+        self.params = dict(c["params"])
+        self.seed = c.get("seed", self.seed)
+        self.panel.mark_pending([])
+        self.pending_label.clear()
+        self.grid.clear()
+
+    def _on_paint(self, array: str, x: float, y: float):
+        self.engine.request("paint", {"field": array, "x": x, "y": y, "radius": self.brush_radius.value(),
+                                      "value": self.brush_value.value(), "mode": self.brush_mode.currentText()})
+
+    def toggle_record(self):
+        if self.act_record.isChecked():
+            every, ok = QtWidgets.QInputDialog.getInt(self, "Record", "Record a snapshot every K steps:", 10, 1, 10**9)
+            if not ok:
+                self.act_record.setChecked(False)
+                return
+            self.engine.request("record", {"action": "start", "every": every})
+            self.recording = True
+        else:
+            self.engine.request("record", {"action": "stop"})
+            self.recording = False
+
+    def save_trajectory(self):
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self, "Save trajectory", "trajectory.npz", "NumPy (*.npz);;HDF5 (*.h5);;Observables CSV (*.csv)")
+        if path:
+            self.engine.request("record", {"action": "save", "path": path},
+                                lambda c: self.statusBar().showMessage(
+                                    f"saved {c['snapshots']} snapshots to {c['path']}", 10000))
+
+    # ---- presets ---------------------------------------------------------------------
+    def _fill_presets_menu(self):
+        self.presets_menu.clear()
+        for path in list_presets():
+            a = self.presets_menu.addAction(path.stem.replace("_", " "))
+            a.triggered.connect(lambda checked=False, p=path: self.load_preset_file(p))
+
+    def open_preset_dialog(self):
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open preset", str(user_presets_dir()),
+                                                        "Presets (*.toml)")
+        if path:
+            self.load_preset_file(path)
+
+    def load_preset_file(self, path) -> bool:
+        try:
+            preset = load_preset(path, schemas=schemas_from_descriptions(self.models))
+        except PresetError as exc:
+            QtWidgets.QMessageBox.warning(self, "Preset refused", str(exc))
+            self.statusBar().showMessage(str(exc), 15000)
+            return False
+        self.preset = preset
+        if "fps" in preset.run:
+            self.fps = preset.run["fps"]
+        self.load_model(preset.model, preset.params, preset.seed)
+        return True
+
+    def current_preset(self) -> Preset:
+        title = self.preset.title if self.preset and self.current and self.preset.model == self.current["name"] else ""
+        return Preset(model=self.current["name"], params=dict(self.params), seed=self.seed, title=title,
+                      run={"fps": self.fps})
+
+    def save_preset_dialog(self):
+        if self.current is None:
+            return
+        folder = user_presets_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save preset", str(folder / f"{self.current['name']}.toml"),
+                                                        "Presets (*.toml)")
+        if path:
+            try:
+                save_preset(self.current_preset(), path)
+                self.statusBar().showMessage(f"saved preset {path}", 10000)
+            except (PresetError, OSError) as exc:
+                QtWidgets.QMessageBox.warning(self, "Cannot save preset", str(exc))
+
+    # ---- export --------------------------------------------------------------------
+    def export_view_dialog(self):
+        views = [v for v in self.grid.views if v.export_item() is not None or hasattr(v, "surface")]
+        if not views:
+            return
+        names = [v.title for v in views]
+        name, ok = QtWidgets.QInputDialog.getItem(self, "Export view", "View:", names, 0, False)
+        if not ok:
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", f"{name}.png", "PNG (*.png);;SVG (*.svg)")
+        if path:
+            try:
+                export_view(views[names.index(name)], path)
+                self.statusBar().showMessage(f"exported {path}", 10000)
+            except (OSError, ValueError) as exc:
+                QtWidgets.QMessageBox.warning(self, "Export failed", str(exc))
+
+    def closeEvent(self, event):  # noqa: N802 (Qt API)
+        for v in self.grid.views:
+            if hasattr(v, "close_canvas"):
+                v.close_canvas()
+        self.engine.shutdown()
+        super().closeEvent(event)
+
+
+def export_view(view, path: str | Path) -> Path:
+    """Write a view as PNG or SVG (pyqtgraph's exporters; 3D views as PNG)."""
+    import pyqtgraph.exporters as pgx
+
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".png", ".svg"):
+        raise ValueError(f"cannot export {path.name!r}: use .png or .svg")
+    if hasattr(view, "surface"):
+        if suffix != ".png":
+            raise ValueError("3D views export as PNG only")
+        import imageio.v3 as iio
+
+        tmp = path.with_name(f".tmp-{path.name}")
+        iio.imwrite(tmp, view.surface.render_image(), extension=".png")
+        tmp.replace(path)
+        return path
+    item = view.export_item()
+    exporter = pgx.SVGExporter(item) if suffix == ".svg" else pgx.ImageExporter(item)
+    if suffix == ".png":
+        exporter.parameters()["width"] = max(int(item.boundingRect().width()) * 2, 400)
+    tmp = path.with_name(f".tmp-{path.stem}{suffix}")
+    exporter.export(str(tmp))
+    tmp.replace(path)
+    return path

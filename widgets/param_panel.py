@@ -1,0 +1,201 @@
+"""Parameter panel built from declared parameters (JSON dicts from the engine).
+
+Each numeric parameter gets a slider and a spin box kept in step; choices get a
+combo box and booleans a check box. Tooltips come from the declared help text;
+structural parameters (applied on reset) are marked with ⟳.
+"""
+
+from __future__ import annotations
+
+import math
+
+from PySide6 import QtCore, QtWidgets
+
+SLIDER_STEPS = 1000
+
+
+class _NumberRow(QtWidgets.QWidget):
+    changed = QtCore.Signal(object)
+
+    def __init__(self, spec: dict, parent=None):
+        super().__init__(parent)
+        self.spec = spec
+        self.is_int = spec["kind"] == "int"
+        lo = spec.get("min")
+        hi = spec.get("max")
+        self.lo = float(lo if lo is not None else -1e9)
+        self.hi = float(hi if hi is not None else 1e9)
+        self.log = bool(spec.get("log")) and self.lo > 0
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.slider.setRange(0, SLIDER_STEPS)
+        if self.is_int:
+            self.box = QtWidgets.QSpinBox()
+            self.box.setRange(int(max(self.lo, -2**31 + 1)), int(min(self.hi, 2**31 - 1)))
+        else:
+            self.box = QtWidgets.QDoubleSpinBox()
+            self.box.setRange(self.lo, self.hi)
+            span = self.hi - self.lo
+            step = spec.get("step") or (span / 100 if math.isfinite(span) and span < 1e8 else 0.1)
+            self.box.setSingleStep(step)
+            self.box.setDecimals(max(2, min(8, int(-math.floor(math.log10(step))) + 2 if step > 0 else 4)))
+        self.box.setKeyboardTracking(False)
+        if spec.get("unit"):
+            self.box.setSuffix(f" {spec['unit']}")
+        self.box.setMinimumWidth(110)
+        lay.addWidget(self.slider, 1)
+        lay.addWidget(self.box)
+        self.slider.valueChanged.connect(self._on_slider)
+        self.box.valueChanged.connect(self._on_box)
+        self._quiet = False
+        self.set_value(spec["default"])
+
+    def _to_slider(self, v: float) -> int:
+        if self.hi <= self.lo:
+            return 0
+        if self.log:
+            f = (math.log(v) - math.log(self.lo)) / (math.log(self.hi) - math.log(self.lo))
+        else:
+            f = (v - self.lo) / (self.hi - self.lo)
+        return int(round(min(max(f, 0.0), 1.0) * SLIDER_STEPS))
+
+    def _from_slider(self, s: int) -> float:
+        f = s / SLIDER_STEPS
+        if self.log:
+            v = math.exp(math.log(self.lo) + f * (math.log(self.hi) - math.log(self.lo)))
+        else:
+            v = self.lo + f * (self.hi - self.lo)
+        return int(round(v)) if self.is_int else v
+
+    def set_value(self, v) -> None:
+        self._quiet = True
+        try:
+            self.box.setValue(v)
+            self.slider.setValue(self._to_slider(float(v)))
+        finally:
+            self._quiet = False
+
+    def value(self):
+        return self.box.value()
+
+    def _on_slider(self, s: int) -> None:
+        if self._quiet:
+            return
+        v = self._from_slider(s)
+        self._quiet = True
+        self.box.setValue(v)
+        self._quiet = False
+        self.changed.emit(self.box.value())
+
+    def _on_box(self, v) -> None:
+        if self._quiet:
+            return
+        self._quiet = True
+        self.slider.setValue(self._to_slider(float(v)))
+        self._quiet = False
+        self.changed.emit(v)
+
+
+class ParamPanel(QtWidgets.QWidget):
+    """Editable parameters of one model.
+
+    Signals
+    -------
+    value_changed(name, value)
+        The user changed a parameter (not emitted by :meth:`set_values`).
+    """
+
+    value_changed = QtCore.Signal(str, object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.form = QtWidgets.QFormLayout(self)
+        self.form.setFieldGrowthPolicy(QtWidgets.QFormLayout.AllNonFixedFieldsGrow)
+        self.editors: dict[str, QtWidgets.QWidget] = {}
+        self.labels: dict[str, QtWidgets.QLabel] = {}
+        self.specs: dict[str, dict] = {}
+
+    def set_schema(self, params: list[dict]) -> None:
+        while self.form.rowCount():
+            self.form.removeRow(0)
+        self.editors.clear()
+        self.labels.clear()
+        self.specs = {p["name"]: p for p in params}
+        for spec in params:
+            name = spec["name"]
+            editor = self._make_editor(spec)
+            tip = spec.get("help", "")
+            if spec.get("unit"):
+                tip += f" [{spec['unit']}]"
+            if not spec.get("live", True):
+                tip += "\nStructural: applies on reset (R)."
+            allowed = _allowed(spec)
+            if allowed:
+                tip += f"\nAllowed: {allowed}"
+            label = QtWidgets.QLabel(name + ("" if spec.get("live", True) else " ⟳"))
+            label.setToolTip(tip)
+            editor.setToolTip(tip)
+            self.form.addRow(label, editor)
+            self.editors[name] = editor
+            self.labels[name] = label
+
+    def _make_editor(self, spec: dict) -> QtWidgets.QWidget:
+        name = spec["name"]
+        kind = spec["kind"]
+        if kind in ("float", "int"):
+            row = _NumberRow(spec)
+            row.changed.connect(lambda v, n=name: self.value_changed.emit(n, v))
+            return row
+        if kind == "choice":
+            combo = QtWidgets.QComboBox()
+            combo.addItems(spec["choices"])
+            combo.setCurrentText(spec["default"])
+            combo.currentTextChanged.connect(lambda v, n=name: self.value_changed.emit(n, v))
+            return combo
+        check = QtWidgets.QCheckBox()
+        check.setChecked(bool(spec["default"]))
+        check.toggled.connect(lambda v, n=name: self.value_changed.emit(n, bool(v)))
+        return check
+
+    def set_values(self, values: dict) -> None:
+        """Show ``values`` without emitting ``value_changed``."""
+        for name, v in values.items():
+            ed = self.editors.get(name)
+            if ed is None:
+                continue
+            ed.blockSignals(True)
+            try:
+                if isinstance(ed, _NumberRow):
+                    ed.set_value(v)
+                elif isinstance(ed, QtWidgets.QComboBox):
+                    ed.setCurrentText(str(v))
+                else:
+                    ed.setChecked(bool(v))
+            finally:
+                ed.blockSignals(False)
+
+    def values(self) -> dict:
+        out = {}
+        for name, ed in self.editors.items():
+            if isinstance(ed, _NumberRow):
+                out[name] = ed.value()
+            elif isinstance(ed, QtWidgets.QComboBox):
+                out[name] = ed.currentText()
+            else:
+                out[name] = ed.isChecked()
+        return out
+
+    def mark_pending(self, names) -> None:
+        """Highlight structural parameters whose new value waits for a reset."""
+        names = set(names)
+        for name, label in self.labels.items():
+            label.setStyleSheet("color: #d08000; font-weight: bold;" if name in names else "")
+
+
+def _allowed(spec: dict) -> str:
+    if spec["kind"] == "choice":
+        return ", ".join(spec["choices"])
+    if spec["kind"] in ("float", "int") and (spec.get("min") is not None or spec.get("max") is not None):
+        return f"[{spec.get('min')}, {spec.get('max')}]"
+    return ""

@@ -1,0 +1,364 @@
+"""Views built from a model's declared view specs (see ``engine/models/base.py``).
+
+Every view takes numpy arrays and scalars: ``update_frame(arrays, observables,
+params, time)``. :func:`make_view` maps a spec's ``kind`` to its class, so a
+new model gets its views without editing the GUI.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#14161a", foreground="#d8d8d8")
+
+PALETTE = ["#4cc9f0", "#f72585", "#ffd166", "#06d6a0", "#f8961e", "#b5179e", "#90be6d", "#577590"]
+
+
+class View(QtWidgets.QWidget):
+    """Base: a titled frame around one graphics widget."""
+
+    def __init__(self, spec: dict, parent=None):
+        super().__init__(parent)
+        self.spec = spec
+        self.title = spec.get("title") or spec.get("array") or spec.get("kind")
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(1)
+        self.title_label = QtWidgets.QLabel(self.title)
+        self.title_label.setStyleSheet("font-weight: bold;")
+        lay.addWidget(self.title_label)
+
+    def update_frame(self, arrays: dict, observables: dict, params: dict, time: float) -> None:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Forget history (after a reset)."""
+
+    def export_item(self):
+        """The pyqtgraph item that exporters render, or None."""
+        return None
+
+
+class ImageView(View):
+    """A 2D field with a colour map, fixed (or auto) levels, an optional mask overlay and painting."""
+
+    painted = QtCore.Signal(str, float, float)  # array name, x (column), y (row)
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.layout().addWidget(self.glw, 1)
+        self.plot = self.glw.addPlot()
+        self.plot.setAspectLocked(True)
+        self.plot.invertY(True)
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.image = pg.ImageItem()
+        self.plot.addItem(self.image)
+        cmap = pg.colormap.get(spec.get("colormap", "viridis"))
+        self.image.setColorMap(cmap)
+        self.levels = spec.get("levels")
+        self.bar = pg.ColorBarItem(values=tuple(self.levels) if self.levels else (0, 1), colorMap=cmap,
+                                   interactive=True, width=12)
+        self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.mask_item = None
+        if spec.get("mask"):
+            self.mask_item = pg.ImageItem()
+            self.mask_item.setZValue(10)
+            self.plot.addItem(self.mask_item)
+        self.paint_enabled = bool(spec.get("paint"))
+        self._first = True
+        self.image.mouseClickEvent = self._on_click
+        self.image.mouseDragEvent = self._on_drag
+
+    def update_frame(self, arrays, observables, params, time):
+        a = arrays.get(self.spec["array"])
+        if a is None:
+            return
+        a = np.asarray(a)
+        if a.ndim == 1:
+            a = a[None, :]
+        if a.dtype == bool:
+            a = a.astype(np.float32)
+        if self.levels:
+            if self._first:
+                self.image.setImage(a, levels=tuple(self.levels))
+            else:
+                self.image.setImage(a, autoLevels=False)
+        else:
+            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+            if hi <= lo:
+                hi = lo + 1e-12
+            self.image.setImage(a, autoLevels=False)
+            self.bar.setLevels((lo, hi))
+        self._first = False
+        if self.mask_item is not None:
+            m = arrays.get(self.spec["mask"])
+            if m is not None:
+                m = np.asarray(m).reshape(a.shape) if np.asarray(m).size == a.size else np.asarray(m)
+                rgba = np.zeros(m.shape + (4,), dtype=np.ubyte)
+                rgba[m.astype(bool)] = (255, 40, 40, 200)
+                self.mask_item.setImage(rgba, levels=(0, 255))
+
+    def current_image(self) -> np.ndarray | None:
+        return self.image.image
+
+    def _emit_paint(self, pos):
+        if self.paint_enabled:
+            self.painted.emit(self.spec["array"], float(pos.x()), float(pos.y()))
+
+    def _on_click(self, ev):
+        if self.paint_enabled and ev.button() == QtCore.Qt.LeftButton:
+            ev.accept()
+            self._emit_paint(ev.pos())
+
+    def _on_drag(self, ev):
+        if self.paint_enabled and ev.button() == QtCore.Qt.LeftButton:
+            ev.accept()
+            self._emit_paint(ev.pos())
+        else:
+            ev.ignore()
+
+    def export_item(self):
+        return self.plot
+
+
+class TimeSeriesView(View):
+    """Observables against simulation time; the first few highlighted, the rest faint."""
+
+    MAX_POINTS = 4000
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        self.plot = pg.PlotWidget()
+        self.layout().addWidget(self.plot, 1)
+        self.plot.addLegend(offset=(5, 5))
+        self.plot.setLabel("bottom", spec.get("xlabel", "time"))
+        if spec.get("ylabel"):
+            self.plot.setLabel("left", spec["ylabel"])
+        self.names = list(spec.get("observables", []))
+        highlight = int(spec.get("highlight", 8))
+        self.curves = {}
+        for i, name in enumerate(self.names):
+            if i < highlight:
+                pen = pg.mkPen(PALETTE[i % len(PALETTE)], width=2)
+                self.curves[name] = self.plot.plot([], [], pen=pen, name=name)
+            else:
+                self.curves[name] = self.plot.plot([], [], pen=pg.mkPen((160, 160, 160, 70), width=1))
+        self.clear()
+
+    def clear(self):
+        self.t = np.empty(0)
+        self.y = {n: np.empty(0) for n in self.names}
+        for c in self.curves.values():
+            c.setData([], [])
+
+    def update_frame(self, arrays, observables, params, time):
+        if self.t.size and time < self.t[-1]:
+            self.clear()  # the simulation was reset
+        if self.t.size and time == self.t[-1]:
+            return
+        self.t = np.append(self.t, time)[-self.MAX_POINTS:]
+        for n in self.names:
+            v = observables.get(n, np.nan)
+            self.y[n] = np.append(self.y[n], v)[-self.MAX_POINTS:]
+            self.curves[n].setData(self.t, self.y[n], connect="finite")
+
+    def export_item(self):
+        return self.plot.getPlotItem()
+
+
+class BarsView(View):
+    """A 1D array as bars (current overlaps, softmax weights)."""
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        self.plot = pg.PlotWidget()
+        self.layout().addWidget(self.plot, 1)
+        if spec.get("ylim"):
+            self.plot.setYRange(*spec["ylim"], padding=0.02)
+        self.plot.setLabel("bottom", spec.get("xlabel", "index"))
+        self.bars = pg.BarGraphItem(x=[], height=[], width=0.8, brush=PALETTE[0])
+        self.plot.addItem(self.bars)
+        self._n = -1
+
+    def update_frame(self, arrays, observables, params, time):
+        a = arrays.get(self.spec["array"])
+        if a is None:
+            return
+        a = np.asarray(a, dtype=float).ravel()
+        x = np.arange(a.size)
+        self.bars.setOpts(x=x, height=a, width=0.8)
+        if a.size != self._n:
+            self._n = a.size
+            self.plot.setXRange(-0.5, max(a.size, 1) - 0.5, padding=0.02)
+
+    def export_item(self):
+        return self.plot.getPlotItem()
+
+
+class LinesView(View):
+    """Curves from arrays (theory lines, dispersion relations) and live markers."""
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        self.plot = pg.PlotWidget()
+        self.layout().addWidget(self.plot, 1)
+        self.plot.addLegend(offset=(5, 5))
+        self.plot.setLabel("bottom", spec.get("xlabel", ""))
+        self.plot.setLabel("left", spec.get("ylabel", ""))
+        if spec.get("xlim"):
+            self.plot.setXRange(*spec["xlim"], padding=0)
+        if spec.get("ylim"):
+            self.plot.setYRange(*spec["ylim"], padding=0)
+        self.curves = []
+        for i, s in enumerate(spec.get("series", [])):
+            pen = pg.mkPen(s.get("color", PALETTE[i % len(PALETTE)]), width=2,
+                           style=QtCore.Qt.DashLine if s.get("style") == "dash" else QtCore.Qt.SolidLine)
+            self.curves.append((s, self.plot.plot([], [], pen=pen, name=s.get("name"))))
+        self.points = []
+        for i, p in enumerate(spec.get("points", [])):
+            item = pg.ScatterPlotItem(size=p.get("size", 12), brush=p.get("color", "#ff3b30"),
+                                      symbol=p.get("symbol", "o"), name=p.get("name"))
+            self.plot.addItem(item)
+            self.points.append((p, item))
+        if spec.get("zero_line"):
+            self.plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen((200, 200, 200, 90))))
+
+    def update_frame(self, arrays, observables, params, time):
+        for s, curve in self.curves:
+            x, y = arrays.get(s["x"]), arrays.get(s["y"])
+            if x is not None and y is not None:
+                curve.setData(np.asarray(x, float), np.asarray(y, float), connect="finite")
+        for p, item in self.points:
+            x = _lookup(p["x"], observables, params)
+            y = _lookup(p["y"], observables, params)
+            if x is not None and y is not None and np.isfinite(x) and np.isfinite(y):
+                item.setData([x], [y])
+            else:
+                item.setData([], [])
+
+    def export_item(self):
+        return self.plot.getPlotItem()
+
+
+class TextView(View):
+    """Static or slowly changing text (equations, regime)."""
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        self.label = QtWidgets.QLabel()
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        f = QtGui.QFont("DejaVu Sans Mono")
+        f.setStyleHint(QtGui.QFont.Monospace)
+        self.label.setFont(f)
+        self.layout().addWidget(self.label, 1)
+        self.texts: dict = {}
+
+    def set_texts(self, texts: dict) -> None:
+        text = texts.get(self.spec.get("array", "equations"))
+        if text is not None and text != self.label.text():
+            self.label.setText(text)
+
+    def update_frame(self, arrays, observables, params, time):
+        pass  # texts arrive through set_texts
+
+
+class SurfaceFrame(View):
+    """A 3D height surface (vispy); vispy loads only when a model asks for 3D."""
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        from widgets.surface_view import SurfaceView
+
+        levels = spec.get("levels")
+        self.surface = SurfaceView(colormap=spec.get("colormap", "viridis"),
+                                   levels=tuple(levels) if levels else None,
+                                   z_scale=spec.get("zscale", 0.25))
+        self.layout().addWidget(self.surface, 1)
+
+    def update_frame(self, arrays, observables, params, time):
+        a = arrays.get(self.spec["array"])
+        if a is not None and self.isVisible():
+            self.surface.set_data(np.asarray(a))
+
+    def close_canvas(self):
+        self.surface.close_canvas()
+
+
+def _lookup(name, observables, params):
+    for source in (observables, params):
+        if name in source:
+            try:
+                return float(source[name])
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
+VIEW_KINDS = {
+    "image": ImageView,
+    "timeseries": TimeSeriesView,
+    "bars": BarsView,
+    "lines": LinesView,
+    "text": TextView,
+}
+
+
+def make_view(spec: dict, parent=None) -> View:
+    """Build the view for ``spec``; unknown kinds raise ``ValueError``."""
+    kind = spec.get("kind")
+    if kind == "surface":
+        return SurfaceFrame(spec, parent)
+    try:
+        cls = VIEW_KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown view kind {kind!r}; known: {', '.join(sorted(VIEW_KINDS))}, surface") from None
+    return cls(spec, parent)
+
+
+class ViewGrid(QtWidgets.QWidget):
+    """All views of one model, images first, in a grid of splitters."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.lay = QtWidgets.QVBoxLayout(self)
+        self.lay.setContentsMargins(0, 0, 0, 0)
+        self.views: list[View] = []
+        self.splitter = None
+
+    def set_views(self, specs: list[dict]) -> None:
+        for v in self.views:
+            if hasattr(v, "close_canvas"):
+                v.close_canvas()
+            v.deleteLater()
+        if self.splitter is not None:
+            self.splitter.deleteLater()
+        self.views = [make_view(s) for s in specs]
+        big = [v for v in self.views if v.spec["kind"] in ("image", "surface")]
+        small = [v for v in self.views if v not in big]
+        self.splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        for group in (big, small):
+            if not group:
+                continue
+            row = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
+            for v in group:
+                row.addWidget(v)
+            self.splitter.addWidget(row)
+        self.lay.addWidget(self.splitter)
+
+    def update_frame(self, arrays, observables, params, time) -> None:
+        for v in self.views:
+            v.update_frame(arrays, observables, params, time)
+
+    def set_texts(self, texts: dict) -> None:
+        for v in self.views:
+            if isinstance(v, TextView):
+                v.set_texts(texts)
+
+    def clear(self) -> None:
+        for v in self.views:
+            v.clear()
