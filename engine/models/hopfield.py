@@ -1,0 +1,353 @@
+"""Hopfield associative memory: classical, diluted, dense and unsupervised.
+
+N neurons σ_i = ±1 store P = αN patterns ξ^μ. The pairwise network has
+Hebbian couplings J = (1/N) Σ_μ ξ^μ ξ^μᵀ with zero diagonal and energy
+E = −½ σᵀJσ; the dense network of order p ≥ 3 has E = −(N/p) Σ_μ m_μ^p
+with overlaps m_μ = ξ^μ·σ/N. Dynamics: heat-bath (Glauber) updates at
+temperature T, random-order sequential (exact, see
+:mod:`engine.models._hopfield_dynamics`), parallel, or on a random subset.
+
+Variants, all structural parameters:
+
+* ``pattern_dilution`` d: pattern entries are 0 with probability d, the
+  multitasking network (hierarchical overlaps (1 − d) d^{k−1} at T = 0).
+* ``synaptic_dilution``: a symmetric random fraction of couplings removed,
+  the rest rescaled by 1/(1 − fraction). This needs the explicit N×N matrix.
+* ``examples`` M > 0: the network never sees ξ; it is built from M noisy
+  examples η = χ ξ per pattern, P(χ = ±1) = (1 ± r)/2 with r the
+  ``example_quality``, J = Σ_{μ,a} η η ᵀ / (N M 𝓡), 𝓡 = r² + (1 − r²)/M
+  (unsupervised Hebbian learning, Agliari et al.). Overlaps are still
+  measured against the unseen ξ.
+* ``learning_rule = "projector"``: J = Ξᵀ C⁻¹ Ξ / N with C = ΞΞᵀ/N, which
+  stores correlated patterns (glyphs, images) that the Hebbian rule mixes.
+
+The explicit N×N matrix is built only for synaptic dilution or when the
+number of stored vectors reaches N; otherwise everything goes through the
+overlaps (R×P numbers for R replicas), O(P) work per spin update.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import torch
+
+from engine import patterns as pattern_sources
+from engine.models import register
+from engine.models._hopfield_dynamics import (
+    CouplingBackend,
+    DenseBackend,
+    OverlapBackend,
+    sweep_parallel,
+    sweep_sequential,
+)
+from engine.models.base import Model
+from engine.params import Param
+from engine.theory import hopfield as theory
+
+#: above this many couplings the explicit matrix is refused (4 bytes each)
+MAX_COUPLINGS = 25_000**2
+#: how many overlaps appear as separate observables m_1..m_K
+SHOWN_OVERLAPS = 5
+#: number of hierarchy levels in the multitasking panel
+HIERARCHY_LEVELS = 6
+
+
+@functools.lru_cache(maxsize=256)
+def _rs_overlap(alpha: float, temperature: float) -> float:
+    return theory.retrieval_overlap(alpha, temperature)
+
+
+@register
+class Hopfield(Model):
+    name = "hopfield"
+    title = "Hopfield network"
+    description = (
+        "Associative memory of ±1 neurons: Hebbian, diluted (multitasking), dense (p-body) and "
+        "unsupervised variants, with the replica-symmetric theory beside the simulation."
+    )
+    equations = (
+        "J_ij = (1/N) Σ_μ ξ_i^μ ξ_j^μ,  J_ii = 0,   E = −½ Σ_ij J_ij σ_i σ_j\n"
+        "dense: E = −(N/p) Σ_μ m_μ^p,   m_μ = (1/N) Σ_i ξ_i^μ σ_i\n"
+        "heat bath: P(σ_i = +1) = 1 / (1 + exp(−2 h_i / T))\n"
+        "RS (AGS): m = ⟨tanh β(m + √(αr) z)⟩,  q = ⟨tanh² β(m + √(αr) z)⟩,  r = q / (1 − β(1 − q))²"
+    )
+    params = (
+        Param("neurons", "int", 4096, 16, 4_000_000, help="N; square numbers display as images", live=False, log=True),
+        Param("load", "float", 0.05, 0.0, 100.0, help="α = P/N (P ≥ 1 pattern)", live=False, step=0.005),
+        Param("temperature", "float", 0.0, 0.0, 3.0, help="T; 0 is deterministic", step=0.05),
+        Param("pattern_dilution", "float", 0.0, 0.0, 0.95, help="d: pattern entries are 0 with probability d", live=False, step=0.05),
+        Param("synaptic_dilution", "float", 0.0, 0.0, 0.99, help="fraction of couplings removed (symmetric); builds the N×N matrix", live=False, step=0.05),
+        Param("interaction_order", "int", 2, 2, 8, help="p: 2 pairwise, ≥ 3 dense network E = −N Σ m^p / p", live=False),
+        Param("examples", "int", 0, 0, 10_000, help="M noisy examples per pattern; 0 stores the patterns themselves", live=False),
+        Param("example_quality", "float", 0.5, 0.0, 1.0, help="r: examples agree with the pattern with probability (1 + r)/2", live=False, step=0.05),
+        Param("update", "choice", "sequential", choices=("sequential", "parallel", "random_subset"), help="single-spin random order, all at once, or a random fraction per update"),
+        Param("subset_fraction", "float", 0.1, 0.001, 1.0, help="fraction of spins per random_subset update (a sweep does 1/fraction of them)", log=True),
+        Param("start", "choice", "cue", choices=("cue", "random", "mixture"), help="initial state: noisy cued pattern, random, or sign(ξ¹+ξ²+ξ³)", live=False),
+        Param("cue_pattern", "int", 1, 1, 1_000_000, help="which pattern (1..P) the start is cued with and the views compare to", live=False),
+        Param("cue_noise", "float", 0.1, 0.0, 1.0, help="fraction of bits flipped in the initial state", live=False, step=0.05),
+        Param("pattern_source", "choice", "random", choices=("random", "glyphs", "images"), help="random ±1, rendered letters/digits, or images set with set_image_patterns", live=False),
+        Param("learning_rule", "choice", "hebbian", choices=("hebbian", "projector"), help="Hebbian, or the projector rule for correlated patterns (p = 2)", live=False),
+        Param("replicas", "int", 1, 1, 4096, help="independent copies run together (batched)", live=False),
+    )
+    views = (
+        {"kind": "image", "array": "spins", "title": "Spins (replica 1, wrong bits marked)", "colormap": "gray", "levels": [-1.0, 1.0], "mask": "wrong_bits"},
+        {"kind": "image", "array": "cued_pattern", "title": "Cued pattern", "colormap": "gray", "levels": [-1.0, 1.0]},
+        {"kind": "timeseries", "observables": ["m_cued"] + [f"m_{k}" for k in range(1, SHOWN_OVERLAPS + 1)], "title": "Overlaps (cued first)"},
+        {"kind": "timeseries", "observables": ["energy"], "title": "Energy per neuron"},
+        {
+            "kind": "lines",
+            "title": "Phase diagram (AGS, replica symmetric)",
+            "xlabel": "load α",
+            "ylabel": "temperature T",
+            "series": [
+                {"x": "pd_alpha", "y": "pd_Tg", "name": "T_g = 1 + √α"},
+                {"x": "pd_alpha", "y": "pd_TM", "name": "T_M (retrieval exists)"},
+                {"x": "pd_alpha_Tc", "y": "pd_Tc", "name": "T_c (retrieval global)"},
+            ],
+            "points": [{"x": "load", "y": "temperature", "name": "now"}],
+        },
+        {"kind": "bars", "array": "overlaps", "title": "Overlaps m_μ now", "ylim": [-1.0, 1.0]},
+        {"kind": "timeseries", "observables": ["m_cued", "m_theory", "replica_overlap", "wrong_fraction"], "title": "Retrieval against theory"},
+        {
+            "kind": "lines",
+            "title": "Multitasking hierarchy",
+            "xlabel": "rank k",
+            "ylabel": "overlap",
+            "series": [
+                {"x": "hierarchy_k", "y": "hierarchy_theory", "name": "(1 − d) d^(k−1)"},
+                {"x": "hierarchy_k", "y": "hierarchy_sim", "name": "sorted |m|"},
+            ],
+        },
+        {"kind": "text", "array": "equations"},
+    )
+    time_per_step = 1.0
+
+    _custom_patterns: np.ndarray | None = None
+
+    # ---- patterns ---------------------------------------------------------
+    def set_image_patterns(self, patterns: np.ndarray) -> None:
+        """Use these ±1 patterns (P, N) for ``pattern_source = "images"`` (see
+        :func:`engine.patterns.load_image_patterns`). Applies at the next reset;
+        ``neurons`` and ``load`` are set to match them."""
+        arr = np.asarray(patterns, dtype=np.float32)
+        if arr.ndim != 2 or arr.shape[0] < 1 or arr.shape[1] < 16:
+            raise ValueError(f"set_image_patterns: expected an array (P, N) with N >= 16, not shape {arr.shape}")
+        if not np.all(np.isin(arr, (-1.0, 1.0))):
+            raise ValueError("set_image_patterns: entries must be ±1 (binarise with load_image_patterns)")
+        self._custom_patterns = arr
+        self.set(neurons=arr.shape[1], load=arr.shape[0] / arr.shape[1], pattern_source="images")
+
+    def _make_patterns(self, n: int, count: int) -> torch.Tensor:
+        src = self.p["pattern_source"]
+        dev = self.device
+        if src == "random":
+            bits = torch.randint(0, 2, (count, n), generator=self.generator, device=dev, dtype=torch.int8)
+            xi = bits.to(torch.float32).mul_(2.0).sub_(1.0)
+        elif src == "glyphs":
+            rows, cols = pattern_sources.square_shape(n)
+            if rows != cols:
+                raise ValueError(f"hopfield: pattern_source 'glyphs' needs a square number of neurons, not {n}")
+            if count > pattern_sources.max_glyphs():
+                raise ValueError(
+                    f"hopfield: pattern_source 'glyphs' has {pattern_sources.max_glyphs()} glyphs but load × neurons asks for {count}; lower 'load'"
+                )
+            xi = torch.from_numpy(pattern_sources.glyph_patterns(count, rows)).to(dev)
+        else:
+            if self._custom_patterns is None:
+                raise ValueError("hopfield: pattern_source 'images' needs images first (set_image_patterns)")
+            if self._custom_patterns.shape != (count, n):
+                raise ValueError(
+                    f"hopfield: the images are {self._custom_patterns.shape[0]} patterns of {self._custom_patterns.shape[1]} "
+                    f"pixels but neurons = {n}, load × neurons = {count}"
+                )
+            xi = torch.from_numpy(self._custom_patterns).to(dev)
+        d = self.p["pattern_dilution"]
+        if d > 0:
+            keep = torch.rand((count, n), generator=self.generator, device=dev) >= d
+            xi = xi * keep
+        return xi
+
+    def _memory(self, xi: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """The vectors the couplings are built from and their weight w."""
+        m_ex = self.p["examples"]
+        if m_ex == 0:
+            return xi, 1.0
+        r = self.p["example_quality"]
+        count, n = xi.shape
+        if count * m_ex * n > 400_000_000:
+            raise ValueError(f"hopfield: examples × patterns × neurons = {count * m_ex * n:,} is too large; lower 'examples' or 'neurons'")
+        chi = torch.rand((count, m_ex, n), generator=self.generator, device=self.device) < (1.0 + r) / 2.0
+        eta = (xi[:, None, :] * (2.0 * chi.to(torch.float32) - 1.0)).reshape(count * m_ex, n)
+        spread = r * r + (1.0 - r * r) / m_ex
+        return eta, 1.0 / (m_ex * spread ** (self.p["interaction_order"] / 2.0))
+
+    # ---- lifecycle --------------------------------------------------------
+    def _reset(self) -> None:
+        n = self.p["neurons"]
+        order = self.p["interaction_order"]
+        count = max(1, int(round(self.p["load"] * n)))
+        if self.p["cue_pattern"] > count:
+            raise ValueError(f"hopfield: parameter 'cue_pattern' is {self.p['cue_pattern']}, but only {count} patterns are stored (1..{count})")
+        if order > 2 and (self.p["synaptic_dilution"] > 0 or self.p["learning_rule"] != "hebbian"):
+            raise ValueError("hopfield: interaction_order >= 3 supports neither synaptic_dilution nor the projector rule; set them to 0 / 'hebbian'")
+        self.count = count
+        self.xi = self._make_patterns(n, count)
+        mem, weight = self._memory(self.xi)
+        self.sigma = self._initial_state(n)
+        self.explicit = False
+        if order > 2:
+            self.backend = DenseBackend(mem, weight, order, self.sigma)
+        else:
+            b = mem
+            if self.p["learning_rule"] == "projector":
+                if mem.shape[0] >= n:
+                    raise ValueError(f"hopfield: the projector rule needs fewer stored vectors ({mem.shape[0]}) than neurons ({n})")
+                corr = mem @ mem.T / n
+                b = torch.linalg.pinv(corr.double()).to(torch.float32) @ mem
+            if self.p["synaptic_dilution"] > 0 or mem.shape[0] >= n:
+                self.backend = CouplingBackend(self._explicit_couplings(mem, b, weight), self.sigma)
+                self.explicit = True
+            else:
+                self.backend = OverlapBackend(mem, b, weight, self.sigma)
+        self.last_flips = 0
+        # chunk of the vectorised sequential sweep: large enough to amortise
+        # per-chunk overhead, small enough that few flips land in one chunk
+        per_spin = self.count if not self.explicit else n
+        self.chunk = int(min(n, max(16, 2**21 // (self.sigma.shape[0] * max(per_spin, 1)) if order > 2 else 256)))
+        self._theory_cache = None
+
+    def _explicit_couplings(self, a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
+        n = a.shape[1]
+        if n * n > MAX_COUPLINGS:
+            raise ValueError(
+                f"hopfield: this network needs the explicit N×N couplings (synaptic dilution, or stored vectors ≥ N) "
+                f"and N = {n} is too large; use neurons <= {int(math.sqrt(MAX_COUPLINGS))}"
+            )
+        j = weight * (b.T @ a) / n
+        s = self.p["synaptic_dilution"]
+        if s > 0:
+            keep = torch.rand((n, n), generator=self.generator, device=self.device) >= s
+            keep = torch.triu(keep, diagonal=1)
+            keep = keep | keep.T  # symmetric dilution: c_ij = c_ji
+            j = j * keep / (1.0 - s)
+        j.fill_diagonal_(0.0)
+        return j
+
+    def _initial_state(self, n: int) -> torch.Tensor:
+        reps = self.p["replicas"]
+        dev = self.device
+        coin = torch.randint(0, 2, (reps, n), generator=self.generator, device=dev).to(torch.float32) * 2.0 - 1.0
+        start = self.p["start"]
+        if start == "random":
+            return coin
+        if start == "cue":
+            base = self.xi[self.p["cue_pattern"] - 1].expand(reps, n)
+        else:
+            base = self.xi[:3].sum(0).expand(reps, n)
+        sigma = torch.where(base != 0, torch.sign(base), coin)  # diluted or tied entries: random
+        flip = torch.rand((reps, n), generator=self.generator, device=dev) < self.p["cue_noise"]
+        return torch.where(flip, -sigma, sigma).contiguous()
+
+    def _step(self, n: int) -> None:
+        t = self.p["temperature"]
+        mode = self.p["update"]
+        for _ in range(n):
+            if mode == "sequential":
+                self.last_flips = sweep_sequential(self.backend, self.sigma, t, self.generator, self.chunk)
+            elif mode == "parallel":
+                self.last_flips = sweep_parallel(self.backend, self.sigma, t, self.generator)
+            else:
+                f = self.p["subset_fraction"]
+                self.last_flips = sum(
+                    sweep_parallel(self.backend, self.sigma, t, self.generator, f) for _ in range(max(1, round(1.0 / f)))
+                )
+        if self.explicit and self.steps % 64 == 0:
+            # the incremental local fields drift by float32 rounding; refresh now and then
+            self.backend.recompute(self.sigma)
+
+    def _on_live_change(self, changed) -> None:
+        self._theory_cache = None
+
+    # ---- output -------------------------------------------------------------
+    def overlaps_all(self) -> torch.Tensor:
+        """Overlaps m_μ = ξ^μ·σ/N of every replica with every pattern, (R, P)."""
+        return self.sigma @ self.xi.T / self.sigma.shape[1]
+
+    def _image(self, v: torch.Tensor) -> torch.Tensor:
+        return v.reshape(pattern_sources.square_shape(v.shape[-1]))
+
+    def state(self):
+        cue = self.xi[self.p["cue_pattern"] - 1]
+        spins = self.sigma[0]
+        wrong = (spins != torch.sign(cue)) & (cue != 0)
+        m = self.overlaps_all()[0]
+        order = torch.argsort(m.abs(), descending=True)[:HIERARCHY_LEVELS]
+        sim = torch.zeros(HIERARCHY_LEVELS, device=self.device)
+        sim[: order.shape[0]] = m.abs()[order]
+        pd = theory.phase_diagram()
+        return {
+            "spins": self._image(spins),
+            "cued_pattern": self._image(cue),
+            "wrong_bits": self._image(wrong.to(torch.uint8)),
+            "overlaps": m,
+            "pd_alpha": pd["alpha"],
+            "pd_Tg": pd["T_g"],
+            "pd_TM": pd["T_M"],
+            "pd_alpha_Tc": pd["alpha_Tc"],
+            "pd_Tc": pd["T_c"],
+            "hierarchy_k": np.arange(1, HIERARCHY_LEVELS + 1, dtype=float),
+            "hierarchy_theory": theory.multitasking_amplitudes(self.p["pattern_dilution"], HIERARCHY_LEVELS),
+            "hierarchy_sim": sim,
+        }
+
+    def theory_overlap(self) -> float:
+        """The predicted retrieval overlap at the current parameters, NaN where no theory applies.
+
+        Pairwise Hebbian random patterns: the AGS replica-symmetric m(α, T).
+        Diluted patterns at T = 0, low load: the first multitasking amplitude
+        1 − d. Dense p ≥ 3: the zero-load m = tanh(β m^{p−1}).
+        """
+        if self._theory_cache is not None:
+            return self._theory_cache
+        p = self.p
+        plain = p["examples"] == 0 and p["synaptic_dilution"] == 0 and p["pattern_source"] == "random" and p["learning_rule"] == "hebbian"
+        value = float("nan")
+        if plain and p["interaction_order"] == 2:
+            if p["pattern_dilution"] == 0:
+                value = _rs_overlap(self.count / p["neurons"], p["temperature"])
+            elif p["temperature"] == 0:
+                value = 1.0 - p["pattern_dilution"]
+        elif plain and p["pattern_dilution"] == 0:
+            value = theory.curie_weiss_overlap(p["temperature"], p["interaction_order"])
+        self._theory_cache = value
+        return value
+
+    def observables(self):
+        ov = self.overlaps_all()
+        cue = self.p["cue_pattern"] - 1
+        m0 = ov[0]
+        best = int(torch.argmax(m0))
+        cue_sign = torch.sign(self.xi[cue])
+        wrong = ((self.sigma[0] != cue_sign) & (cue_sign != 0)).float().sum() / max(float((cue_sign != 0).sum()), 1.0)
+        energy = self.backend.energy(self.sigma)
+        obs = {
+            "m_cued": float(m0[cue]),
+            "m_cued_mean": float(ov[:, cue].mean()),
+            "energy": float(energy[0]),
+            "energy_mean": float(energy.mean()),
+            "best_pattern": float(best + 1),
+            "best_overlap": float(m0[best]),
+            # NaN with one replica: there is no second copy to compare with
+            "replica_overlap": float((self.sigma[0] * self.sigma[1]).mean()) if self.sigma.shape[0] > 1 else float("nan"),
+            "wrong_fraction": float(wrong),
+            "flip_fraction": self.last_flips / self.sigma.numel(),
+            "m_theory": self.theory_overlap(),
+            "load": self.count / self.p["neurons"],
+            "temperature": float(self.p["temperature"]),
+        }
+        for k in range(1, SHOWN_OVERLAPS + 1):
+            obs[f"m_{k}"] = float(m0[k - 1]) if k <= self.count else float("nan")
+        return obs
