@@ -88,7 +88,9 @@ class QtEngine(QtCore.QObject):
         if self.proc is not None and self.proc.poll() is not None:
             self._on_exit(self.proc.returncode)
             return
-        self._expire_requests()
+        if self.client is not None:
+            self._on_command_ready()  # safety net for a missed notifier edge
+            self._on_state_ready()
         if self.client is None:
             if self.connection_file.exists():
                 try:
@@ -179,6 +181,9 @@ class QtEngine(QtCore.QObject):
             return None
         msg_id = self.client.send(verb, content)
         self._callbacks[msg_id] = (verb, on_reply, on_error, time.monotonic())
+        # A send can consume the edge of zmq.FD that announced an incoming reply:
+        # check the socket again once control is back in the event loop.
+        QtCore.QTimer.singleShot(0, self._on_command_ready)
         return msg_id
 
     def _on_command_ready(self, *args) -> None:

@@ -417,10 +417,30 @@ def export_view(view, path: str | Path) -> Path:
         tmp.replace(path)
         return path
     item = view.export_item()
-    exporter = pgx.SVGExporter(item) if suffix == ".svg" else pgx.ImageExporter(item)
-    if suffix == ".png":
-        exporter.parameters()["width"] = max(int(item.boundingRect().width()) * 2, 400)
     tmp = path.with_name(f".tmp-{path.stem}{suffix}")
-    exporter.export(str(tmp))
+    if suffix == ".svg":
+        _export_svg(item, tmp)
+    else:
+        exporter = pgx.ImageExporter(item)
+        exporter.parameters()["width"] = max(int(item.boundingRect().width()) * 2, 400)
+        exporter.export(str(tmp))
     tmp.replace(path)
     return path
+
+
+def _export_svg(item, path: Path) -> None:
+    """Vector SVG through Qt's QSvgGenerator (pyqtgraph 0.14's SVGExporter cannot
+    parse the path data Qt 6.11 writes)."""
+    from PySide6 import QtSvg
+
+    rect = item.sceneBoundingRect()
+    gen = QtSvg.QSvgGenerator()
+    gen.setFileName(str(path))
+    gen.setSize(rect.size().toSize())
+    gen.setViewBox(QtCore.QRectF(0, 0, rect.width(), rect.height()))
+    gen.setTitle("Attractor Lab view")
+    painter = QtGui.QPainter(gen)
+    try:
+        item.scene().render(painter, QtCore.QRectF(0, 0, rect.width(), rect.height()), rect)
+    finally:
+        painter.end()

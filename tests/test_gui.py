@@ -1,0 +1,152 @@
+"""The main window with a real engine process (pytest-qt)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot):
+    from app.engine_client import QtEngine
+    from app.main_window import MainWindow
+
+    engine = QtEngine(device="cpu")
+    win = MainWindow(engine, fps=30)
+    qtbot.addWidget(win)
+    win.show()
+    engine.start()
+    with qtbot.waitSignal(win.model_loaded, timeout=60_000):
+        pass
+    yield win
+    win.close()
+    assert engine.proc is None  # staged shutdown finished
+
+
+def _wait_frames(qtbot, win, n=3, timeout=20_000):
+    start = win._frames_drawn
+    qtbot.waitUntil(lambda: win._frames_drawn >= start + n, timeout=timeout)
+
+
+def test_changing_F_reaches_engine_and_changes_image(qtbot, window):
+    win = window
+    _wait_frames(qtbot, win)
+    view = next(v for v in win.grid.views if v.spec.get("array") == "v")
+    before = np.array(view.current_image(), copy=True)
+    # drag F as a user would: through the panel's editor
+    editor = win.panel.editors["F"]
+    editor.box.setValue(0.06)
+    qtbot.waitUntil(lambda: win.last_frame is not None and win.last_frame[0]["params"]["F"] == 0.06, timeout=10_000)
+    _wait_frames(qtbot, win, 3)
+    after = np.array(view.current_image(), copy=True)
+    assert after.shape == before.shape
+    assert not np.array_equal(before, after)
+    assert "steps/s" in win.rate_label.text()
+
+
+def test_structural_parameter_waits_for_reset(qtbot, window):
+    win = window
+    win.panel.editors["grid"].box.setValue(64)
+    qtbot.waitUntil(lambda: "grid" in win.pending_label.text(), timeout=10_000)
+    win.reset()
+    qtbot.waitUntil(lambda: win.last_frame is not None and win.last_frame[1]["v"].shape == (64, 64), timeout=10_000)
+    assert win.pending_label.text() == ""
+
+
+def test_out_of_range_value_is_refused_with_message(qtbot, window, monkeypatch):
+    from PySide6 import QtWidgets
+
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a: shown.append(a[2]))
+    win = window
+    win.engine.request("set_params", {"params": {"F": 7.0}}, win._on_params_set, win._on_params_refused)
+    qtbot.waitUntil(lambda: bool(shown), timeout=10_000)
+    assert "'F'" in shown[0] and "[0, 0.1]" in shown[0]
+
+
+def test_pause_step_and_shortcuts(qtbot, window):
+    win = window
+    _wait_frames(qtbot, win)
+    win.act_run.trigger()  # Space: pause
+    assert not win.running
+    qtbot.waitUntil(lambda: win.last_frame[0]["running"] is False, timeout=5000)
+    step = win.last_frame[0]["step"]
+    win.act_step.trigger()
+    qtbot.waitUntil(lambda: win.last_frame[0]["step"] == step + 1, timeout=5000)
+    assert win.act_run.shortcut().toString() == "Space"
+    assert win.act_step.shortcut().toString() == "S"
+    assert win.act_reset.shortcut().toString() == "R"
+
+
+def test_export_view_png_and_svg(qtbot, window, tmp_path):
+    from app.main_window import export_view
+
+    win = window
+    _wait_frames(qtbot, win)
+    png = export_view(win.grid.views[0], tmp_path / "v.png")
+    svg = export_view(win.grid.views[-1], tmp_path / "means.svg")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert b"<svg" in svg.read_bytes()[:2000]
+
+
+def test_preset_round_trip(qtbot, window, tmp_path):
+    from engine.presets import load_preset, save_preset, schemas_from_descriptions
+
+    win = window
+    win.engine.request("set_params", {"params": {"k": 0.061}}, win._on_params_set)
+    qtbot.waitUntil(lambda: win.params.get("k") == 0.061, timeout=5000)
+    path = save_preset(win.current_preset(), tmp_path / "mine.toml")
+    preset = load_preset(path, schemas=schemas_from_descriptions(win.models))
+    assert preset.model == "gray_scott" and preset.params["k"] == 0.061
+    bad = tmp_path / "bad.toml"
+    bad.write_text('format_version = 1\nmodel = "gray_scott"\n[params]\nF = "lots"\n')
+    from PySide6 import QtWidgets
+
+    shown = []
+    orig = QtWidgets.QMessageBox.warning
+    QtWidgets.QMessageBox.warning = lambda *a: shown.append(a[2])
+    try:
+        assert not win.load_preset_file(bad)
+    finally:
+        QtWidgets.QMessageBox.warning = orig
+    assert "bad.toml" in shown[0] and "'F'" in shown[0]
+
+
+def test_gui_process_never_loads_torch_and_engine_dies_with_gui(tmp_path):
+    """End to end: the real app in its own process; killing it leaves no engine behind."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    out = subprocess.run([sys.executable, "-m", "app.cli", "--smoke-test", "10"], capture_output=True, text=True,
+                         timeout=120, env=env)
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["frames"] >= 10
+    assert report["torch_loaded"] is False
+    # now kill -9 a running GUI and check its engine goes too
+    gui = subprocess.Popen([sys.executable, "-m", "app.cli", "--device", "cpu"], env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    engine_pid = None
+    deadline = time.monotonic() + 60
+    while engine_pid is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+        kids = subprocess.run(["pgrep", "-P", str(gui.pid)], capture_output=True, text=True).stdout.split()
+        engine_pid = int(kids[0]) if kids else None
+    assert engine_pid, "the GUI did not start an engine"
+    gui.kill()
+    gui.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(engine_pid):
+        time.sleep(0.1)
+    assert not _alive(engine_pid), "the engine outlived its GUI"
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False
