@@ -215,8 +215,12 @@ class Hopfield(Model):
         self.last_flips = 0
         # chunk of the vectorised sequential sweep: large enough to amortise
         # per-chunk overhead, small enough that few flips land in one chunk
-        per_spin = self.count if not self.explicit else n
-        self.chunk = int(min(n, max(16, 2**21 // (self.sigma.shape[0] * max(per_spin, 1)) if order > 2 else 256)))
+        # the most spins a chunk holds: dense chunks hold R×K×P overlaps; GPUs
+        # want long chunks (few launches), CPUs short ones (see _adapt_chunk)
+        self.max_chunk = 2048 if self.device.type == "cuda" else 256
+        if order > 2:
+            self.max_chunk = max(16, 2**21 // (self.sigma.shape[0] * self.count))
+        self.chunk = int(min(n, self.max_chunk))
         self._theory_cache = None
 
     def _explicit_couplings(self, a: torch.Tensor, b: torch.Tensor, weight: float) -> torch.Tensor:
@@ -257,6 +261,7 @@ class Hopfield(Model):
         for _ in range(n):
             if mode == "sequential":
                 self.last_flips = sweep_sequential(self.backend, self.sigma, t, self.generator, self.chunk)
+                self._adapt_chunk()
             elif mode == "parallel":
                 self.last_flips = sweep_parallel(self.backend, self.sigma, t, self.generator)
             else:
@@ -267,6 +272,14 @@ class Hopfield(Model):
         if self.explicit and self.steps % 64 == 0:
             # the incremental local fields drift by float32 rounding; refresh now and then
             self.backend.recompute(self.sigma)
+
+    def _adapt_chunk(self) -> None:
+        """Aim at about 8 flips per chunk: the exact fix-point correction costs
+        K × (flipped columns) × P per round, so many flips want short chunks."""
+        n = self.sigma.shape[1]
+        if self.p["interaction_order"] == 2:
+            target = 8 * n // max(self.last_flips, 1)
+            self.chunk = int(min(n, self.max_chunk, max(128, target)))
 
     def _on_live_change(self, changed) -> None:
         self._theory_cache = None
