@@ -376,7 +376,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # ---- export --------------------------------------------------------------------
     def export_view_dialog(self):
-        views = [v for v in self.grid.views if v.export_item() is not None or hasattr(v, "surface")]
+        views = [v for v in self.grid.views
+                 if v.export_item() is not None or getattr(v, "surface", None) is not None]
         if not views:
             return
         names = [v.title for v in views]
@@ -407,7 +408,7 @@ def export_view(view, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".png", ".svg"):
         raise ValueError(f"cannot export {path.name!r}: use .png or .svg")
-    if hasattr(view, "surface"):
+    if getattr(view, "surface", None) is not None:
         if suffix != ".png":
             raise ValueError("3D views export as PNG only")
         import imageio.v3 as iio

@@ -107,7 +107,7 @@ class EngineServer:
         self.fps = 30.0
         self.recorder: Recorder | None = None
         self.recording_preset: str = ""
-        self.steps_per_chunk = 1
+        self._per_step: float | None = None  # seconds per model step (moving average)
         self._last_frame = 0.0
         self._last_status = 0.0
         self._rate_steps = 0
@@ -237,7 +237,12 @@ class EngineServer:
         )
 
     def _run_chunk(self) -> None:
-        n = self.steps_per_chunk
+        # Size the chunk so that it ends when the next frame is due (and never
+        # runs longer than CHUNK_SECONDS, so commands are answered quickly).
+        now = time.perf_counter()
+        due = self._last_frame + 1.0 / self.fps
+        target = min(CHUNK_SECONDS, max(due - now, 0.002))
+        n = 1 if self._per_step is None else int(min(max(1, target / self._per_step), 100_000))
         rec = self.recorder
         if rec is not None:
             n = min(n, rec.every - self.model.steps % rec.every)
@@ -257,13 +262,9 @@ class EngineServer:
             import torch
 
             torch.cuda.synchronize(self.device)
-        dt = time.perf_counter() - t0
+        per_step = max((time.perf_counter() - t0) / n, 1e-8)
+        self._per_step = per_step if self._per_step is None else 0.7 * self._per_step + 0.3 * per_step
         self._rate_steps += n
-        # aim each chunk at CHUNK_SECONDS (and no longer than a display frame)
-        target = min(CHUNK_SECONDS, 1.0 / self.fps)
-        if n == self.steps_per_chunk:
-            per_step = max(dt / n, 1e-7)
-            self.steps_per_chunk = int(min(max(1, 0.5 * self.steps_per_chunk + 0.5 * target / per_step), 100_000))
         if rec is not None and self.model.steps % rec.every == 0:
             self._capture()
 
@@ -301,7 +302,7 @@ class EngineServer:
         cls = models.get(name)
         self.model = cls(device=self.device, seed=int(c.get("seed", 0)), **c.get("params", {}))
         self.running = False
-        self.steps_per_chunk = 1
+        self._per_step = None
         self.recorder = None
         self._frame_due = True
         return {"model": name, "params": self.model.p, "describe": cls.describe()}
@@ -340,7 +341,7 @@ class EngineServer:
     def _on_reset(self, c):
         m = self._need_model()
         m.reset(c.get("seed"))
-        self.steps_per_chunk = 1
+        self._per_step = None
         if self.recorder is not None:
             self.recorder = Recorder(self.recorder.every, self.recorder.arrays, self.recorder.max_bytes)
         self._frame_due = True

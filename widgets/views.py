@@ -7,6 +7,8 @@ new model gets its views without editing the GUI.
 
 from __future__ import annotations
 
+import time as _time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -268,10 +270,26 @@ class TextView(View):
 
 
 class SurfaceFrame(View):
-    """A 3D height surface (vispy); vispy loads only when a model asks for 3D."""
+    """A 3D height surface (vispy); vispy loads only when a model asks for 3D.
+
+    Qt's ``offscreen`` and ``minimal`` platforms cannot create an OpenGL
+    context: there the frame shows a note instead of failing. Heights are
+    redrawn at most ``max_fps`` times a second: with software OpenGL a 256²
+    surface costs ~40 ms, which would starve the 2D views.
+    """
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
+        self.surface = None
+        self.max_fps = float(spec.get("max_fps", 15))
+        self._last = 0.0
+        platform = QtGui.QGuiApplication.platformName()
+        if platform in ("offscreen", "minimal"):
+            note = QtWidgets.QLabel(f"3D view needs OpenGL; the Qt platform '{platform}' has none.")
+            note.setAlignment(QtCore.Qt.AlignCenter)
+            note.setWordWrap(True)
+            self.layout().addWidget(note, 1)
+            return
         from widgets.surface_view import SurfaceView
 
         levels = spec.get("levels")
@@ -281,12 +299,23 @@ class SurfaceFrame(View):
         self.layout().addWidget(self.surface, 1)
 
     def update_frame(self, arrays, observables, params, time):
+        if self.surface is None or not self.isVisible():
+            return
+        now = _monotonic()
+        if now - self._last < 1.0 / self.max_fps:
+            return
         a = arrays.get(self.spec["array"])
-        if a is not None and self.isVisible():
+        if a is not None:
+            self._last = now
             self.surface.set_data(np.asarray(a))
 
     def close_canvas(self):
-        self.surface.close_canvas()
+        if self.surface is not None:
+            self.surface.close_canvas()
+
+
+def _monotonic() -> float:
+    return _time.monotonic()
 
 
 def _lookup(name, observables, params):
