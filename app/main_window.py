@@ -418,6 +418,8 @@ def export_view(view, path: str | Path) -> Path:
         tmp.replace(path)
         return path
     item = view.export_item()
+    if item is None:
+        raise ValueError(f"the view {view.title!r} has nothing to export")
     tmp = path.with_name(f".tmp-{path.stem}{suffix}")
     if suffix == ".svg":
         _export_svg(item, tmp)
