@@ -1,0 +1,54 @@
+"""FitzHugh–Nagumo excitable medium: travelling pulses and spiral waves.
+
+    ∂u/∂t = Du ∇²u + u − u³/3 − v
+    ∂v/∂t = Dv ∇²v + ε (u + a − b v)
+
+With a = 0.7, b = 0.8 the single rest state is excitable: a supra-threshold
+kick fires a pulse, and a broken front curls into a rotating spiral.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.models import register
+from engine.models.reaction_diffusion import ReactionDiffusion, common_params, rd_views
+from engine.params import Param
+
+
+@register
+class FitzHughNagumo(ReactionDiffusion):
+    name = "fitzhugh_nagumo"
+    title = "FitzHugh–Nagumo"
+    description = "Excitable medium of the nerve-pulse model: target waves and rotating spirals."
+    equations = "∂u/∂t = Du ∇²u + u − u³/3 − v\n∂v/∂t = Dv ∇²v + ε (u + a − b v)"
+    params = (
+        Param("a", "float", 0.7, -2.0, 2.0, help="recovery offset a", step=0.01),
+        Param("b", "float", 0.8, 0.0, 2.0, help="recovery self-coupling b", step=0.01),
+        Param("eps", "float", 0.08, 1e-4, 1.0, help="time-scale ratio ε of recovery to excitation", log=True),
+        Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
+        Param("Dv", "float", 0.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
+    ) + common_params(dt=0.05, dt_max=10.0, cell=0.5, seeding="spiral", noise=0.0)
+    views = rd_views("u", {"u": [-2.2, 2.2], "v": [-1.0, 1.8]}, colormaps=("inferno", "viridis"))
+    reaction_names = ("a", "b", "eps")
+    default_cell = 0.5
+    pattern_field = "u"
+
+    @staticmethod
+    def reaction(u, v, p):
+        return u - u * u * u / 3.0 - v, p["eps"] * (u + p["a"] - p["b"] * v)
+
+    def steady_state(self):
+        a, b = self.p["a"], self.p["b"]
+        if b == 0:
+            u = -a
+            return (u, u - u**3 / 3.0)
+        # u − u³/3 − (u + a)/b = 0; for excitable parameters one root is real
+        roots = np.roots([-1.0 / 3.0, 0.0, 1.0 - 1.0 / b, -a / b])
+        real = sorted(r.real for r in roots if abs(r.imag) < 1e-9)
+        u = real[0]
+        return (float(u), float((u + a) / b))
+
+    def seed_states(self):
+        u, v = self.steady_state()
+        return {"rest": (u, v), "excited": (2.0, v), "refractory": (u, v + 1.5)}

@@ -1,0 +1,49 @@
+"""The λ–ω system: a field of limit-cycle oscillators coupled by diffusion.
+
+    ∂u/∂t = Du ∇²u + λ(A) u − ω(A) v
+    ∂v/∂t = Dv ∇²v + ω(A) u + λ(A) v,     A² = u² + v²,
+    λ(A) = 1 − A²,  ω(A) = −β A².
+
+With Du = Dv = D, the plane waves u + i v = R e^{i(k x − Ω t)} have
+R² = 1 − D k² and Ω = β R² (Kopell & Howard 1973); a phase singularity
+winds them into a spiral.
+"""
+
+from __future__ import annotations
+
+from engine.models import register
+from engine.models._rd_seeding import phase_spiral
+from engine.models.reaction_diffusion import ReactionDiffusion, common_params, rd_views
+from engine.params import Param
+
+
+@register
+class LambdaOmega(ReactionDiffusion):
+    name = "lambda_omega"
+    title = "λ–ω spirals"
+    description = "Diffusively coupled limit-cycle oscillators: rotating spiral waves and plane waves."
+    equations = ("∂u/∂t = Du ∇²u + λ(A) u − ω(A) v\n∂v/∂t = Dv ∇²v + ω(A) u + λ(A) v\n"
+                 "A² = u² + v²,  λ(A) = 1 − A²,  ω(A) = −β A²")
+    params = (
+        Param("beta", "float", 1.0, -10.0, 10.0, help="amplitude dependence β of the frequency ω = −β A²",
+              step=0.1),
+        Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
+        Param("Dv", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
+    ) + common_params(dt=0.05, dt_max=10.0, cell=0.5, seeding="spiral", noise=0.0)
+    views = rd_views("u", {"u": [-1.0, 1.0], "v": [-1.0, 1.0]}, colormaps=("twilight", "twilight"))
+    reaction_names = ("beta",)
+    default_cell = 0.5
+    pattern_field = "u"
+
+    @staticmethod
+    def reaction(u, v, p):
+        a2 = u * u + v * v
+        lam, omega = 1.0 - a2, -p["beta"] * a2
+        return lam * u - omega * v, omega * u + lam * v
+
+    def steady_state(self):
+        return (0.0, 0.0)  # unstable: the uniform oscillation bifurcates from it (Hopf)
+
+    def seed_states(self):
+        return {"rest": (0.0, 0.0), "excited": (1.0, 0.0), "refractory": (0.0, 1.0),
+                "spiral": phase_spiral(1.0, core=4.0)}
