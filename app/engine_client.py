@@ -202,14 +202,20 @@ class QtEngine(QtCore.QObject):
             content = dict(msg.content)
             if msg.arrays:
                 content["arrays"] = msg.arrays
-            if content.get("status") == "error":
-                text = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
-                if on_error:
-                    on_error(text)
-                else:
-                    self.engine_error.emit(text, verb)
-            elif on_reply:
-                on_reply(content)
+            try:
+                if content.get("status") == "error":
+                    text = f"{content.get('ename', 'Error')}: {content.get('evalue', '')}"
+                    if on_error:
+                        on_error(text)
+                    else:
+                        self.engine_error.emit(text, verb)
+                elif on_reply:
+                    on_reply(content)
+            except Exception as exc:  # a broken handler must not kill the reply loop
+                import traceback
+
+                traceback.print_exc()
+                self.engine_error.emit(f"handling the {verb} reply failed: {type(exc).__name__}: {exc}", "gui")
         self._expire_requests()
 
     def _expire_requests(self) -> None:

@@ -18,6 +18,21 @@ pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#141
 PALETTE = ["#4cc9f0", "#f72585", "#ffd166", "#06d6a0", "#f8961e", "#b5179e", "#90be6d", "#577590"]
 
 
+# Common names (matplotlib's) for maps pyqtgraph ships under colorcet names.
+_COLORMAP_ALIASES = {
+    "gray": "CET-L1", "grey": "CET-L1", "greys": "CET-L1", "binary": "CET-L1",
+    "twilight": "CET-C6", "hsv": "CET-C2", "coolwarm": "CET-D1", "RdBu": "CET-D1", "seismic": "CET-D1",
+}
+
+
+def colormap(name: str) -> pg.ColorMap:
+    """A pyqtgraph colour map by name; matplotlib's common names work; unknown names give viridis."""
+    name = _COLORMAP_ALIASES.get(name, name)
+    if name not in pg.colormap.listMaps():
+        name = "viridis"
+    return pg.colormap.get(name)
+
+
 class View(QtWidgets.QWidget):
     """Base: a titled frame around one graphics widget."""
 
@@ -59,7 +74,7 @@ class ImageView(View):
         self.plot.hideAxis("bottom")
         self.image = pg.ImageItem()
         self.plot.addItem(self.image)
-        cmap = pg.colormap.get(spec.get("colormap", "viridis"))
+        cmap = colormap(spec.get("colormap", "viridis"))
         self.image.setColorMap(cmap)
         self.levels = spec.get("levels")
         self.bar = pg.ColorBarItem(values=tuple(self.levels) if self.levels else (0, 1), colorMap=cmap,
