@@ -54,6 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_dock()
         self.grid = ViewGrid()
         self.setCentralWidget(self.grid)
+        self.dock_layout.insertWidget(1, self.grid.text_panel)
         self._build_statusbar()
 
         self._flush_timer = QtCore.QTimer(self, singleShot=True, interval=PARAM_FLUSH_MS)
@@ -135,6 +136,7 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable)
         box = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(box)
+        self.dock_layout = lay
         self.about_label = QtWidgets.QLabel()
         self.about_label.setWordWrap(True)
         lay.addWidget(self.about_label)
@@ -143,7 +145,7 @@ class MainWindow(QtWidgets.QMainWindow):
         scroll = QtWidgets.QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.panel)
-        lay.addWidget(scroll, 1)
+        lay.addWidget(scroll, 3)
         self.pending_label = QtWidgets.QLabel()
         self.pending_label.setStyleSheet("color: #d08000;")
         self.pending_label.setWordWrap(True)

@@ -266,19 +266,17 @@ class TextView(View):
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
-        self.label = QtWidgets.QLabel()
-        self.label.setWordWrap(True)
-        self.label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        self.label = QtWidgets.QPlainTextEdit(readOnly=True)
+        self.label.setMaximumHeight(170)
         f = QtGui.QFont("DejaVu Sans Mono")
         f.setStyleHint(QtGui.QFont.Monospace)
         self.label.setFont(f)
         self.layout().addWidget(self.label, 1)
-        self.texts: dict = {}
 
     def set_texts(self, texts: dict) -> None:
         text = texts.get(self.spec.get("array", "equations"))
-        if text is not None and text != self.label.text():
-            self.label.setText(text)
+        if text is not None and text != self.label.toPlainText():
+            self.label.setPlainText(text)
 
     def update_frame(self, arrays, observables, params, time):
         pass  # texts arrive through set_texts
@@ -365,34 +363,48 @@ def make_view(spec: dict, parent=None) -> View:
 
 
 class ViewGrid(QtWidgets.QWidget):
-    """All views of one model, images first, in a grid of splitters."""
+    """All views of one model: images and surfaces on top, plots below in rows
+    of at most ``per_row``; text views go to :attr:`text_panel` (the window
+    shows it beside the parameters)."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, per_row: int = 4):
         super().__init__(parent)
+        self.per_row = per_row
         self.lay = QtWidgets.QVBoxLayout(self)
         self.lay.setContentsMargins(0, 0, 0, 0)
         self.views: list[View] = []
         self.splitter = None
+        self.text_panel = QtWidgets.QWidget()
+        QtWidgets.QVBoxLayout(self.text_panel).setContentsMargins(0, 0, 0, 0)
 
     def set_views(self, specs: list[dict]) -> None:
         for v in self.views:
             if hasattr(v, "close_canvas"):
                 v.close_canvas()
+            v.setParent(None)
             v.deleteLater()
         if self.splitter is not None:
+            self.splitter.setParent(None)
             self.splitter.deleteLater()
         self.views = [make_view(s) for s in specs]
         big = [v for v in self.views if v.spec["kind"] in ("image", "surface")]
-        small = [v for v in self.views if v not in big]
+        texts = [v for v in self.views if isinstance(v, TextView)]
+        small = [v for v in self.views if v not in big and v not in texts]
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
-        for group in (big, small):
-            if not group:
-                continue
+        rows = ([big] if big else []) + [small[i:i + self.per_row] for i in range(0, len(small), self.per_row)]
+        for group in rows:
             row = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
             for v in group:
                 row.addWidget(v)
             self.splitter.addWidget(row)
+        if big and len(rows) > 1:
+            self.splitter.setStretchFactor(0, 3)
+            for i in range(1, len(rows)):
+                self.splitter.setStretchFactor(i, 2)
         self.lay.addWidget(self.splitter)
+        for v in texts:
+            self.text_panel.layout().addWidget(v)
+        self.text_panel.setVisible(bool(texts))
 
     def update_frame(self, arrays, observables, params, time) -> None:
         for v in self.views:
