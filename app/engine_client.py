@@ -173,13 +173,14 @@ class QtEngine(QtCore.QObject):
         return self.client is not None and bool(self.info)
 
     # ---- requests -----------------------------------------------------------
-    def request(self, verb: str, content: dict | None = None, on_reply=None, on_error=None) -> str | None:
+    def request(self, verb: str, content: dict | None = None, on_reply=None, on_error=None,
+                arrays: dict | None = None) -> str | None:
         """Send a request; ``on_reply(content)`` runs on the reply, errors go to
         ``on_error(message)`` or the ``engine_error`` signal."""
         if self.client is None:
             self.engine_error.emit(f"cannot send {verb}: no engine connected", verb)
             return None
-        msg_id = self.client.send(verb, content)
+        msg_id = self.client.send(verb, content, arrays)
         self._callbacks[msg_id] = (verb, on_reply, on_error, time.monotonic())
         # A send can consume the edge of zmq.FD that announced an incoming reply:
         # check the socket again once control is back in the event loop.

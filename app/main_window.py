@@ -88,10 +88,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_open = self._action("Open preset…", "Ctrl+O", self.open_preset_dialog)
         self.act_save = self._action("Save preset…", "Ctrl+S", self.save_preset_dialog)
         self.act_export = self._action("Export view…", "Ctrl+E", self.export_view_dialog)
+        self.act_images = self._action("Load pattern images…", "Ctrl+I", self.load_pattern_images,
+                                       "Store your own images as patterns (Hopfield models)")
         self.act_quit = self._action("Quit", "Ctrl+Q", self.close)
         menu = self.menuBar()
         f = menu.addMenu("&File")
-        for a in (self.act_open, self.act_save, None, self.act_export, self.act_save_traj, None, self.act_quit):
+        for a in (self.act_open, self.act_save, None, self.act_images, None, self.act_export, self.act_save_traj,
+                  None, self.act_quit):
             f.addSeparator() if a is None else f.addAction(a)
         self.presets_menu = menu.addMenu("&Presets")
         self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
@@ -330,6 +333,30 @@ class MainWindow(QtWidgets.QMainWindow):
             self.engine.request("record", {"action": "save", "path": path},
                                 lambda c: self.statusBar().showMessage(
                                     f"saved {c['snapshots']} snapshots to {c['path']}", 10000))
+
+    def load_pattern_images(self):
+        """Binarise (classical) or greyscale (modern) user images into patterns and send them."""
+        if self.current is None or not any(p["name"] == "pattern_source" and "images" in p.get("choices", ())
+                                           for p in self.current["params"]):
+            QtWidgets.QMessageBox.information(self, "Pattern images",
+                                              "Choose a Hopfield model first: only they store image patterns.")
+            return
+        paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Pattern images", "",
+                                                          "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif)")
+        if not paths:
+            return
+        side, ok = QtWidgets.QInputDialog.getInt(self, "Pattern images", "Pixels per side (N = side²):", 64, 4, 512)
+        if not ok:
+            return
+        from engine.patterns import load_image_patterns  # numpy + Pillow, no torch
+
+        try:
+            patterns = load_image_patterns(paths, side, binary=self.current["name"] == "hopfield")
+        except ValueError as exc:
+            QtWidgets.QMessageBox.warning(self, "Pattern images", str(exc))
+            return
+        self.engine.request("set_patterns", {}, lambda c: (self._on_params_set(c), self.reset()),
+                            self._on_params_refused, arrays={"patterns": patterns})
 
     # ---- presets ---------------------------------------------------------------------
     def _fill_presets_menu(self):

@@ -63,9 +63,9 @@ class EngineClient:
         self.state.close(0)
 
     # ---- commands ---------------------------------------------------------
-    def send(self, verb: str, content: dict | None = None) -> str:
-        """Send ``<verb>_request``; returns its msg_id (the reply's parent_id)."""
-        frames = self.session.serialize(f"{verb}_request", content or {})
+    def send(self, verb: str, content: dict | None = None, arrays: dict | None = None) -> str:
+        """Send ``<verb>_request`` (with optional numpy ``arrays``); returns its msg_id."""
+        frames = self.session.serialize(f"{verb}_request", content or {}, arrays)
         self.command.send_multipart(frames, copy=False)
         import json
 
@@ -78,12 +78,12 @@ class EngineClient:
         frames = self.command.recv_multipart(copy=False)
         return self.session.deserialize(frames)
 
-    def request(self, verb: str, content: dict | None = None, timeout: float = 30.0) -> dict:
+    def request(self, verb: str, content: dict | None = None, timeout: float = 30.0, arrays: dict | None = None) -> dict:
         """Send a request and wait for its reply; return the reply content.
 
         The reply's arrays, if any, are under the ``"arrays"`` key.
         """
-        msg_id = self.send(verb, content)
+        msg_id = self.send(verb, content, arrays)
         deadline = time.monotonic() + timeout
         while True:
             if msg_id in self._early_replies:

@@ -55,6 +55,7 @@ REQUESTS = (
     "reset",
     "get_state",
     "paint",
+    "set_patterns",
     "set_display_rate",
     "record",
     "shutdown",

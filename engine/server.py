@@ -16,6 +16,7 @@ import time
 import traceback
 from pathlib import Path
 
+import numpy as np
 import zmq
 
 from engine import __version__, models
@@ -223,7 +224,7 @@ class EngineServer:
                        "evalue": f"unknown request {msg.msg_type!r}; known: {', '.join(r + '_request' for r in REQUESTS)}"}
         else:
             try:
-                result = getattr(self, f"_on_{verb}")(msg.content)
+                result = getattr(self, f"_on_{verb}")(msg.content, msg.arrays)
                 if isinstance(result, tuple):
                     result, arrays = result
                 content = {"status": "ok", **(result or {})}
@@ -283,7 +284,7 @@ class EngineServer:
             raise ValueError("no model loaded; send load_request first")
         return self.model
 
-    def _on_info(self, c):
+    def _on_info(self, c, arrays=None):
         return {
             "engine_version": __version__,
             "protocol_version": PROTOCOL_VERSION,
@@ -294,10 +295,10 @@ class EngineServer:
             "model": self.model.name if self.model else None,
         }
 
-    def _on_list_models(self, c):
+    def _on_list_models(self, c, arrays=None):
         return {"models": {n: models.get(n).describe() for n in models.names()}}
 
-    def _on_load(self, c):
+    def _on_load(self, c, arrays=None):
         name = c.get("model")
         cls = models.get(name)
         self.model = cls(device=self.device, seed=int(c.get("seed", 0)), **c.get("params", {}))
@@ -307,25 +308,25 @@ class EngineServer:
         self._frame_due = True
         return {"model": name, "params": self.model.p, "describe": cls.describe()}
 
-    def _on_set_params(self, c):
+    def _on_set_params(self, c, arrays=None):
         m = self._need_model()
         waiting = m.set(**c.get("params", {}))
         self._frame_due = True
         return {"params": m.p, "pending": m.pending, "waiting": waiting}
 
-    def _on_run(self, c):
+    def _on_run(self, c, arrays=None):
         self._need_model()
         if "fps" in c:
             self._on_set_display_rate(c)
         self.running = True
         return {}
 
-    def _on_pause(self, c):
+    def _on_pause(self, c, arrays=None):
         self.running = False
         self._frame_due = True
         return {}
 
-    def _on_step(self, c):
+    def _on_step(self, c, arrays=None):
         m = self._need_model()
         n = int(c.get("n", 1))
         if not 1 <= n <= 10**7:
@@ -338,7 +339,7 @@ class EngineServer:
         self._frame_due = True
         return {"step": m.steps, "time": m.time}
 
-    def _on_reset(self, c):
+    def _on_reset(self, c, arrays=None):
         m = self._need_model()
         m.reset(c.get("seed"))
         self._per_step = None
@@ -347,25 +348,34 @@ class EngineServer:
         self._frame_due = True
         return {"params": m.p, "seed": m.seed}
 
-    def _on_get_state(self, c):
+    def _on_get_state(self, c, arrays=None):
         m = self._need_model()
         return {"step": m.steps, "time": m.time, "observables": m.observables(), "params": m.p}, m.numpy_state()
 
-    def _on_paint(self, c):
+    def _on_paint(self, c, arrays=None):
         m = self._need_model()
         m.paint(c["field"], float(c["x"]), float(c["y"]), float(c.get("radius", 5)), float(c.get("value", 1.0)),
                 c.get("mode", "set"))
         self._frame_due = True
         return {}
 
-    def _on_set_display_rate(self, c):
+    def _on_set_patterns(self, c, arrays=None):
+        m = self._need_model()
+        if not hasattr(m, "set_image_patterns"):
+            raise ValueError(f"model {m.name!r} does not take user patterns")
+        if not arrays or "patterns" not in arrays:
+            raise ValueError("set_patterns: send the patterns as an array named 'patterns' (P, N)")
+        m.set_image_patterns(np.array(arrays["patterns"]))
+        return {"params": m.p, "pending": m.pending}
+
+    def _on_set_display_rate(self, c, arrays=None):
         fps = float(c["fps"])
         if not 1 <= fps <= 240:
             raise ValueError(f"fps must be in [1, 240], not {fps}")
         self.fps = fps
         return {"fps": fps}
 
-    def _on_record(self, c):
+    def _on_record(self, c, arrays=None):
         action = c.get("action", "status")
         m = self._need_model()
         if action == "start":
@@ -387,7 +397,7 @@ class EngineServer:
             self.recorder.every = 10**18
         return {"snapshots": len(self.recorder) if self.recorder else 0}
 
-    def _on_shutdown(self, c):
+    def _on_shutdown(self, c, arrays=None):
         self._stop = True
         self.running = False
         return {}

@@ -89,3 +89,27 @@ def test_frames_are_throttled_to_display_rate(engine):
             n += 1
     # at 10 fps, about 10 frames plus 2 status events in a second; the engine steps far faster
     assert n <= 16
+
+
+def test_user_image_patterns_travel_as_arrays(engine, tmp_path):
+    from PIL import Image
+
+    from engine.patterns import load_image_patterns
+
+    paths = []
+    for i in range(3):  # three distinct striped images
+        img = np.zeros((16, 16), np.uint8)
+        img[:, i * 5:(i * 5) + 5] = 255
+        img[i * 4:(i * 4) + 4, :] = 255
+        paths.append(tmp_path / f"p{i}.png")
+        Image.fromarray(img).save(paths[-1])
+    patterns = load_image_patterns(paths, 16, binary=True)
+    engine.request("load", {"model": "hopfield", "params": {"neurons": 256, "temperature": 0.0}})
+    reply = engine.request("set_patterns", {}, arrays={"patterns": patterns})
+    assert reply["pending"]["pattern_source"] == "images" and reply["pending"]["neurons"] == 256
+    engine.request("reset", {"seed": 0})
+    engine.request("step", {"n": 5})
+    state = engine.request("get_state")
+    cued = state["arrays"]["cued_pattern"].ravel()
+    np.testing.assert_array_equal(cued, patterns[0])  # the stored pattern is the user's image
+    assert state["observables"]["m_cued"] > 0.9
