@@ -3,7 +3,7 @@
     ∂u/∂t = Du ∇²u + u − u³/3 − v
     ∂v/∂t = Dv ∇²v + ε (u + a − b v)
 
-With a = 0.7, b = 0.8 the single rest state is excitable: a supra-threshold
+With a = 0.5, b = 0.8, ε = 0.02 the single rest state is excitable: a supra-threshold
 kick fires a pulse, and a broken front curls into a rotating spiral.
 """
 
@@ -23,15 +23,15 @@ class FitzHughNagumo(ReactionDiffusion):
     description = "Excitable medium of the nerve-pulse model: target waves and rotating spirals."
     equations = "∂u/∂t = Du ∇²u + u − u³/3 − v\n∂v/∂t = Dv ∇²v + ε (u + a − b v)"
     params = (
-        Param("a", "float", 0.7, -2.0, 2.0, help="recovery offset a", step=0.01),
+        Param("a", "float", 0.5, -2.0, 2.0, help="recovery offset a", step=0.01),
         Param("b", "float", 0.8, 0.0, 2.0, help="recovery self-coupling b", step=0.01),
-        Param("eps", "float", 0.08, 1e-4, 1.0, help="time-scale ratio ε of recovery to excitation", log=True),
+        Param("eps", "float", 0.02, 1e-4, 1.0, help="time-scale ratio ε of recovery to excitation", log=True),
         Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
         Param("Dv", "float", 0.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
-    ) + common_params(dt=0.05, dt_max=10.0, cell=0.5, seeding="spiral", noise=0.0)
+    ) + common_params(dt=0.1, dt_max=10.0, cell=1.0, seeding="spiral", noise=0.0)
     views = rd_views("u", {"u": [-2.2, 2.2], "v": [-1.0, 1.8]}, colormaps=("inferno", "viridis"))
     reaction_names = ("a", "b", "eps")
-    default_cell = 0.5
+    default_cell = 1.0
     pattern_field = "u"
 
     @staticmethod

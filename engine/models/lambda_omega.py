@@ -44,6 +44,11 @@ class LambdaOmega(ReactionDiffusion):
     def steady_state(self):
         return (0.0, 0.0)  # unstable: the uniform oscillation bifurcates from it (Hopf)
 
+    def regime_note(self):
+        beta = self.p["beta"]
+        return (f"The uniform state A = 0 is an unstable node (λ(0) = 1, ω(0) = 0); it grows onto the bulk "
+                f"oscillation A = 1 with Ω = β = {beta:g}. Plane waves: R² = 1 − D k², Ω = β R².")
+
     def seed_states(self):
         return {"rest": (0.0, 0.0), "excited": (1.0, 0.0), "refractory": (0.0, 1.0),
                 "spiral": phase_spiral(1.0, core=4.0)}

@@ -114,6 +114,10 @@ class ReactionDiffusion(Model):
         """``rest``, ``excited`` and ``refractory`` (u, v) states for seeding."""
         raise NotImplementedError
 
+    def regime_note(self) -> str:
+        """Extra line for the ``turing`` text (system-specific interpretation)."""
+        return ""
+
     # ---- geometry --------------------------------------------------------------
     @property
     def length(self) -> float:
@@ -350,4 +354,7 @@ class ReactionDiffusion(Model):
             verdict = "no uniform steady state to analyse"
         else:
             verdict = self.analysis.summary(self._measure()[1])
+        note = self.regime_note()
+        if note:
+            verdict += "\n" + note
         return {"equations": self.equations, "turing": verdict}

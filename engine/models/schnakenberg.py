@@ -25,7 +25,7 @@ class Schnakenberg(ReactionDiffusion):
         Param("b", "float", 0.9, 0.0, 10.0, help="source of v", step=0.01),
         Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
         Param("Dv", "float", 40.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=1.0),
-    ) + common_params(dt=0.01, dt_max=10.0, cell=1.0, seeding="uniform_noise", noise=0.05)
+    ) + common_params(dt=0.005, dt_max=10.0, cell=1.0, seeding="uniform_noise", noise=0.05)
     views = rd_views("u", {"u": None, "v": None})
     reaction_names = ("a", "b")
     default_cell = 1.0
