@@ -115,6 +115,15 @@ class MainWindow(QtWidgets.QMainWindow):
         for a in (self.act_run, self.act_step, self.act_reset, self.act_record):
             tb.addAction(a)
         tb.addSeparator()
+        tb.addWidget(QtWidgets.QLabel(" Steps/frame: "))
+        self.speed_box = QtWidgets.QSpinBox()
+        self.speed_box.setRange(0, 10_000_000)
+        self.speed_box.setSpecialValueText("max")
+        self.speed_box.setKeyboardTracking(False)
+        self.speed_box.setToolTip("At most this many steps between displayed frames (max: as fast as the device goes)")
+        self.speed_box.valueChanged.connect(
+            lambda n: self.engine.request("set_speed", {"steps_per_frame": n}))
+        tb.addWidget(self.speed_box)
         tb.addWidget(QtWidgets.QLabel(" Seed: "))
         self.seed_box = QtWidgets.QSpinBox()
         self.seed_box.setRange(0, 2**31 - 1)
@@ -216,6 +225,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setWindowTitle(f"Attractor Lab — {title}")
         self.recording = False
         self.act_record.setChecked(False)
+        from_preset = self.preset is not None and self.preset.model == d["name"] and "steps_per_frame" in self.preset.run
+        self.speed_box.setValue(self.preset.run["steps_per_frame"] if from_preset else d.get("steps_per_frame", 0))
+        self.engine.request("set_speed", {"steps_per_frame": self.speed_box.value()})
         self.model_loaded.emit(d["name"])
         if run:
             self.set_running(True)
@@ -387,7 +399,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def current_preset(self) -> Preset:
         title = self.preset.title if self.preset and self.current and self.preset.model == self.current["name"] else ""
         return Preset(model=self.current["name"], params=dict(self.params), seed=self.seed, title=title,
-                      run={"fps": self.fps})
+                      run={"fps": self.fps, "steps_per_frame": self.speed_box.value()})
 
     def save_preset_dialog(self):
         if self.current is None:

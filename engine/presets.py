@@ -12,7 +12,7 @@ Format (version 1)::
     seed = 0
     [params]            # validated against the model's declared parameters
     F = 0.035
-    [run]               # fps (display rate), steps_per_frame (hint), steps (CLI default)
+    [run]               # fps (display rate), steps_per_frame (speed cap, 0 = none), steps (CLI default)
     fps = 30
     [view]              # free-form view settings (field shown, colour map, ...)
     field = "v"
@@ -38,7 +38,8 @@ FORMAT_VERSION = 1
 _TOP_KEYS = {"format_version", "model", "title", "description", "seed", "params", "run", "view"}
 _RUN_KEYS = {
     "fps": Param("fps", "int", 30, 1, 240, help="display rate (frames/s)"),
-    "steps_per_frame": Param("steps_per_frame", "int", 1, 1, 1_000_000, help="steps per displayed frame (hint)"),
+    "steps_per_frame": Param("steps_per_frame", "int", 0, 0, 10_000_000,
+                             help="at most this many steps between displayed frames (0: as fast as possible)"),
     "steps": Param("steps", "int", 1000, 0, 10**12, help="steps for a headless run"),
     "every": Param("every", "int", 1, 1, 10**9, help="record every K steps"),
 }

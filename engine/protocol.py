@@ -57,6 +57,7 @@ REQUESTS = (
     "paint",
     "set_patterns",
     "set_display_rate",
+    "set_speed",
     "record",
     "shutdown",
 )

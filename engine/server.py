@@ -109,6 +109,8 @@ class EngineServer:
         self.recorder: Recorder | None = None
         self.recording_preset: str = ""
         self._per_step: float | None = None  # seconds per model step (moving average)
+        self.steps_per_frame = 0  # cap on steps between two frames; 0 = as fast as possible
+        self._steps_since_frame = 0
         self._last_frame = 0.0
         self._last_status = 0.0
         self._rate_steps = 0
@@ -140,6 +142,7 @@ class EngineServer:
         self.publish("frame", content, m.numpy_state())
         self._last_frame = time.perf_counter()
         self._frame_due = False
+        self._steps_since_frame = 0
 
     def publish_status(self):
         now = time.perf_counter()
@@ -174,10 +177,16 @@ class EngineServer:
         poller.register(self.command, zmq.POLLIN)
         try:
             while not self._stop:
-                timeout = 0 if self.running else 50
+                capped = self.steps_per_frame and self._steps_since_frame >= self.steps_per_frame
+                if self.running and not capped:
+                    timeout = 0
+                elif self.running:  # wait for the next frame, answering commands meanwhile
+                    timeout = max(0, int(1000 * (self._last_frame + 1.0 / self.fps - time.perf_counter())))
+                else:
+                    timeout = 50
                 if poller.poll(timeout):
                     self._handle_pending()
-                if self.running and not self._stop:
+                if self.running and not self._stop and not capped:
                     self._run_chunk()
                 now = time.perf_counter()
                 if self.model is not None and (
@@ -244,6 +253,8 @@ class EngineServer:
         due = self._last_frame + 1.0 / self.fps
         target = min(CHUNK_SECONDS, max(due - now, 0.002))
         n = 1 if self._per_step is None else int(min(max(1, target / self._per_step), 100_000))
+        if self.steps_per_frame:
+            n = min(n, self.steps_per_frame - self._steps_since_frame)
         rec = self.recorder
         if rec is not None:
             n = min(n, rec.every - self.model.steps % rec.every)
@@ -266,6 +277,7 @@ class EngineServer:
         per_step = max((time.perf_counter() - t0) / n, 1e-8)
         self._per_step = per_step if self._per_step is None else 0.7 * self._per_step + 0.3 * per_step
         self._rate_steps += n
+        self._steps_since_frame += n
         if rec is not None and self.model.steps % rec.every == 0:
             self._capture()
 
@@ -318,6 +330,8 @@ class EngineServer:
         self._need_model()
         if "fps" in c:
             self._on_set_display_rate(c)
+        if "steps_per_frame" in c:
+            self._on_set_speed(c)
         self.running = True
         return {}
 
@@ -367,6 +381,13 @@ class EngineServer:
             raise ValueError("set_patterns: send the patterns as an array named 'patterns' (P, N)")
         m.set_image_patterns(np.array(arrays["patterns"]))
         return {"params": m.p, "pending": m.pending}
+
+    def _on_set_speed(self, c, arrays=None):
+        n = int(c.get("steps_per_frame", 0))
+        if not 0 <= n <= 10**7:
+            raise ValueError(f"steps_per_frame must be in [0, 10000000] (0: as fast as possible), not {n}")
+        self.steps_per_frame = n
+        return {"steps_per_frame": n}
 
     def _on_set_display_rate(self, c, arrays=None):
         fps = float(c["fps"])

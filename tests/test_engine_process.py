@@ -113,3 +113,15 @@ def test_user_image_patterns_travel_as_arrays(engine, tmp_path):
     cued = state["arrays"]["cued_pattern"].ravel()
     np.testing.assert_array_equal(cued, patterns[0])  # the stored pattern is the user's image
     assert state["observables"]["m_cued"] > 0.9
+
+
+def test_steps_per_frame_caps_speed(engine):
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 16}})
+    engine.request("run", {"fps": 20, "steps_per_frame": 3})
+    frames = [engine.next_event("frame", where=lambda m: m.content["running"]) for _ in range(6)]
+    steps = [f.content["step"] for f in frames]
+    assert all(0 < b - a <= 3 for a, b in zip(steps, steps[1:])), steps
+    engine.request("set_speed", {"steps_per_frame": 0})
+    a = engine.next_event("frame", where=lambda m: m.content["running"]).content["step"]
+    b = engine.next_event("frame", where=lambda m: m.content["running"]).content["step"]
+    assert b - a > 3  # uncapped, a 16² grid runs far more than 3 steps per frame

@@ -60,6 +60,9 @@ class Model:
     views: ClassVar[tuple[dict, ...]] = ()
     #: default simulated time advanced by one step, for models without ``dt``
     time_per_step: ClassVar[float] = 1.0
+    #: default cap on steps between displayed frames in the GUI (0: as fast as possible);
+    #: models whose single steps are worth watching (a Hopfield sweep) set 1
+    steps_per_frame: ClassVar[int] = 0
 
     def __init__(self, device: str | torch.device = "cpu", seed: int = 0, **params: Any):
         self.device = torch.device(device)
@@ -160,6 +163,7 @@ class Model:
             "equations": cls.equations,
             "params": [p.to_json() for p in cls.params],
             "views": [dict(v) for v in cls.views],
+            "steps_per_frame": cls.steps_per_frame,
         }
 
     def numpy_state(self) -> dict[str, np.ndarray]:

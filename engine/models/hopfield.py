@@ -124,6 +124,7 @@ class Hopfield(Model):
         {"kind": "text", "array": "equations"},
     )
     time_per_step = 1.0
+    steps_per_frame = 1  # one sweep per displayed frame: retrieval is worth watching
 
     _custom_patterns: np.ndarray | None = None
 

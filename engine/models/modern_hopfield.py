@@ -64,6 +64,7 @@ class ModernHopfield(Model):
         {"kind": "text", "array": "equations"},
     )
     time_per_step = 1.0
+    steps_per_frame = 1  # converges in a few updates: show each one
 
     _custom_patterns: np.ndarray | None = None
 
