@@ -151,3 +151,18 @@ def _alive(pid):
             return f.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_phase_diagram_dot_follows_temperature(qtbot, window):
+    from widgets.views import LinesView
+
+    win = window
+    win.load_model("hopfield", {"neurons": 400, "load": 0.05})
+    qtbot.waitUntil(lambda: win.last_frame is not None and win.last_frame[0]["model"] == "hopfield", timeout=30_000)
+    diagram = next(v for v in win.grid.views if isinstance(v, LinesView) and "Phase" in v.title)
+    win.panel.editors["temperature"].box.setValue(0.7)
+    qtbot.waitUntil(lambda: win.last_frame[0]["params"]["temperature"] == 0.7, timeout=10_000)
+    qtbot.wait(100)
+    dot = next(item for p, item in diagram.points if p["y"] == "temperature")
+    xs, ys = dot.getData()
+    assert ys[0] == pytest.approx(0.7) and xs[0] == pytest.approx(0.05)
