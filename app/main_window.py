@@ -54,7 +54,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_dock()
         self.grid = ViewGrid()
         self.setCentralWidget(self.grid)
-        self.dock_layout.insertWidget(1, self.grid.text_panel)
+        self.dock_layout.insertWidget(3, self.grid.text_panel)
         self._build_statusbar()
 
         self._flush_timer = QtCore.QTimer(self, singleShot=True, interval=PARAM_FLUSH_MS)

@@ -59,3 +59,34 @@ def test_colormap_aliases_resolve():
     grey = colormap("gray").map(np.array([0.0, 1.0]), mode="byte")
     assert grey[0][:3].tolist() != grey[1][:3].tolist()
     assert colormap("no-such-map").name == colormap("viridis").name
+
+
+@pytest.mark.gl
+def test_surface_frame_toggle_and_following_levels(qtbot, monkeypatch):
+    from PySide6 import QtGui
+
+    from widgets.views import SurfaceFrame
+
+    if QtGui.QGuiApplication.platformName() in ("offscreen", "minimal"):
+        pytest.fail("OpenGL tests need QT_QPA_PLATFORM=xcb under Xvfb (make test sets it)")
+    monkeypatch.setenv("ATTRACTOR_LAB_3D", "off")
+    frame = SurfaceFrame({"kind": "surface", "array": "u", "levels": None, "title": "u"})
+    qtbot.addWidget(frame)
+    frame.resize(500, 400)
+    frame.show()
+    qtbot.waitExposed(frame)
+    assert frame.surface is None and frame.toggle.text() == "Show 3D"
+    y, x = np.mgrid[0:64, 0:64]
+    bump = np.exp(-((x - 32) ** 2 + (y - 32) ** 2) / 60.0).astype(np.float32)
+    frame.update_frame({"u": 0.01 * bump}, {}, {}, 0.0)
+    frame.toggle.setChecked(True)  # the user asks for 3D: canvas made, last field drawn
+    assert frame.surface is not None
+    qtbot.waitExposed(frame.surface)
+    assert frame.surface.levels == pytest.approx((0.0, 0.01), abs=1e-4)
+    frame._last = 0.0
+    frame.update_frame({"u": 5.0 * bump}, {}, {}, 1.0)  # the pattern grew: levels follow
+    assert frame.surface.levels == pytest.approx((0.0, 5.0), abs=1e-3)
+    img = frame.surface.render_image()
+    assert img[..., :3].std() > 5  # a relief, not a blank canvas
+    frame.toggle.setChecked(False)
+    assert frame.surface is None and frame.note.isVisible()

@@ -267,7 +267,7 @@ class TextView(View):
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
         self.label = QtWidgets.QPlainTextEdit(readOnly=True)
-        self.label.setMaximumHeight(170)
+        self.label.setMaximumHeight(95)
         f = QtGui.QFont("DejaVu Sans Mono")
         f.setStyleHint(QtGui.QFont.Monospace)
         self.label.setFont(f)
@@ -282,45 +282,132 @@ class TextView(View):
         pass  # texts arrive through set_texts
 
 
-class SurfaceFrame(View):
-    """A 3D height surface (vispy); vispy loads only when a model asks for 3D.
+_GL_RENDERER: str | None = None
 
-    Qt's ``offscreen`` and ``minimal`` platforms cannot create an OpenGL
-    context: there the frame shows a note instead of failing. Heights are
-    redrawn at most ``max_fps`` times a second: with software OpenGL a 256²
-    surface costs ~40 ms, which would starve the 2D views.
+
+def opengl_renderer() -> str:
+    """The OpenGL renderer's name (e.g. 'llvmpipe (LLVM 15.0.6, 256 bits)'), '' if none.
+
+    Asked once per process through an offscreen context, so that no GL widget
+    has to enter the main window just to find out.
+    """
+    global _GL_RENDERER
+    if _GL_RENDERER is None:
+        _GL_RENDERER = ""
+        if QtGui.QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            from PySide6 import QtOpenGL  # noqa: F401  (loads QOpenGLFunctions' bindings)
+
+            ctx = QtGui.QOpenGLContext()
+            surface = QtGui.QOffscreenSurface()
+            surface.create()
+            if ctx.create() and ctx.makeCurrent(surface):
+                _GL_RENDERER = str(ctx.functions().glGetString(0x1F01) or "")  # GL_RENDERER
+                ctx.doneCurrent()
+    return _GL_RENDERER
+
+
+def software_opengl() -> bool:
+    """True when OpenGL is emulated on the CPU (Mesa llvmpipe/softpipe) or absent."""
+    r = opengl_renderer().lower()
+    return not r or any(w in r for w in ("llvmpipe", "softpipe", "software", "swrast"))
+
+
+class SurfaceFrame(View):
+    """A 3D height surface (vispy); vispy loads only when a 3D view is shown.
+
+    A GL widget in a window makes Qt composite the whole window through OpenGL.
+    With software OpenGL (Mesa llvmpipe, no GPU) that made every 2D frame ~6×
+    slower (12 → 74 ms at 1200×800), so there the 3D view starts hidden behind
+    a button; with a GPU it starts shown. ``ATTRACTOR_LAB_3D=on|off`` overrides.
+    The surface is drawn synchronously and timed; its redraw interval stretches
+    to four times its cost. Fields declared with auto levels get levels that
+    follow the data.
     """
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
+        import os
+
         self.surface = None
         self.max_fps = float(spec.get("max_fps", 15))
+        self.draw_cost = 0.0
         self._last = 0.0
+        self._last_array = None
+        self.auto_levels = not spec.get("levels")
         platform = QtGui.QGuiApplication.platformName()
+        self.toggle = QtWidgets.QPushButton()
+        self.toggle.setCheckable(True)
+        self.toggle.toggled.connect(self._on_toggled)
+        row = QtWidgets.QHBoxLayout()
+        self.layout().removeWidget(self.title_label)
+        row.addWidget(self.title_label, 1)
+        row.addWidget(self.toggle)
+        self.layout().insertLayout(0, row)
+        self.note = QtWidgets.QLabel()
+        self.note.setAlignment(QtCore.Qt.AlignCenter)
+        self.note.setWordWrap(True)
+        self.layout().addWidget(self.note, 1)
         if platform in ("offscreen", "minimal"):
-            note = QtWidgets.QLabel(f"3D view needs OpenGL; the Qt platform '{platform}' has none.")
-            note.setAlignment(QtCore.Qt.AlignCenter)
-            note.setWordWrap(True)
-            self.layout().addWidget(note, 1)
+            self.note.setText(f"3D view needs OpenGL; the Qt platform '{platform}' has none.")
+            self.toggle.setVisible(False)
             return
-        from widgets.surface_view import SurfaceView
+        choice = os.environ.get("ATTRACTOR_LAB_3D", "auto").lower()
+        show = choice in ("on", "1", "yes") or (choice == "auto" and not software_opengl())
+        self.note.setText(
+            f"3D view hidden: OpenGL here is '{opengl_renderer() or 'missing'}', emulated on the CPU, and a 3D "
+            "widget slows every view about 6×. Press 'Show 3D' to draw it anyway.")
+        self._on_toggled(False)
+        self.toggle.setChecked(show)
 
-        levels = spec.get("levels")
-        self.surface = SurfaceView(colormap=spec.get("colormap", "viridis"),
-                                   levels=tuple(levels) if levels else None,
-                                   z_scale=spec.get("zscale", 0.25))
-        self.layout().addWidget(self.surface, 1)
+    def _on_toggled(self, show: bool) -> None:
+        self.toggle.setText("Hide 3D" if show else "Show 3D")
+        if show and self.surface is None:
+            from widgets.surface_view import SurfaceView
+
+            levels = self.spec.get("levels")
+            self.surface = SurfaceView(colormap=self.spec.get("colormap", "viridis"),
+                                       levels=tuple(levels) if levels else None,
+                                       z_scale=self.spec.get("zscale", 0.25))
+            self.layout().addWidget(self.surface, 1)
+            if self._last_array is not None:
+                self._draw(self._last_array)
+        elif not show and self.surface is not None:
+            self.surface.close_canvas()
+            self.surface.setParent(None)
+            self.surface.deleteLater()
+            self.surface = None
+        self.note.setVisible(not show)
 
     def update_frame(self, arrays, observables, params, time):
+        a = arrays.get(self.spec["array"])
+        if a is None:
+            return
+        self._last_array = np.asarray(a)
         if self.surface is None or not self.isVisible():
             return
+        if _monotonic() - self._last >= max(1.0 / self.max_fps, 4.0 * self.draw_cost):
+            self._draw(self._last_array)
+
+    def _draw(self, a: np.ndarray) -> None:
         now = _monotonic()
-        if now - self._last < 1.0 / self.max_fps:
+        if self.auto_levels:
+            self._follow_levels(a)
+        self._last = now
+        self.surface.set_data(a)
+        canvas = self.surface.canvas
+        if canvas is not None and self.isVisible():
+            canvas.native.repaint()  # draw now, to know what a frame costs
+        self.draw_cost = _monotonic() - now
+
+    def _follow_levels(self, a: np.ndarray) -> None:
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
             return
-        a = arrays.get(self.spec["array"])
-        if a is not None:
-            self._last = now
-            self.surface.set_data(np.asarray(a))
+        if hi - lo < 1e-9 * max(1.0, abs(hi)):
+            hi = lo + 1e-9 * max(1.0, abs(hi))
+        cur = self.surface.levels
+        if cur is None or abs(cur[0] - lo) > 0.1 * (hi - lo) or abs(cur[1] - hi) > 0.1 * (hi - lo):
+            self.surface.set_levels(lo, hi)
 
     def close_canvas(self):
         if self.surface is not None:
