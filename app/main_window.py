@@ -43,6 +43,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.recording = False
         self.preset: Preset | None = None
         self._dirty: dict = {}
+        self._toggled_at = 0.0
         self._frames_drawn = 0
         self._fps_count, self._fps_t0 = 0, time.monotonic()
         self.last_frame: tuple[dict, dict] | None = None
@@ -228,9 +229,9 @@ class MainWindow(QtWidgets.QMainWindow):
         from_preset = self.preset is not None and self.preset.model == d["name"] and "steps_per_frame" in self.preset.run
         self.speed_box.setValue(self.preset.run["steps_per_frame"] if from_preset else d.get("steps_per_frame", 0))
         self.engine.request("set_speed", {"steps_per_frame": self.speed_box.value()})
-        self.model_loaded.emit(d["name"])
         if run:
             self.set_running(True)
+        self.model_loaded.emit(d["name"])
 
     def _on_frame(self, content: dict, arrays: dict):
         if self.current is None or content.get("model") != self.current["name"]:
@@ -253,7 +254,10 @@ class MainWindow(QtWidgets.QMainWindow):
         rec = s.get("recording")
         state = s.get("state", "")
         self.state_label.setText(state + (f" · rec {rec}" if rec is not None and self.recording else ""))
-        if self.running != (state == "running") and state in ("running", "paused"):
+        # follow the engine (it pauses itself on errors), but not a status sent
+        # before the user's own run/pause reached it
+        recent = time.monotonic() - self._toggled_at < 1.5
+        if not recent and self.running != (state == "running") and state in ("running", "paused"):
             self._show_running(state == "running")
 
     def _on_engine_error(self, message: str, where: str):
@@ -298,6 +302,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def set_running(self, run: bool):
         self.engine.request("run" if run else "pause", {"fps": self.fps} if run else {})
+        self._toggled_at = time.monotonic()
         self._show_running(run)
 
     def _show_running(self, run: bool):
@@ -309,6 +314,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def step_once(self):
         self.engine.request("step", {"n": 1})
+        self._toggled_at = time.monotonic()
         self._show_running(False)
 
     def reset(self):

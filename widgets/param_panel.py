@@ -9,9 +9,42 @@ from __future__ import annotations
 
 import math
 
-from PySide6 import QtCore, QtWidgets
+from PySide6 import QtCore, QtGui, QtWidgets
 
 SLIDER_STEPS = 1000
+
+
+class _FloatBox(QtWidgets.QDoubleSpinBox):
+    """A spin box that shows any magnitude (2e-05 as well as 1500) with six
+    significant digits, and whose arrows step by a tenth of the value's decade."""
+
+    def __init__(self, fallback_step: float, parent=None):
+        super().__init__(parent)
+        self.setDecimals(12)  # stored precision; the text shows significant digits
+        self.fallback_step = fallback_step
+
+    def textFromValue(self, value: float) -> str:  # noqa: N802 (Qt API)
+        return f"{value:.6g}"
+
+    def valueFromText(self, text: str) -> float:  # noqa: N802 (Qt API)
+        try:
+            return float(text.replace(self.suffix(), "").strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int):
+        body = text.replace(self.suffix(), "").strip()
+        try:
+            float(body)
+            return QtGui.QValidator.Acceptable, text, pos
+        except ValueError:
+            ok = all(c in "0123456789.eE+-" for c in body)
+            return (QtGui.QValidator.Intermediate if ok else QtGui.QValidator.Invalid), text, pos
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 (Qt API)
+        v = self.value()
+        step = 10 ** (math.floor(math.log10(abs(v))) - 1) if v != 0 else self.fallback_step
+        self.setValue(v + steps * step)
 
 
 class _NumberRow(QtWidgets.QWidget):
@@ -34,12 +67,10 @@ class _NumberRow(QtWidgets.QWidget):
             self.box = QtWidgets.QSpinBox()
             self.box.setRange(int(max(self.lo, -2**31 + 1)), int(min(self.hi, 2**31 - 1)))
         else:
-            self.box = QtWidgets.QDoubleSpinBox()
-            self.box.setRange(self.lo, self.hi)
             span = self.hi - self.lo
             step = spec.get("step") or (span / 100 if math.isfinite(span) and span < 1e8 else 0.1)
-            self.box.setSingleStep(step)
-            self.box.setDecimals(max(2, min(8, int(-math.floor(math.log10(step))) + 2 if step > 0 else 4)))
+            self.box = _FloatBox(step)
+            self.box.setRange(self.lo, self.hi)
         self.box.setKeyboardTracking(False)
         if spec.get("unit"):
             self.box.setSuffix(f" {spec['unit']}")

@@ -15,6 +15,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#14161a", foreground="#d8d8d8")
 
+POINT_COLORS = ["#ff3b30", "#ffd166", "#06d6a0", "#ffffff"]
+POINT_SYMBOLS = ["o", "d", "t", "s"]
 PALETTE = ["#4cc9f0", "#f72585", "#ffd166", "#06d6a0", "#f8961e", "#b5179e", "#90be6d", "#577590"]
 
 
@@ -237,8 +239,11 @@ class LinesView(View):
             self.curves.append((s, self.plot.plot([], [], pen=pen, name=s.get("name"))))
         self.points = []
         for i, p in enumerate(spec.get("points", [])):
-            item = pg.ScatterPlotItem(size=p.get("size", 12), brush=p.get("color", "#ff3b30"),
-                                      symbol=p.get("symbol", "o"), name=p.get("name"))
+            # distinct markers, so coinciding points (theory on measurement) stay readable
+            item = pg.ScatterPlotItem(size=p.get("size", 14 - 3 * (i % 3)),
+                                      brush=p.get("color", POINT_COLORS[i % len(POINT_COLORS)]),
+                                      symbol=p.get("symbol", POINT_SYMBOLS[i % len(POINT_SYMBOLS)]),
+                                      pen=pg.mkPen("w", width=1), name=p.get("name"))
             self.plot.addItem(item)
             self.points.append((p, item))
         if spec.get("zero_line"):

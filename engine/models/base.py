@@ -12,7 +12,8 @@ Views (``Model.views``) are plain dicts, sent to the GUI as JSON:
     a 2D array from ``state()``; ``levels`` fixed, or ``None`` for auto.
     Optional ``"mask": name`` highlights cells where that array is non-zero,
     ``"paint": True`` lets the user paint on it.
-``{"kind": "surface", "array": "v", "title": ..., "zscale": 1.0, "levels": [0, 1]}``
+``{"kind": "surface", "array": "v", "title": ..., "zscale": 0.12, "levels": [0, 1]}``
+    ``zscale``: height of the level range as a fraction of the grid side.
     a 3D height map (vispy).
 ``{"kind": "timeseries", "observables": ["mean_u", ...], "title": ...}``
     observables against simulation time.

@@ -71,7 +71,7 @@ def rd_views(main: str, levels: dict[str, list[float] | None], colormaps=("virid
          "paint": True},
         {"kind": "image", "array": other, "title": other, "colormap": colormaps[1], "levels": levels[other],
          "paint": True},
-        {"kind": "surface", "array": main, "title": f"{main} (height)", "zscale": 1.0, "levels": levels[main]},
+        {"kind": "surface", "array": main, "title": f"{main} (height)", "zscale": 0.12, "levels": levels[main]},
         {"kind": "timeseries", "observables": ["mean_u", "mean_v"], "title": "spatial means"},
         {"kind": "lines", "title": "dispersion relation σ(k)", "xlabel": "wavenumber k", "ylabel": "growth rate σ",
          "series": [{"x": "turing_k", "y": "turing_sigma", "name": "Re σ(k)"},
