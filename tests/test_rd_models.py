@@ -129,3 +129,20 @@ def test_compiled_kernel_matches_eager(monkeypatch):
         assert stepper.compiled is not None
     np.testing.assert_allclose(compiled.state()["v"], eager.state()["v"], atol=2e-6)
     assert math.isfinite(compiled.observables()["mean_v"])
+
+
+def test_refused_changes_leave_the_model_as_it_was():
+    import engine
+
+    sim = engine.create("gray_scott", grid=32, device="cpu", scheme="euler")
+    sim.step(5)
+    before = dict(sim.params)
+    with pytest.raises(ValueError, match="dt"):
+        sim.set(Du=0.9)  # explicit Euler limit h²/(4 D) < dt = 1
+    assert sim.params == before
+    sim.set(grid=64, length=16.0)  # h = 0.25: unstable with dt = 1, refused at reset
+    with pytest.raises(ValueError):
+        sim.reset()
+    assert sim.params == before and sim.steps == 5 and sim.state()["u"].shape == (32, 32)
+    assert sim.pending == {"grid": 64, "length": 16.0}
+    sim.step(1)  # still runs

@@ -90,12 +90,20 @@ class Model:
                 self._pending[name] = value
                 waiting.append(name)
         if live:
+            before = {k: self.p[k] for k in live}
             self.p.update(live)
-            self._on_live_change(live)
+            try:
+                self._on_live_change(live)
+            except ValueError:
+                self.p.update(before)  # refused: the model keeps the values it had
+                raise
         return waiting
 
     def _on_live_change(self, changed: dict[str, Any]) -> None:
-        """Hook: recompute cached quantities after live parameter changes."""
+        """Hook: recompute cached quantities after live parameter changes.
+
+        Raise ``ValueError`` to refuse the change (e.g. an unstable time step);
+        :meth:`set` then restores the previous values."""
 
     @property
     def pending(self) -> dict[str, Any]:
@@ -105,14 +113,26 @@ class Model:
     # ---- lifecycle --------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
         """Apply pending structural parameters and start again from ``seed``."""
+        before = (dict(self.p), dict(self._pending), self.seed)
         if seed is not None:
             self.seed = int(seed)
         self.p.update(self._pending)
         self._pending.clear()
+        generator = torch.Generator(device=self.device).manual_seed(self.seed)
+        old_generator = getattr(self, "generator", None)
+        self.generator = generator
+        try:
+            self._reset()
+        except ValueError:
+            # refused (e.g. the new grid makes dt unstable): keep running what we had,
+            # with the refused values still pending
+            p, pending, self.seed = before
+            self.p = p
+            self._pending = {**pending}
+            self.generator = old_generator
+            raise
         self.steps = 0
         self.time = 0.0
-        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        self._reset()
 
     def step(self, n: int = 1) -> None:
         """Advance ``n`` steps on the device."""

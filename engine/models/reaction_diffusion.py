@@ -177,7 +177,6 @@ class ReactionDiffusion(Model):
         self._steppers: dict[tuple, num.FusedStepper] = {}
         self._etd_cache: tuple | None = None
         self._steps_in_config = 0
-        self._accepted = dict(self.p)
         self._refresh_coefficients()
         self._turing_key = None
         self._update_turing()
@@ -186,14 +185,7 @@ class ReactionDiffusion(Model):
         self._edits = 0
 
     def _on_live_change(self, changed: dict[str, Any]) -> None:
-        try:
-            self.check_numerics()
-        except ValueError:
-            # Model.set already stored the values: put the last accepted ones back
-            for name in changed:
-                self.p[name] = self._accepted[name]
-            raise
-        self._accepted = dict(self.p)
+        self.check_numerics()  # a ValueError refuses the change; Model.set restores the old values
         if {"scheme", "boundary"} & set(changed):
             self._steps_in_config = 0
         self._refresh_coefficients()
