@@ -45,21 +45,25 @@ class OverlapBackend:
 
     def __init__(self, a: torch.Tensor, b: torch.Tensor, weight: float, sigma: torch.Tensor):
         self.n = a.shape[1]
-        self.at = a.T.contiguous()  # (N, P): rows gathered per chunk
+        # (P, N) for whole-network products (row-major gemv: ~2x faster with MKL
+        # than the transposed copy) and (N, P) for the rows gathered per chunk
+        self.a = a.contiguous()
+        self.b = self.a if b is a else b.contiguous()
+        self.at = a.T.contiguous()
         self.bt = self.at if b is a else b.T.contiguous()
         self.w = float(weight)
         self.diag = self.w * (self.at * self.bt).sum(1) / self.n  # (N,)
         self.recompute(sigma)
 
     def recompute(self, sigma: torch.Tensor) -> None:
-        self.m = sigma @ self.at / self.n  # (R, P)
+        self.m = sigma @ self.a.T / self.n  # (R, P)
         self.mb = self.m if self.bt is self.at else None
 
     def fields(self, idx: torch.Tensor, sigma_idx: torch.Tensor) -> torch.Tensor:
         return self.w * (self.m @ self.bt[idx].T) - self.diag[idx] * sigma_idx
 
     def all_fields(self, sigma: torch.Tensor) -> torch.Tensor:
-        return self.w * (self.m @ self.bt.T) - self.diag * sigma
+        return self.w * (self.m @ self.b) - self.diag * sigma
 
     def coupling(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         return self.w * (self.bt[rows] @ self.at[cols].T) / self.n
@@ -69,7 +73,7 @@ class OverlapBackend:
 
     def energy(self, sigma: torch.Tensor) -> torch.Tensor:
         """Energy per neuron −σᵀJσ/(2N) for each replica."""
-        mb = sigma @ self.bt / self.n if self.bt is not self.at else self.m
+        mb = sigma @ self.b.T / self.n if self.b is not self.a else self.m
         return -0.5 * self.w * (self.m * mb).sum(1) + 0.5 * self.diag.mean()
 
 
