@@ -1,0 +1,17 @@
+"""Run every benchmark in turn (``make bench``); each prints its own ratios."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+for script in ("bench_rd.py", "bench_hopfield.py", "bench_gui.py"):
+    print(f"\n=== {script}", flush=True)
+    env = {**os.environ}
+    if script == "bench_gui.py":
+        env.setdefault("QT_QPA_PLATFORM", "offscreen")
+    code = subprocess.call([sys.executable, str(HERE / script), *sys.argv[1:]], env=env)
+    if code:
+        sys.exit(code)
