@@ -81,6 +81,7 @@ def test_surface_frame_toggle_and_following_levels(qtbot, monkeypatch):
     frame.update_frame({"u": 0.01 * bump}, {}, {}, 0.0)
     frame.toggle.setChecked(True)  # the user asks for 3D: canvas made, last field drawn
     assert frame.surface is not None
+    assert (frame.window3d is not None) == frame.detached  # software OpenGL: a window of its own
     qtbot.waitExposed(frame.surface)
     assert frame.surface.levels == pytest.approx((0.0, 0.01), abs=1e-4)
     frame._last = 0.0
@@ -89,4 +90,4 @@ def test_surface_frame_toggle_and_following_levels(qtbot, monkeypatch):
     img = frame.surface.render_image()
     assert img[..., :3].std() > 5  # a relief, not a blank canvas
     frame.toggle.setChecked(False)
-    assert frame.surface is None and frame.note.isVisible()
+    assert frame.surface is None and frame.window3d is None and frame.note.isVisible()

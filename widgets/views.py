@@ -320,13 +320,14 @@ def software_opengl() -> bool:
 class SurfaceFrame(View):
     """A 3D height surface (vispy); vispy loads only when a 3D view is shown.
 
-    A GL widget in a window makes Qt composite the whole window through OpenGL.
-    With software OpenGL (Mesa llvmpipe, no GPU) that made every 2D frame ~6×
-    slower (12 → 74 ms at 1200×800), so there the 3D view starts hidden behind
-    a button; with a GPU it starts shown. ``ATTRACTOR_LAB_3D=on|off`` overrides.
-    The surface is drawn synchronously and timed; its redraw interval stretches
-    to four times its cost. Fields declared with auto levels get levels that
-    follow the data.
+    A GL widget inside a window makes Qt composite that whole window through
+    OpenGL. With software OpenGL (Mesa llvmpipe, no GPU) that made every 2D
+    frame ~6× slower (12 → 74 ms at 1200×800). So with software OpenGL the 3D
+    canvas lives in a window of its own (2D frames stay at ~16 ms, the 3D draw
+    costs ~20 ms at 400²); with a GPU it sits in the grid.
+    ``ATTRACTOR_LAB_3D=auto|embedded|window|off`` overrides (``off``: start
+    hidden). Draws are timed and spaced at four times their cost; fields
+    declared with auto levels get levels that follow the data.
     """
 
     def __init__(self, spec, parent=None):
@@ -334,6 +335,7 @@ class SurfaceFrame(View):
         import os
 
         self.surface = None
+        self.window3d = None
         self.max_fps = float(spec.get("max_fps", 15))
         self.draw_cost = 0.0
         self._last = 0.0
@@ -356,13 +358,12 @@ class SurfaceFrame(View):
             self.note.setText(f"3D view needs OpenGL; the Qt platform '{platform}' has none.")
             self.toggle.setVisible(False)
             return
-        choice = os.environ.get("ATTRACTOR_LAB_3D", "auto").lower()
-        show = choice in ("on", "1", "yes") or (choice == "auto" and not software_opengl())
-        self.note.setText(
-            f"3D view hidden: OpenGL here is '{opengl_renderer() or 'missing'}', emulated on the CPU, and a 3D "
-            "widget slows every view about 6×. Press 'Show 3D' to draw it anyway.")
+        mode = os.environ.get("ATTRACTOR_LAB_3D", "auto").lower()
+        if mode == "auto":
+            mode = "window" if software_opengl() else "embedded"
+        self.detached = mode in ("window", "off") and software_opengl() or mode == "window"
         self._on_toggled(False)
-        self.toggle.setChecked(show)
+        self.toggle.setChecked(mode != "off")
 
     def _on_toggled(self, show: bool) -> None:
         self.toggle.setText("Hide 3D" if show else "Show 3D")
@@ -373,22 +374,30 @@ class SurfaceFrame(View):
             self.surface = SurfaceView(colormap=self.spec.get("colormap", "viridis"),
                                        levels=tuple(levels) if levels else None,
                                        z_scale=self.spec.get("zscale", 0.25))
-            self.layout().addWidget(self.surface, 1)
+            if self.detached:
+                self.window3d = _Window3D(self.surface, f"Attractor Lab — 3D: {self.title}", self.toggle)
+                self.window3d.show()
+            else:
+                self.layout().addWidget(self.surface, 1)
             if self._last_array is not None:
                 self._draw(self._last_array)
         elif not show and self.surface is not None:
-            self.surface.close_canvas()
-            self.surface.setParent(None)
-            self.surface.deleteLater()
-            self.surface = None
-        self.note.setVisible(not show)
+            self.close_canvas()
+        self.note.setVisible(not show or self.detached)
+        if self.detached:
+            renderer = opengl_renderer() or "missing"
+            self.note.setText(
+                f"The 3D view {'is in' if show else 'opens in'} a window of its own: OpenGL here is "
+                f"'{renderer}', emulated on the CPU, and a 3D widget inside this window would slow every view ~6×.")
+        else:
+            self.note.setText("3D view hidden. Press 'Show 3D'.")
 
     def update_frame(self, arrays, observables, params, time):
         a = arrays.get(self.spec["array"])
         if a is None:
             return
         self._last_array = np.asarray(a)
-        if self.surface is None or not self.isVisible():
+        if self.surface is None or not self.surface.isVisible():
             return
         if _monotonic() - self._last >= max(1.0 / self.max_fps, 4.0 * self.draw_cost):
             self._draw(self._last_array)
@@ -400,7 +409,7 @@ class SurfaceFrame(View):
         self._last = now
         self.surface.set_data(a)
         canvas = self.surface.canvas
-        if canvas is not None and self.isVisible():
+        if canvas is not None and self.surface.isVisible():
             canvas.native.repaint()  # draw now, to know what a frame costs
         self.draw_cost = _monotonic() - now
 
@@ -417,6 +426,38 @@ class SurfaceFrame(View):
     def close_canvas(self):
         if self.surface is not None:
             self.surface.close_canvas()
+            self.surface.setParent(None)
+            self.surface.deleteLater()
+            self.surface = None
+        if self.window3d is not None:
+            self.window3d.release()
+            self.window3d = None
+
+
+class _Window3D(QtWidgets.QWidget):
+    """A top-level window holding a 3D view; closing it unticks the frame's toggle."""
+
+    def __init__(self, surface, title, toggle):
+        super().__init__(None, QtCore.Qt.Window)
+        self.setWindowTitle(title)
+        self.toggle = toggle
+        QtWidgets.QVBoxLayout(self).addWidget(surface)
+        self.resize(460, 420)
+        screen = QtGui.QGuiApplication.primaryScreen()
+        if screen is not None:  # bottom-right corner, where it hides the least
+            geo = screen.availableGeometry()
+            self.move(geo.right() - self.width() - 10, geo.bottom() - self.height() - 40)
+        self._released = False
+
+    def release(self):
+        self._released = True
+        self.close()
+        self.deleteLater()
+
+    def closeEvent(self, event):  # noqa: N802 (Qt API)
+        if not self._released:
+            self.toggle.setChecked(False)  # the user closed it: same as 'Hide 3D'
+        super().closeEvent(event)
 
 
 def _monotonic() -> float:
