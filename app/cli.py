@@ -3,6 +3,7 @@
     attractor-lab [--preset FILE] [--device D] [--connect FILE]   open the window
     attractor-lab models [--json]                                  list models and parameters
     attractor-lab run PRESET --steps N --out FILE [--every K]      headless run to NPZ/HDF5/CSV
+    attractor-lab movie TRAJ --array v --out movie.mp4             a movie of a recorded field
     attractor-lab engine --connection-file FILE [--ip ADDR]        start an engine (e.g. on a GPU box)
 
 The window's process never imports torch; ``models`` and ``run`` do, in their own process.
@@ -17,7 +18,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"models": cmd_models, "run": cmd_run, "engine": cmd_engine, "gui": cmd_gui}
+    commands = {"models": cmd_models, "run": cmd_run, "movie": cmd_movie, "engine": cmd_engine, "gui": cmd_gui}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     return cmd_gui(argv)
@@ -110,6 +111,47 @@ def cmd_run(argv) -> int:
     if args.csv and out.suffix.lower() != ".csv":
         rec.save(out.with_suffix(".csv"))
     print(f"wrote {len(rec)} snapshots of {preset.model} to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_movie(argv) -> int:
+    ap = argparse.ArgumentParser(prog="attractor-lab movie",
+                                 description="Write a movie (MP4 or GIF) of one field of a recorded trajectory.")
+    ap.add_argument("trajectory", help="trajectory file (.npz or .h5) from `run` or the window's recorder")
+    ap.add_argument("--array", default=None, help="which recorded field (default: the first 2D one)")
+    ap.add_argument("--out", required=True, help="movie file: .mp4 or .gif")
+    ap.add_argument("--fps", type=float, default=30.0, help="frames per second of the movie")
+    ap.add_argument("--colormap", default="viridis", help="colour map (pyqtgraph/matplotlib names)")
+    ap.add_argument("--levels", type=float, nargs=2, metavar=("LO", "HI"), help="fixed colour levels")
+    ap.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = ap.parse_args(argv)
+
+    from tqdm import tqdm
+
+    from engine.recorder import load_trajectory
+    from widgets.movie import colorize, write_movie
+
+    try:
+        data = load_trajectory(args.trajectory)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"attractor-lab movie: cannot read {args.trajectory!r}: {exc}", file=sys.stderr)
+        return 2
+    fields = {k.removeprefix("state/"): v for k, v in data.items() if k.startswith("state/") and v.ndim == 3}
+    if not fields:
+        print(f"attractor-lab movie: {args.trajectory!r} holds no recorded 2D field", file=sys.stderr)
+        return 2
+    name = args.array or next(iter(fields))
+    if name not in fields:
+        print(f"attractor-lab movie: --array {name!r} not recorded; choose one of {', '.join(fields)}", file=sys.stderr)
+        return 2
+    try:
+        rgb = colorize(fields[name], args.colormap, args.levels)
+        with tqdm(total=len(rgb), unit="frame", disable=args.quiet, file=sys.stderr, desc=name) as bar:
+            write_movie(args.out, rgb, args.fps, progress=bar.update)
+    except ValueError as exc:
+        print(f"attractor-lab movie: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(rgb)} frames of {name!r} to {args.out}", file=sys.stderr)
     return 0
 
 

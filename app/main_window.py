@@ -86,6 +86,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_reset = self._action("Reset", "R", self.reset, "Reset (applies structural parameters)")
         self.act_record = self._action("Record", "Ctrl+R", self.toggle_record, "Record a trajectory", True)
         self.act_save_traj = self._action("Save trajectory…", "Ctrl+Shift+S", self.save_trajectory)
+        self.act_movie = self._action("Export movie…", "Ctrl+M", self.export_movie_dialog,
+                                      "A movie (MP4/GIF) of a field from the current recording")
         self.act_open = self._action("Open preset…", "Ctrl+O", self.open_preset_dialog)
         self.act_save = self._action("Save preset…", "Ctrl+S", self.save_preset_dialog)
         self.act_export = self._action("Export view…", "Ctrl+E", self.export_view_dialog)
@@ -95,7 +97,7 @@ class MainWindow(QtWidgets.QMainWindow):
         menu = self.menuBar()
         f = menu.addMenu("&File")
         for a in (self.act_open, self.act_save, None, self.act_images, None, self.act_export, self.act_save_traj,
-                  None, self.act_quit):
+                  self.act_movie, None, self.act_quit):
             f.addSeparator() if a is None else f.addAction(a)
         self.presets_menu = menu.addMenu("&Presets")
         self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
@@ -375,6 +377,56 @@ class MainWindow(QtWidgets.QMainWindow):
             return
         self.engine.request("set_patterns", {}, lambda c: (self._on_params_set(c), self.reset()),
                             self._on_params_refused, arrays={"patterns": patterns})
+
+    def export_movie_dialog(self):
+        """Save the recording to a private temporary file, then write a movie of one field."""
+        images = [v for v in self.grid.views if v.spec["kind"] == "image"]
+        if not images:
+            return
+        names = [v.title for v in images]
+        name, ok = QtWidgets.QInputDialog.getItem(self, "Export movie", "Field:", names, 0, False)
+        if not ok:
+            return
+        view = images[names.index(name)]
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export movie", f"{view.spec['array']}.mp4",
+                                                        "MP4 (*.mp4);;GIF (*.gif)")
+        if not path:
+            return
+        import tempfile
+
+        tmp = Path(tempfile.mkdtemp(prefix="attractor-lab-movie-")) / "recording.npz"
+        self.engine.request("record", {"action": "save", "path": str(tmp)},
+                            lambda c: self._write_movie(tmp, view, path, remove=True),
+                            lambda msg: QtWidgets.QMessageBox.warning(
+                                self, "Export movie", f"{msg}\nStart a recording first (Ctrl+R)."))
+
+    def _write_movie(self, trajectory: Path, view, path: str, remove: bool = False):
+        from engine.recorder import load_trajectory
+        from widgets.movie import colorize, write_movie
+
+        try:
+            data = load_trajectory(trajectory)
+            key = f"state/{view.spec['array']}"
+            if key not in data:
+                raise ValueError(f"the recording holds no {view.spec['array']!r}")
+            rgb = colorize(data[key], view.spec.get("colormap", "viridis"), view.spec.get("levels"))
+            dialog = QtWidgets.QProgressDialog("Writing movie…", None, 0, len(rgb), self)
+            dialog.setWindowModality(QtCore.Qt.WindowModal)
+            done = [0]
+
+            def progress(n):
+                done[0] += n
+                dialog.setValue(done[0])
+
+            write_movie(path, rgb, fps=min(self.fps, 60), progress=progress)
+            dialog.close()
+            self.statusBar().showMessage(f"wrote {len(rgb)} frames to {path}", 10000)
+        except (OSError, ValueError) as exc:
+            QtWidgets.QMessageBox.warning(self, "Export movie", str(exc))
+        finally:
+            if remove:  # our private temporary recording
+                trajectory.unlink(missing_ok=True)
+                trajectory.parent.rmdir()
 
     # ---- presets ---------------------------------------------------------------------
     def _fill_presets_menu(self):

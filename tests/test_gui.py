@@ -166,3 +166,23 @@ def test_phase_diagram_dot_follows_temperature(qtbot, window):
     dot = next(item for p, item in diagram.points if p["y"] == "temperature")
     xs, ys = dot.getData()
     assert ys[0] == pytest.approx(0.7) and xs[0] == pytest.approx(0.05)
+
+
+def test_record_and_export_movie(qtbot, window, tmp_path, monkeypatch):
+    import imageio.v3 as iio
+
+    win = window
+    view = next(v for v in win.grid.views if v.spec.get("array") == "v")
+    qtbot.waitUntil(lambda: win.last_frame is not None, timeout=20_000)
+    start = win.last_frame[0]["step"]
+    win.engine.request("record", {"action": "start", "every": 5})
+    win.recording = True
+    qtbot.waitUntil(lambda: win.last_frame[0]["step"] > start + 80, timeout=20_000)
+    out = tmp_path / "v.gif"
+    win._flush_params()
+    done = []
+    win.engine.request("record", {"action": "save", "path": str(tmp_path / "r.npz")},
+                       lambda c: (win._write_movie(tmp_path / "r.npz", view, str(out)), done.append(c)))
+    qtbot.waitUntil(lambda: bool(done), timeout=20_000)
+    frames = iio.imread(out, index=None)
+    assert len(frames) == done[0]["snapshots"] >= 10
