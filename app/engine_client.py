@@ -148,12 +148,14 @@ class QtEngine(QtCore.QObject):
         self._callbacks.clear()
 
     def shutdown(self, wait_s: float = 2.0) -> None:
-        """Staged shutdown: ask, wait, terminate, kill."""
+        """Staged shutdown of our engine: ask, wait, terminate, kill. An engine
+        attached with ``--connect`` is only paused and left running."""
         self._closing = True
         self._poll.stop()
         if self.client is not None:
+            # an engine we attached to (--connect) outlives us, paused; ours is shut down
             try:
-                self.client.send("shutdown", {})
+                self.client.send("pause" if self.remote_file else "shutdown", {})
             except zmq.ZMQError:
                 pass
         self._detach()

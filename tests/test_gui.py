@@ -186,3 +186,28 @@ def test_record_and_export_movie(qtbot, window, tmp_path, monkeypatch):
     qtbot.waitUntil(lambda: bool(done), timeout=20_000)
     frames = iio.imread(out, index=None)
     assert len(frames) == done[0]["snapshots"] >= 10
+
+
+def test_connect_to_an_engine_started_elsewhere(qtbot, tmp_path):
+    from app.engine_client import QtEngine
+    from app.main_window import MainWindow
+    from tests.engine_helpers import start_engine, stop_engine
+
+    proc, client = start_engine(tmp_path)
+    try:
+        engine = QtEngine(connection_file=str(tmp_path / "engine.json"))
+        win = MainWindow(engine)
+        qtbot.addWidget(win)
+        win.show()
+        engine.start()
+        qtbot.waitUntil(lambda: win._frames_drawn >= 3, timeout=30_000)
+        assert engine.proc is None and engine.info["pid"] == proc.pid
+        win.close()
+        # the remote engine outlives the window, paused
+        assert proc.poll() is None
+        assert client.request("info")["model"] == "gray_scott"
+        client.latest_events()  # drop what queued up while the window ran
+        status = client.next_event("status")
+        assert status.content["state"] == "paused" and status.content["model"] == "gray_scott"
+    finally:
+        stop_engine(proc, client)
