@@ -40,6 +40,7 @@ from engine.models._hopfield_dynamics import (
     CouplingBackend,
     DenseBackend,
     OverlapBackend,
+    sequential_chunk,
     sweep_parallel,
     sweep_sequential,
 )
@@ -275,12 +276,9 @@ class Hopfield(Model):
             self.backend.recompute(self.sigma)
 
     def _adapt_chunk(self) -> None:
-        """Aim at about 8 flips per chunk: the exact fix-point correction costs
-        K × (flipped columns) × P per round, so many flips want short chunks."""
-        n = self.sigma.shape[1]
+        """Chunk length from the flips of the last sweep (see sequential_chunk)."""
         if self.p["interaction_order"] == 2:
-            target = 8 * n // max(self.last_flips, 1)
-            self.chunk = int(min(n, self.max_chunk, max(128, target)))
+            self.chunk = sequential_chunk(self.sigma.shape[1], self.last_flips, self.device.type)
 
     def _on_live_change(self, changed) -> None:
         self._theory_cache = None
