@@ -6,7 +6,8 @@ Both implement the same dynamics (random-order heat-bath single-spin updates
 through the overlaps, and parallel updates) for N = 10 000, α = 0.05; the
 numpy reference loops over spins in Python, which is how one would write it
 without the engine. Figures are printed as ratios because the machines are
-shared and noisy. With CUDA, the engine also runs N = 100 000 with batched
+shared and noisy (each row: the median of ``--repeat`` interleaved
+measurements of both). With CUDA, the engine also runs N = 100 000 with batched
 replicas (no numpy reference there: it would take minutes per sweep).
 """
 
@@ -68,7 +69,8 @@ def rate(fn, sweeps, warmup=1):
     return sweeps / (time.perf_counter() - t0)
 
 
-def engine_rate(device, sweeps, **params):
+def engine_sweeper(device, **params):
+    """One engine sweep per call, and the simulation (for its observables)."""
     sim = engine.create("hopfield", seed=0, device=device, **params)
 
     def one():
@@ -76,8 +78,26 @@ def engine_rate(device, sweeps, **params):
         if sim.model.device.type == "cuda":
             torch.cuda.synchronize()
 
-    r = rate(one, sweeps, warmup=2)
+    one()  # first sweep: adapts the chunk length
+    return one, sim
+
+
+def engine_rate(device, sweeps, **params):
+    one, sim = engine_sweeper(device, **params)
+    r = rate(one, sweeps, warmup=1)
     return r, sim.observables()["m_cued"]
+
+
+def median_rates(fns, sweeps, repeat):
+    """Median sweeps/s of each function, measured in turn ``repeat`` times
+    (interleaved, so that a busy spell of the shared machine hits all alike)."""
+    runs = [[] for _ in fns]
+    for fn in fns:
+        fn()  # warm-up
+    for _ in range(repeat):
+        for out, fn in zip(runs, fns):
+            out.append(rate(fn, sweeps, warmup=0))
+    return [float(np.median(r)) for r in runs]
 
 
 def main():
@@ -85,6 +105,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="few sweeps (a smoke run)")
     ap.add_argument("--temperature", type=float, nargs="*", default=[0.0, 0.5])
     ap.add_argument("--neurons", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=3, help="interleaved measurements per row; medians are shown")
     args = ap.parse_args()
     threads = configure_torch()
     n, alpha = args.neurons, 0.05
@@ -94,9 +115,11 @@ def main():
     for t in args.temperature:
         for update in ("sequential", "parallel"):
             sweeps = seq_sweeps if update == "sequential" else par_sweeps
-            r_eng, m_eng = engine_rate("cpu", sweeps, neurons=n, load=alpha, temperature=t, update=update, cue_noise=0.1)
+            eng, sim = engine_sweeper("cpu", neurons=n, load=alpha, temperature=t, update=update, cue_noise=0.1)
             ref = NumpyHopfield(n, alpha, t)
-            r_np = rate(ref.sweep_sequential if update == "sequential" else ref.sweep_parallel, sweeps)
+            ref_sweep = ref.sweep_sequential if update == "sequential" else ref.sweep_parallel
+            r_eng, r_np = median_rates([eng, ref_sweep], sweeps, 1 if args.quick else args.repeat)
+            m_eng = sim.observables()["m_cued"]
             print(f"{update:<11}{t:>5.2f}{r_eng:>12.1f}{r_np:>10.1f}{r_eng / r_np:>8.2f}{m_eng:>10.3f}{ref.overlap():>9.3f}")
 
     if torch.cuda.is_available():

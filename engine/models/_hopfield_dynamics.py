@@ -69,7 +69,8 @@ class OverlapBackend:
         self.w = float(weight)
         self.diag = self.w * (self.at * self.bt).sum(1) / self.n  # (N,)
         # rms of a coupling: sets the margin of the candidate flips in a chunk
-        self.jrms = abs(self.w) * math.sqrt(float(self.at.square().mean()) * self.at.shape[1]) / self.n
+        mean_sq = float(torch.linalg.vector_norm(self.at)) ** 2 / max(self.at.numel(), 1)  # no N×P temporary
+        self.jrms = abs(self.w) * math.sqrt(mean_sq * self.at.shape[1]) / self.n
         self.x8 = _int8_rows(self.at) if self.bt is self.at else None
         self._rows8 = None  # the int8 rows in the order of a sweep (buffer)
         self._tri = None
@@ -103,7 +104,7 @@ class CouplingBackend:
     def __init__(self, j: torch.Tensor, sigma: torch.Tensor):
         self.j = j
         self.n = j.shape[0]
-        self.jrms = float(j.square().mean().sqrt())
+        self.jrms = float(torch.linalg.vector_norm(j)) / self.n
         self.recompute(sigma)
 
     def recompute(self, sigma: torch.Tensor) -> None:
@@ -180,8 +181,9 @@ def _int8_rows(at: torch.Tensor):
     """
     if at.device.type != "cpu" or not hasattr(torch, "_int_mm") or at.numel() == 0:
         return None
-    if not bool((at == at.round()).all()) or float(at.abs().max()) > 127:
-        return None
+    for block in at.split(4096):  # bounded temporaries
+        if not bool((block == block.round()).all()) or float(block.abs().max()) > 127:
+            return None
     x8 = at.to(torch.int8)
     try:
         torch._int_mm(x8[:2], x8[:3].T)
