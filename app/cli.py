@@ -62,6 +62,8 @@ def cmd_run(argv) -> int:
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     ap.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     ap.add_argument("--csv", action="store_true", help="also write the observables as CSV beside --out")
+    ap.add_argument("--max-memory-gb", type=float, default=4.0,
+                    help="refuse runs whose snapshots would need more memory than this (default 4)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
 
@@ -70,6 +72,7 @@ def cmd_run(argv) -> int:
     from tqdm import tqdm
 
     from engine.api import create
+    from engine.models.base import SimulationDiverged
     from engine.presets import PresetError, load_preset
     from engine.recorder import FORMATS, Recorder
 
@@ -94,24 +97,40 @@ def cmd_run(argv) -> int:
     except ValueError as exc:
         print(f"attractor-lab run: {exc}", file=sys.stderr)
         return 2
-    rec = Recorder(every=every)
     m = sim.model
-    rec.capture(m.steps, m.time, m.numpy_state(), m.observables())
+    first = m.numpy_state()
+    snapshots = steps // every + 1
+    need = snapshots * sum(a.nbytes for a in first.values())
+    budget = max(args.max_memory_gb * 2**30, 1)
+    if need > budget:
+        print(f"attractor-lab run: {snapshots} snapshots of {preset.model} need {need / 2**30:.2f} GiB, more than "
+              f"--max-memory-gb {args.max_memory_gb:g}; record less often (--every {int(every * need / budget) + 1}) "
+              f"or raise --max-memory-gb", file=sys.stderr)
+        return 2
+    rec = Recorder(every=every, max_bytes=int(budget) + 2**20)
+    rec.capture(m.steps, m.time, first, m.observables())
+    stopped = None
     with tqdm(total=steps, unit="step", disable=args.quiet, file=sys.stderr, desc=preset.model) as bar:
         done = 0
         while done < steps:
             n = min(every, steps - done)
-            sim.step(n)
+            try:
+                sim.step(n)
+            except SimulationDiverged as exc:  # keep what was recorded up to here
+                stopped = f"stopped at step {m.steps}: {exc}"
+                break
             done += n
             bar.update(n)
             if m.steps % every == 0:
                 rec.capture(m.steps, m.time, m.numpy_state(), m.observables())
+    if stopped:
+        print(f"attractor-lab run: {stopped}", file=sys.stderr)
     meta = {"device": sim.device, "steps": steps, "preset_file": str(args.preset)}
     rec.save(out, preset.dumps(), meta)
     if args.csv and out.suffix.lower() != ".csv":
         rec.save(out.with_suffix(".csv"))
     print(f"wrote {len(rec)} snapshots of {preset.model} to {out}", file=sys.stderr)
-    return 0
+    return 1 if stopped else 0
 
 
 def cmd_movie(argv) -> int:

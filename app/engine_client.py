@@ -9,6 +9,7 @@ notifiers, a restarter with a restart limit, and a staged shutdown
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +23,8 @@ from engine.client import EngineClient
 from engine.protocol import ProtocolError, read_connection_file
 
 START_TIMEOUT_S = 60.0
+#: an engine that ran this long before dying resets the restart count
+STABLE_S = 60.0
 REPLY_TIMEOUT_S = 30.0
 
 
@@ -60,6 +63,7 @@ class QtEngine(QtCore.QObject):
         self._callbacks: dict[str, tuple] = {}
         self._notifiers: list[QtCore.QSocketNotifier] = []
         self._start_deadline = 0.0
+        self._started_at = 0.0
         self._closing = False
         self.frames_received = 0
         self.frames_dropped = 0
@@ -75,11 +79,14 @@ class QtEngine(QtCore.QObject):
         if self.remote_file:
             self._attach(read_connection_file(self.remote_file))
             return
+        if self._tmpdir is not None:  # a restart: the dead engine's folder goes
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
         self._tmpdir = tempfile.mkdtemp(prefix="attractor-lab-")  # mode 0700
         self.connection_file = Path(self._tmpdir) / "engine.json"
         cmd = [sys.executable, "-m", "engine", "--connection-file", str(self.connection_file),
                "--device", self.device, "--parent-pid", str(os.getpid())]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        self._started_at = time.monotonic()
         self._start_deadline = time.monotonic() + START_TIMEOUT_S
         self._poll.start()
 
@@ -122,6 +129,8 @@ class QtEngine(QtCore.QObject):
         self._detach()
         if self._closing:
             return
+        if time.monotonic() - self._started_at > STABLE_S:
+            self.restarts = 0  # the limit is for crash loops, not for one crash a day
         if self.restarts < self.restart_limit:
             self.restarts += 1
             self.engine_error.emit(
@@ -145,7 +154,10 @@ class QtEngine(QtCore.QObject):
         if self.client is not None:
             self.client.close()
             self.client = None
-        self._callbacks.clear()
+        pending, self._callbacks = self._callbacks, {}
+        for verb, _, on_error, _ in pending.values():
+            if on_error is not None and not self._closing:
+                on_error(f"the engine went away before answering {verb}")
 
     def shutdown(self, wait_s: float = 2.0) -> None:
         """Staged shutdown of our engine: ask, wait, terminate, kill. An engine
@@ -169,6 +181,9 @@ class QtEngine(QtCore.QObject):
                 except subprocess.TimeoutExpired:
                     continue
             self.proc = None
+        if self._tmpdir is not None:
+            shutil.rmtree(self._tmpdir, ignore_errors=True)
+            self._tmpdir = None
 
     @property
     def is_connected(self) -> bool:
@@ -180,7 +195,7 @@ class QtEngine(QtCore.QObject):
         """Send a request; ``on_reply(content)`` runs on the reply, errors go to
         ``on_error(message)`` or the ``engine_error`` signal."""
         if self.client is None:
-            self.engine_error.emit(f"cannot send {verb}: no engine connected", verb)
+            self.engine_error.emit(f"cannot send {verb}: no engine connected", f"{verb} request")
             return None
         msg_id = self.client.send(verb, content, arrays)
         self._callbacks[msg_id] = (verb, on_reply, on_error, time.monotonic())
@@ -211,7 +226,7 @@ class QtEngine(QtCore.QObject):
                     if on_error:
                         on_error(text)
                     else:
-                        self.engine_error.emit(text, verb)
+                        self.engine_error.emit(text, f"{verb} request")
                 elif on_reply:
                     on_reply(content)
             except Exception as exc:  # a broken handler must not kill the reply loop
@@ -227,7 +242,7 @@ class QtEngine(QtCore.QObject):
             if now - t0 > REPLY_TIMEOUT_S:
                 del self._callbacks[msg_id]
                 text = f"the engine did not answer {verb} within {REPLY_TIMEOUT_S:.0f} s"
-                on_error(text) if on_error else self.engine_error.emit(text, verb)
+                on_error(text) if on_error else self.engine_error.emit(text, f"{verb} request")
 
     def _on_state_ready(self, *args) -> None:
         c = self.client

@@ -9,6 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.engine_client import QtEngine
 from engine.presets import (
+    MAX_SEED,
     Preset,
     PresetError,
     list_presets,
@@ -129,7 +130,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.addWidget(self.speed_box)
         tb.addWidget(QtWidgets.QLabel(" Seed: "))
         self.seed_box = QtWidgets.QSpinBox()
-        self.seed_box.setRange(0, 2**31 - 1)
+        self.seed_box.setRange(0, MAX_SEED)
         self.seed_box.setToolTip("Random seed used by Reset")
         tb.addWidget(self.seed_box)
         self.brush_bar = self.addToolBar("Brush")

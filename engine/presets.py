@@ -35,6 +35,8 @@ from engine.params import Param, validate_params
 from engine.protocol import atomic_write_bytes
 
 FORMAT_VERSION = 1
+#: seeds shown and edited in the window are 31-bit; presets keep to the same range
+MAX_SEED = 2**31 - 1
 _TOP_KEYS = {"format_version", "model", "title", "description", "seed", "params", "run", "view"}
 _RUN_KEYS = {
     "fps": Param("fps", "int", 30, 1, 240, help="display rate (frames/s)"),
@@ -110,8 +112,8 @@ def parse_preset(data: dict, where: str = "<preset>", schemas: dict[str, dict[st
         if key in data and not isinstance(data[key], str):
             raise fail(key, f"expected a string, got {data[key]!r}")
     seed = data.get("seed", 0)
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**63:
-        raise fail("seed", f"expected a non-negative integer, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEED:
+        raise fail("seed", f"expected an integer from 0 to {MAX_SEED}, got {seed!r}")
     for table in ("params", "run", "view"):
         if table in data and not isinstance(data[table], dict):
             raise fail(table, "expected a table")

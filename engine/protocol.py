@@ -64,7 +64,8 @@ REQUESTS = (
 #: Events the engine publishes on the state channel.
 EVENTS = ("frame", "status", "error", "log")
 
-_ALLOWED_DTYPES = {"float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "bool", "complex64"}
+_ALLOWED_DTYPES = {"float32", "float64", "complex64", "complex128", "bool",
+                   "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
 
 
 class ProtocolError(ValueError):
@@ -92,20 +93,28 @@ def unpack_arrays(meta: list[dict], buffers: list) -> dict[str, np.ndarray]:
     """Rebuild arrays from ``meta`` and raw ``buffers``.
 
     The arrays are read-only views on the received bytes (``np.frombuffer``);
-    copy before writing to them.
+    copy before writing to them. Any inconsistency raises :class:`ProtocolError`.
     """
-    if len(meta) != len(buffers):
-        raise ProtocolError(f"message lists {len(meta)} arrays but carries {len(buffers)} buffers")
+    if not isinstance(meta, list) or len(meta) != len(buffers):
+        raise ProtocolError(f"message lists {len(meta) if isinstance(meta, list) else '?'} arrays "
+                            f"but carries {len(buffers)} buffers")
     out = {}
     for m, buf in zip(meta, buffers):
+        if not isinstance(m, dict) or not isinstance(m.get("name"), str):
+            raise ProtocolError("each array entry must be an object with a string 'name'")
         dtype = m.get("dtype")
-        if dtype not in _ALLOWED_DTYPES:
-            raise ProtocolError(f"array {m.get('name')!r}: dtype {dtype!r} not allowed")
-        shape = tuple(int(s) for s in m.get("shape", ()))
-        data = np.frombuffer(buf, dtype=np.dtype(dtype))
-        if data.size != int(np.prod(shape, dtype=np.int64)):
-            raise ProtocolError(f"array {m.get('name')!r}: {data.size} values do not fit shape {shape}")
-        out[str(m["name"])] = data.reshape(shape)
+        if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
+            raise ProtocolError(f"array {m['name']!r}: dtype {dtype!r} not allowed")
+        shape = m.get("shape", [])
+        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                                  for d in shape):
+            raise ProtocolError(f"array {m['name']!r}: shape must be a list of non-negative integers")
+        dt = np.dtype(dtype)
+        expected = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        if len(memoryview(buf).cast("B")) != expected:
+            raise ProtocolError(f"array {m['name']!r}: {len(memoryview(buf).cast('B'))} bytes do not fit "
+                                f"shape {tuple(shape)} of {dtype}")
+        out[m["name"]] = np.frombuffer(buf, dtype=dt).reshape(shape)
     return out
 
 
@@ -193,26 +202,43 @@ class Session:
         try:
             header = json.loads(bytes(h))
             content = json.loads(bytes(c))
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             self.rejected += 1
-            raise ProtocolError(f"bad JSON: {exc}") from None
-        if not isinstance(header, dict) or not isinstance(content, dict) or "msg_type" not in header:
+            raise ProtocolError(f"bad JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+        if not isinstance(header, dict) or not isinstance(content, dict):
             self.rejected += 1
-            raise ProtocolError("header and content must be JSON objects with a msg_type")
+            raise ProtocolError("header and content must be JSON objects")
+        for key in ("msg_type", "msg_id"):
+            if not isinstance(header.get(key), str):
+                self.rejected += 1
+                raise ProtocolError(f"header field {key!r} must be a string")
+        if header.get("parent_id") is not None and not isinstance(header["parent_id"], str):
+            self.rejected += 1
+            raise ProtocolError("header field 'parent_id' must be a string or null")
         major = str(header.get("protocol_version", "0")).split(".")[0]
         if major != PROTOCOL_VERSION.split(".")[0]:
             self.rejected += 1
             raise ProtocolError(f"protocol version {header.get('protocol_version')} is not {PROTOCOL_VERSION}")
-        arrays = unpack_arrays(content.pop("arrays", []), buffers) if buffers or content.get("arrays") else {}
+        try:
+            arrays = unpack_arrays(content.pop("arrays", []), buffers) if buffers or content.get("arrays") else {}
+        except ProtocolError:
+            self.rejected += 1
+            raise
         return Message(header["msg_type"], content, header, arrays, identities)
 
 
 # ---- connection files --------------------------------------------------------
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int = 0o644) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    ``mode`` defaults to what ``open`` would give (0666 less the umask)."""
     path = os.fspath(path)
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
     try:

@@ -54,7 +54,7 @@ class Recorder:
 
     def capture(self, step: int, time: float, state: dict[str, np.ndarray], observables: dict[str, float]) -> None:
         keep = {k: np.array(v, copy=True) for k, v in state.items() if self.arrays is None or k in self.arrays}
-        size = sum(a.nbytes for a in keep.values())
+        size = sum(a.nbytes for a in keep.values()) + 8 * (len(observables) + 2)
         if self.nbytes + size > self.max_bytes:
             raise RecordingFull(
                 f"recording stopped at {len(self)} snapshots: the next would pass the "

@@ -11,6 +11,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -39,6 +40,10 @@ log = logging.getLogger("attractor_lab.engine")
 
 #: A chunk of steps aims at this duration, so commands wait at most about this long.
 CHUNK_SECONDS = 0.03
+#: Upper bound a client may ask for a recording's memory budget.
+MAX_RECORDING_BYTES = 16 << 30
+#: Largest message the command socket accepts (before the signature is even checked).
+MAX_MESSAGE_BYTES = 256 << 20
 STATUS_INTERVAL = 0.5
 
 
@@ -69,7 +74,8 @@ class EngineServer:
         Exit when this process is gone.
     """
 
-    def __init__(self, connection_file, device="auto", ip="127.0.0.1", parent_pid=None, threads=None):
+    def __init__(self, connection_file, device="auto", ip="127.0.0.1", parent_pid=None, threads=None,
+                 advertise: str | None = None):
         self.threads = configure_torch(threads)
         self.device = choose_device(device)
         self.connection_file = Path(connection_file)
@@ -83,15 +89,19 @@ class EngineServer:
         self.ctx = zmq.Context()
         self.command = self.ctx.socket(zmq.ROUTER)
         self.command.linger = 0
+        self.command.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
         self.state = self.ctx.socket(zmq.PUB)
         self.state.linger = 0
         # small high-water mark: a slow subscriber loses old frames, the engine never queues them
         self.state.sndhwm = 8
         cmd_port = self.command.bind_to_random_port(f"tcp://{ip}")
         state_port = self.state.bind_to_random_port(f"tcp://{ip}")
+        if advertise is None:
+            # 0.0.0.0 binds every interface but is no address to connect to
+            advertise = socket.getfqdn() if ip in ("0.0.0.0", "::", "*") else ip
         self.info = {
             "transport": "tcp",
-            "ip": ip,
+            "ip": advertise,
             "command_port": cmd_port,
             "state_port": state_port,
             "key": self.session.key.decode(),
@@ -108,6 +118,7 @@ class EngineServer:
         self.fps = 30.0
         self.recorder: Recorder | None = None
         self.recording_preset: str = ""
+        self.recording_changes: list[dict] = []  # live parameter changes during the recording
         self._per_step: float | None = None  # seconds per model step (moving average)
         self.steps_per_frame = 0  # cap on steps between two frames; 0 = as fast as possible
         self._steps_since_frame = 0
@@ -129,6 +140,15 @@ class EngineServer:
     def publish_frame(self):
         if self.model is None:
             return
+        try:
+            self._publish_frame()
+        except Exception as exc:  # a model that cannot describe its state: pause, say so, keep serving
+            self.running = False
+            self._frame_due = False
+            self._last_frame = time.perf_counter()
+            self.error(f"cannot publish the state: {type(exc).__name__}: {exc}", "frame", traceback.format_exc())
+
+    def _publish_frame(self):
         m = self.model
         content = {
             "model": m.name,
@@ -237,9 +257,12 @@ class EngineServer:
                 if isinstance(result, tuple):
                     result, arrays = result
                 content = {"status": "ok", **(result or {})}
-            except (ValueError, KeyError, TypeError, RuntimeError) as exc:
+            except KeyError as exc:
+                content = {"status": "error", "ename": "ValueError",
+                           "evalue": f"{msg.msg_type}: missing field {exc.args[0]!r}"}
+            except Exception as exc:  # a bad request must never take the engine down
                 content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
-                if not isinstance(exc, ValueError):
+                if not isinstance(exc, (ValueError, OSError)):
                     content["traceback"] = traceback.format_exc()
         self.command.send_multipart(
             self.session.serialize(reply_type, content, arrays, parent_id=msg.msg_id, identities=msg.identities),
@@ -287,8 +310,10 @@ class EngineServer:
             self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
         except RecordingFull as exc:
             self.error(str(exc), "record")
-            self._recording_full = True
             self.recorder.every = 10**18  # stop capturing, keep what we have
+        except Exception as exc:
+            self.recorder.every = 10**18
+            self.error(f"recording stopped: {type(exc).__name__}: {exc}", "record", traceback.format_exc())
 
     # ---- request handlers ---------------------------------------------------
     def _need_model(self):
@@ -313,7 +338,10 @@ class EngineServer:
     def _on_load(self, c, arrays=None):
         name = c.get("model")
         cls = models.get(name)
-        self.model = cls(device=self.device, seed=int(c.get("seed", 0)), **c.get("params", {}))
+        params = c.get("params", {})
+        if not isinstance(params, dict):
+            raise ValueError("load: 'params' must be an object of name: value")
+        self.model = cls(device=self.device, seed=_int(c, "seed", 0, 0, 2**63 - 1), **params)
         self.running = False
         self._per_step = None
         self.recorder = None
@@ -322,7 +350,13 @@ class EngineServer:
 
     def _on_set_params(self, c, arrays=None):
         m = self._need_model()
-        waiting = m.set(**c.get("params", {}))
+        params = c.get("params", {})
+        if not isinstance(params, dict):
+            raise ValueError("set_params: 'params' must be an object of name: value")
+        waiting = m.set(**params)
+        if self.recorder is not None:  # the file will say when the run changed
+            self.recording_changes.append({"step": m.steps, "params": {k: v for k, v in params.items()
+                                                                        if k not in waiting}})
         self._frame_due = True
         return {"params": m.p, "pending": m.pending, "waiting": waiting}
 
@@ -342,12 +376,20 @@ class EngineServer:
 
     def _on_step(self, c, arrays=None):
         m = self._need_model()
-        n = int(c.get("n", 1))
-        if not 1 <= n <= 10**7:
-            raise ValueError(f"step: n must be in [1, 10000000], not {n}")
+        n = _int(c, "n", 1, 1, 10**7)
         self.running = False
+        done = 0
         try:
-            m.step(n)
+            # in pieces: snapshots land on multiples of `every`, and SIGTERM is honoured
+            while done < n and not self._stop:
+                k = n - done
+                if self.recorder is not None:
+                    k = min(k, self.recorder.every - m.steps % self.recorder.every)
+                k = min(k, 10_000)
+                m.step(k)
+                done += k
+                if self.recorder is not None and m.steps % self.recorder.every == 0:
+                    self._capture()
         except SimulationDiverged as exc:
             self.error(str(exc), "step")
         self._frame_due = True
@@ -355,10 +397,15 @@ class EngineServer:
 
     def _on_reset(self, c, arrays=None):
         m = self._need_model()
-        m.reset(c.get("seed"))
+        seed = c.get("seed")
+        m.reset(None if seed is None else _int(c, "seed", 0, 0, 2**63 - 1))
         self._per_step = None
         if self.recorder is not None:
+            # a new run: the recording starts again, with the preset that makes it
             self.recorder = Recorder(self.recorder.every, self.recorder.arrays, self.recorder.max_bytes)
+            self.recording_preset = preset_for(m).dumps()
+            self.recording_changes = []
+            self._capture()
         self._frame_due = True
         return {"params": m.p, "seed": m.seed}
 
@@ -383,32 +430,46 @@ class EngineServer:
         return {"params": m.p, "pending": m.pending}
 
     def _on_set_speed(self, c, arrays=None):
-        n = int(c.get("steps_per_frame", 0))
-        if not 0 <= n <= 10**7:
-            raise ValueError(f"steps_per_frame must be in [0, 10000000] (0: as fast as possible), not {n}")
+        n = _int(c, "steps_per_frame", 0, 0, 10**7)  # 0: as fast as possible
         self.steps_per_frame = n
         return {"steps_per_frame": n}
 
     def _on_set_display_rate(self, c, arrays=None):
-        fps = float(c["fps"])
-        if not 1 <= fps <= 240:
+        fps = c["fps"]
+        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 240:
             raise ValueError(f"fps must be in [1, 240], not {fps}")
-        self.fps = fps
-        return {"fps": fps}
+        self.fps = float(fps)
+        return {"fps": self.fps}
 
     def _on_record(self, c, arrays=None):
         action = c.get("action", "status")
         m = self._need_model()
         if action == "start":
-            self.recorder = Recorder(int(c.get("every", 1)), c.get("arrays"), int(c.get("max_bytes", 1 << 30)))
+            # "fields", not "arrays": the protocol keeps content["arrays"] for buffer descriptions
+            names = c.get("fields")
+            state_names = set(m.numpy_state())
+            if names is not None:
+                if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
+                    raise ValueError("record: 'fields' must be a non-empty list of array names")
+                unknown = sorted(set(names) - state_names)
+                if unknown:
+                    raise ValueError(f"record: unknown fields {unknown}; this model has {sorted(state_names)}")
+            self.recorder = Recorder(_int(c, "every", 1, 1, 10**9), names,
+                                     _int(c, "max_bytes", 1 << 30, 1 << 20, MAX_RECORDING_BYTES))
             self.recording_preset = preset_for(m).dumps()
-            self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
+            self.recording_changes = []
+            self._capture()
         elif action == "stop":
             pass
         elif action == "save":
             if self.recorder is None or len(self.recorder) == 0:
                 raise ValueError("nothing recorded: send record_request with action='start' first")
-            path = self.recorder.save(c["path"], self.recording_preset, {"device": str(self.device)})
+            meta = {"device": str(self.device), "param_changes": self.recording_changes}
+            try:
+                path = self.recorder.save(c["path"], self.recording_preset, meta)
+            except OSError as exc:
+                raise ValueError(f"record: cannot write {c['path']!r} on the engine's machine: "
+                                 f"{exc.strerror or exc}") from None
             return {"path": str(path), "snapshots": len(self.recorder)}
         elif action == "discard":
             self.recorder = None
@@ -427,6 +488,15 @@ class EngineServer:
 def preset_for(model) -> Preset:
     """A preset that recreates ``model`` as it is now."""
     return Preset(model=model.name, params=dict(model.p), seed=model.seed, title=f"{model.title} (recorded)")
+
+
+def _int(content: dict, key: str, default: int, lo: int, hi: int) -> int:
+    """An integer field of a request, checked against [lo, hi]."""
+    value = content.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
+            value in (float("inf"), float("-inf")) or int(value) != value or not lo <= value <= hi:
+        raise ValueError(f"{key!r} must be an integer in [{lo}, {hi}], not {value!r}")
+    return int(value)
 
 
 def _alive(pid: int) -> bool:
@@ -452,6 +522,9 @@ def main(argv=None) -> int:
     ap.add_argument("--connection-file", required=True, help="where to write ports and key (owner-only)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     ap.add_argument("--ip", default="127.0.0.1", help="address to bind (default: loopback only)")
+    ap.add_argument("--advertise", default=None,
+                    help="address clients connect to, written in the connection file "
+                         "(default: the bound address, or this host's name when binding 0.0.0.0)")
     ap.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: 1 on ≤4 cores)")
     args = ap.parse_args(argv)
@@ -461,7 +534,8 @@ def main(argv=None) -> int:
         print("engine: crashing on start as asked by ATTRACTOR_LAB_FAULT", file=sys.stderr)
         return 3
     try:
-        server = EngineServer(args.connection_file, args.device, args.ip, args.parent_pid, args.threads)
+        server = EngineServer(args.connection_file, args.device, args.ip, args.parent_pid, args.threads,
+                              args.advertise)
     except ValueError as exc:
         print(f"engine: {exc}", file=sys.stderr)
         return 2

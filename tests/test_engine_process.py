@@ -125,3 +125,61 @@ def test_steps_per_frame_caps_speed(engine):
     a = engine.next_event("frame", where=lambda m: m.content["running"]).content["step"]
     b = engine.next_event("frame", where=lambda m: m.content["running"]).content["step"]
     assert b - a > 3  # uncapped, a 16² grid runs far more than 3 steps per frame
+
+
+def test_malformed_signed_requests_get_errors_not_a_dead_engine(engine, tmp_path):
+    """A client with the key can still send nonsense; the engine answers and lives."""
+    import json as _json
+
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 16}})
+    bad = [
+        ("step", {"n": 1e400}), ("step", {"n": "ten"}), ("record", {"action": "start", "every": float("inf")}),
+        ("reset", {"seed": -1}), ("set_params", {"params": [1, 2]}), ("paint", {"x": 1}),
+        ("set_display_rate", {"fps": None}), ("load", {"model": ["x"]}),
+        ("record", {"action": "start", "fields": ["nope"]}),
+        ("record", {"action": "save", "path": str(tmp_path / "no" / "such" / "dir.npz")}),
+    ]
+    for verb, content in bad:
+        with pytest.raises(EngineError):
+            engine.request(verb, content, timeout=10)
+    s = engine.session
+    # a header without msg_id, a non-string msg_type, arrays that do not fit their buffers
+    for header in ({"msg_type": "info_request", "protocol_version": "1.0"},
+                   {"msg_type": 5, "msg_id": "x", "protocol_version": "1.0"}):
+        h, c = _json.dumps(header).encode(), b"{}"
+        engine.command.send_multipart([b"<AL|MSG>", s.sign([h, c]), h, c])
+    frames = s.serialize("set_patterns_request", {}, {"patterns": np.zeros((2, 16), np.float32)})
+    frames[-1] = b"12345"
+    frames[1] = s.sign(frames[2:])
+    engine.command.send_multipart(frames)
+    assert engine.recv_reply(timeout=0.5) is None  # dropped, not answered
+    assert engine.request("info")["model"] == "gray_scott"  # and still serving
+
+
+def test_recording_restarts_with_the_run_and_logs_changes(engine, tmp_path):
+    import tomllib
+
+    from engine.recorder import load_trajectory
+
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 32}, "seed": 1})
+    engine.request("record", {"action": "start", "every": 2})
+    engine.request("step", {"n": 10})
+    assert engine.request("record", {"action": "status"})["snapshots"] == 6  # steps 0, 2, …, 10
+    engine.request("set_params", {"params": {"grid": 48}})
+    engine.request("reset", {"seed": 7})
+    engine.request("set_params", {"params": {"F": 0.05}})
+    engine.request("step", {"n": 4})
+    out = tmp_path / "r.npz"
+    engine.request("record", {"action": "save", "path": str(out)})
+    data = load_trajectory(out)
+    preset = tomllib.loads(data["preset_toml"])
+    assert preset["params"]["grid"] == 48 and preset["seed"] == 7  # the run that was recorded
+    assert data["state/v"].shape == (3, 48, 48) and list(data["step"]) == [0, 2, 4]
+    changes = _json_changes(data)
+    assert changes == [{"step": 0, "params": {"F": 0.05}}]
+
+
+def _json_changes(data):
+    import json as _json
+
+    return _json.loads(data["metadata_json"])["param_changes"]

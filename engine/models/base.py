@@ -81,23 +81,18 @@ class Model:
         """Change parameters. Live ones apply at once; structural ones wait for
         :meth:`reset`. Returns the names that wait for a reset."""
         values = validate_params(self.schema, params, where=self.name)
-        waiting = []
-        live = {}
-        for name, value in values.items():
-            if self.schema[name].live:
-                live[name] = value
-            else:
-                self._pending[name] = value
-                waiting.append(name)
+        live = {k: v for k, v in values.items() if self.schema[k].live}
+        structural = {k: v for k, v in values.items() if not self.schema[k].live}
         if live:
             before = {k: self.p[k] for k in live}
             self.p.update(live)
             try:
                 self._on_live_change(live)
-            except ValueError:
-                self.p.update(before)  # refused: the model keeps the values it had
+            except Exception:
+                self.p.update(before)  # refused: nothing of this call is kept
                 raise
-        return waiting
+        self._pending.update(structural)
+        return list(structural)
 
     def _on_live_change(self, changed: dict[str, Any]) -> None:
         """Hook: recompute cached quantities after live parameter changes.
@@ -113,23 +108,22 @@ class Model:
     # ---- lifecycle --------------------------------------------------
     def reset(self, seed: int | None = None) -> None:
         """Apply pending structural parameters and start again from ``seed``."""
-        before = (dict(self.p), dict(self._pending), self.seed)
+        # _reset builds the new state; if it fails (a refused grid, memory), every
+        # attribute it replaced is put back, so the model keeps running what it had
+        # and the refused structural values stay pending
+        saved = dict(self.__dict__)
+        saved_p, saved_pending = dict(self.p), dict(self._pending)
         if seed is not None:
             self.seed = int(seed)
         self.p.update(self._pending)
         self._pending.clear()
-        generator = torch.Generator(device=self.device).manual_seed(self.seed)
-        old_generator = getattr(self, "generator", None)
-        self.generator = generator
+        self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
         try:
             self._reset()
-        except ValueError:
-            # refused (e.g. the new grid makes dt unstable): keep running what we had,
-            # with the refused values still pending
-            p, pending, self.seed = before
-            self.p = p
-            self._pending = {**pending}
-            self.generator = old_generator
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            self.p, self._pending = saved_p, saved_pending
             raise
         self.steps = 0
         self.time = 0.0
