@@ -202,9 +202,13 @@ class ReactionDiffusion(Model):
         if key not in self._steppers:
             if key[0] == "etdrk4":
                 eager = num.make_etdrk4_step(type(self).reaction, self.reaction_names)
+                self._steppers[key] = num.FusedStepper(eager)
             else:
-                eager = num.make_explicit_step(type(self).reaction, self.reaction_names, key[0], self.periodic)
-            self._steppers[key] = num.FusedStepper(eager)
+                args = (type(self).reaction, self.reaction_names, key[0], self.periodic)
+                block = num.FUSED_BLOCK_STEPS[key[0]]
+                self._steppers[key] = num.FusedStepper(
+                    num.make_explicit_step(*args), fused=num.make_fused_steps(*args),
+                    block=num.make_fused_steps(*args, count=block) if block > 1 else None, block_steps=block)
         return self._steppers[key]
 
     def _etd_coefficients(self) -> dict:
@@ -237,14 +241,8 @@ class ReactionDiffusion(Model):
             coeffs = self._etd_coefficients()
             for _ in range(n):
                 f = stepper(f, self._prm_floats, coeffs)
-        elif stepper.compiled is not None:
-            prm = self._prm_tensor
-            for _ in range(n):
-                f = stepper(f, prm)
-        else:
-            prm = self._prm_floats
-            for _ in range(n):
-                f = stepper.eager(f, prm)
+        else:  # compiled kernels take the coefficients as a tensor (no recompile on a slider move)
+            f = stepper.run(f, self._prm_tensor, n, eager_prm=self._prm_floats)
         # one device→host sync per chunk, not per step
         if not bool(torch.isfinite(f).all()):
             self._fields = good
