@@ -110,6 +110,18 @@ class Hopfield(Model):
             ],
             "points": [{"x": "load", "y": "temperature", "name": "now"}],
         },
+        {
+            "kind": "lines",
+            "title": "Overlap against temperature",
+            "xlabel": "temperature T",
+            "ylabel": "retrieval overlap m",
+            "ylim": [-0.02, 1.02],
+            "series": [
+                {"x": "mT_T", "y": "mT_cw", "name": "Curie–Weiss (α → 0)", "style": "dash"},
+                {"x": "mT_T", "y": "mT_rs", "name": "AGS RS at this α"},
+            ],
+            "points": [{"x": "temperature", "y": "m_cued", "name": "simulation"}],
+        },
         {"kind": "bars", "array": "overlaps", "title": "Overlaps m_μ now", "ylim": [-1.0, 1.0]},
         {"kind": "timeseries", "observables": ["m_cued", "m_theory", "replica_overlap", "wrong_fraction"], "title": "Retrieval against theory"},
         {
@@ -313,7 +325,27 @@ class Hopfield(Model):
             "hierarchy_k": np.arange(1, HIERARCHY_LEVELS + 1, dtype=float),
             "hierarchy_theory": theory.multitasking_amplitudes(self.p["pattern_dilution"], HIERARCHY_LEVELS),
             "hierarchy_sim": sim,
+            **self._m_of_t(),
         }
+
+    def _m_of_t(self) -> dict[str, np.ndarray]:
+        """m(T) curves for the current load and order: Curie–Weiss at α → 0 and the
+        AGS replica-symmetric retrieval branch (NaN where it does not apply)."""
+        key = (round(self.count / self.p["neurons"], 9), self.p["interaction_order"])
+        if getattr(self, "_mt_key", None) != key:
+            alpha, order = key
+            temps = np.linspace(0.0, 1.6, 65)
+            cw = np.array([theory.curie_weiss_overlap(t, order) for t in temps])
+            if order == 2:
+                rs = np.zeros_like(temps)
+                for i, t in enumerate(temps):  # the retrieval branch ends at T_M: zero above
+                    rs[i] = _rs_overlap(alpha, float(t))
+                    if rs[i] == 0.0:
+                        break
+            else:
+                rs = np.full_like(temps, np.nan)
+            self._mt_key, self._mt = key, {"mT_T": temps, "mT_cw": cw, "mT_rs": rs}
+        return self._mt
 
     def theory_overlap(self) -> float:
         """The predicted retrieval overlap at the current parameters, NaN where no theory applies.

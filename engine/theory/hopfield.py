@@ -97,7 +97,8 @@ def _zero_temperature(alpha: float) -> tuple[float, float, float]:
 
     # g < 0 between the trivial root y = 0 and the retrieval root; the
     # retrieval root is the largest, so bracket it from above.
-    ys = np.linspace(0.05, 6.0, 400)
+    # at low load the root sits near y = m/√(2αr) ≈ 1/s: search past it
+    ys = np.linspace(0.05, max(6.0, 2.0 / s + 1.0), 800)
     gs = np.array([g(y) for y in ys])
     neg = np.nonzero(gs < 0)[0]
     if len(neg) == 0:
