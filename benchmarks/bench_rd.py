@@ -48,13 +48,16 @@ def timed(run, steps: int, repeats: int = 3) -> float:
     return best
 
 
-def bench_engine(n: int, dtype: str, steps: int, device: str = "cpu") -> float:
+def bench_engine(n: int, dtype: str, steps: int, device: str = "cpu") -> tuple[float, float]:
+    """(steps/s, seconds spent compiling: warm when inductor's on-disk cache has the kernels)."""
     import torch
 
     import engine
 
     sim = engine.create("gray_scott", device=device, grid=n, dtype=dtype, **PARAMS)
-    sim.step(20)  # compiles (policy 1) and warms the caches
+    t0 = time.perf_counter()
+    sim.step(20)  # compiles (policy 1): the single-step and the block kernels, then warms the caches
+    compile_s = time.perf_counter() - t0
     compiled = sim.model._stepper().compiled is not None
     if not compiled:
         print(f"  (engine {n}² {dtype}: torch.compile unavailable, eager kernel)", file=sys.stderr)
@@ -65,7 +68,7 @@ def bench_engine(n: int, dtype: str, steps: int, device: str = "cpu") -> float:
         if device != "cpu":
             torch.cuda.synchronize()
 
-    return timed(run, steps)
+    return timed(run, steps), compile_s
 
 
 def bench_numpy(n: int, dtype, steps: int) -> float:
@@ -120,27 +123,30 @@ def main(argv=None) -> int:
     scale = 0.3 if args.quick else 1.0
     print(f"Gray–Scott explicit Euler, steps/s (torch {torch.__version__}, {threads} torch thread(s), "
           f"NUMBA_NUM_THREADS={os.environ['NUMBA_NUM_THREADS']})")
-    header = f"{'grid':>6} {'dtype':>8} {'engine':>9} {'numpy':>8} {'py-pde':>8} {'eng/numpy':>10} {'eng/py-pde':>11}"
+    header = (f"{'grid':>6} {'dtype':>8} {'engine':>9} {'numpy':>8} {'py-pde':>8} {'eng/numpy':>10} "
+              f"{'eng/py-pde':>11} {'compile s':>10}")
     print(header)
     for n in sizes:
         steps = int(scale * (2000 if n == 256 else 500))
         pypde = bench_pypde(n, max(steps // 2, 50))
         for dtype in ("float32", "float64"):
-            eng = bench_engine(n, dtype, steps)
+            eng, compile_s = bench_engine(n, dtype, steps)
             ref = bench_numpy(n, getattr(np, dtype), max(steps // 10, 20))
             ratio_pde = f"{eng / pypde:11.2f}" if pypde else f"{'n/a':>11}"
             pde_txt = f"{pypde:8.0f}" if pypde else f"{'n/a':>8}"
-            print(f"{n:>5}² {dtype:>8} {eng:9.0f} {ref:8.0f} {pde_txt} {eng / ref:10.2f} {ratio_pde}", flush=True)
+            print(f"{n:>5}² {dtype:>8} {eng:9.0f} {ref:8.0f} {pde_txt} {eng / ref:10.2f} {ratio_pde} {compile_s:10.1f}",
+                  flush=True)
     if pypde is None:
         print("py-pde not installed (pip install -e '.[bench]'): no py-pde column")
     print("py-pde computes in float64 for either input dtype; its figure is the reference for both rows.")
+    print("compile s: first 20 steps, compiling included (fast when inductor's on-disk cache already has the kernels).")
     if torch.cuda.is_available():
         print(f"\nCUDA ({torch.cuda.get_device_name(0)}), engine steps/s:")
         for n in (1024, 4096):
             for dtype in ("float32", "float64"):
                 steps = 2000 if n == 1024 else 300
-                print(f"{n:>5}² {dtype:>8} {bench_engine(n, dtype, int(scale * steps), device='cuda'):9.0f}",
-                      flush=True)
+                eng, compile_s = bench_engine(n, dtype, int(scale * steps), device="cuda")
+                print(f"{n:>5}² {dtype:>8} {eng:9.0f}   (compile {compile_s:.1f} s)", flush=True)
     return 0
 
 

@@ -243,8 +243,10 @@ class ReactionDiffusion(Model):
                 f = stepper(f, self._prm_floats, coeffs)
         else:  # compiled kernels take the coefficients as a tensor (no recompile on a slider move)
             f = stepper.run(f, self._prm_tensor, n, eager_prm=self._prm_floats)
-        # one device→host sync per chunk, not per step
-        if not bool(torch.isfinite(f).all()):
+        # one device→host sync per chunk, not per step. A sum is finite exactly when every
+        # value is, unless finite values overflow it: only then the exact (~10× slower:
+        # 0.4 ms at 256², 2 ms at 512²) element-wise check decides
+        if not bool(torch.isfinite(f.sum())) and not bool(torch.isfinite(f).all()):
             self._fields = good
             raise SimulationDiverged(self._divergence_message(n))
         self._fields = f
