@@ -305,8 +305,9 @@ class EngineServer:
             self._capture()
 
     def _capture(self) -> None:
+        m = self.model
         try:
-            m = self.model
+            m.display_mode = False  # a recording gets exact observables
             self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
         except RecordingFull as exc:
             self.error(str(exc), "record")
@@ -314,6 +315,8 @@ class EngineServer:
         except Exception as exc:
             self.recorder.every = 10**18
             self.error(f"recording stopped: {type(exc).__name__}: {exc}", "record", traceback.format_exc())
+        finally:
+            m.display_mode = True
 
     # ---- request handlers ---------------------------------------------------
     def _need_model(self):
@@ -342,6 +345,7 @@ class EngineServer:
         if not isinstance(params, dict):
             raise ValueError("load: 'params' must be an object of name: value")
         self.model = cls(device=self.device, seed=_int(c, "seed", 0, 0, 2**63 - 1), **params)
+        self.model.display_mode = True
         self.running = False
         self._per_step = None
         self.recorder = None

@@ -146,3 +146,16 @@ def test_refused_changes_leave_the_model_as_it_was():
     assert sim.params == before and sim.steps == 5 and sim.state()["u"].shape == (32, 32)
     assert sim.pending == {"grid": 64, "length": 16.0}
     sim.step(1)  # still runs
+
+
+def test_measured_wavelength_is_exact_outside_display_mode():
+    sim = engine.create("brusselator", grid=64, device="cpu", seed=1)
+    for _ in range(5):
+        sim.step(20)
+        fresh = sim.model.observables()["lambda_measured"]
+        sim.model._measured_at = None  # force a new measurement of the same state
+        assert sim.model.observables()["lambda_measured"] == fresh
+    sim.model.display_mode = True  # live frames may reuse a measurement for a moment
+    before = sim.model.observables()["lambda_measured"]
+    sim.step(200)
+    assert sim.model.observables()["lambda_measured"] == before

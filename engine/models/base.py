@@ -71,6 +71,9 @@ class Model:
         self.p: dict[str, Any] = {p.name: p.default for p in self.params}
         self.p.update(validate_params(self.schema, params, where=self.name))
         self._pending: dict[str, Any] = {}
+        #: True while an engine draws live frames: models may then reuse costly
+        #: observables for a moment (the scripting API and recordings get exact ones)
+        self.display_mode = False
         self.seed = int(seed)
         self.steps = 0
         self.time = 0.0
