@@ -306,6 +306,13 @@ class FusedStepper:
 
     def _build(self, example: tuple) -> None:
         try:
+            import torch._dynamo
+
+            # each (system, scheme, boundary, grid, dtype) the user visits is one more
+            # specialisation of these kernels; the default limit (8) would silently
+            # drop a long session back to eager stepping
+            cfg = torch._dynamo.config
+            cfg.recompile_limit = max(getattr(cfg, "recompile_limit", 8), 256)
             fns = []
             for source in self._sources:
                 if source is None:
