@@ -181,7 +181,7 @@ class ReactionDiffusion(Model):
         self._turing_key = None
         self._update_turing()
         self._measured = (float("nan"), float("nan"))
-        self._measured_at: tuple | None  # (stamp, time, cost) = None
+        self._measured_at: tuple | None = None  # (stamp, time, cost) of the last measurement
         self._edits = 0
 
     def _on_live_change(self, changed: dict[str, Any]) -> None:
