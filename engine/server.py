@@ -310,9 +310,11 @@ class EngineServer:
             m.display_mode = False  # a recording gets exact observables
             self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
         except RecordingFull as exc:
+            log.warning("%s", exc)
             self.error(str(exc), "record")
             self.recorder.every = 10**18  # stop capturing, keep what we have
         except Exception as exc:
+            log.warning("recording stopped: %r", exc)
             self.recorder.every = 10**18
             self.error(f"recording stopped: {type(exc).__name__}: {exc}", "record", traceback.format_exc())
         finally:
@@ -448,6 +450,8 @@ class EngineServer:
     def _on_record(self, c, arrays=None):
         action = c.get("action", "status")
         m = self._need_model()
+        if action != "status":
+            log.info("record %s at step %d (%s)", action, m.steps, {k: v for k, v in c.items() if k != "action"})
         if action == "start":
             # "fields", not "arrays": the protocol keeps content["arrays"] for buffer descriptions
             names = c.get("fields")
@@ -481,7 +485,7 @@ class EngineServer:
             raise ValueError(f"record: action must be start, stop, save, discard or status, not {action!r}")
         if action == "stop" and self.recorder is not None:
             self.recorder.every = 10**18
-        return {"snapshots": len(self.recorder) if self.recorder else 0}
+        return {"snapshots": len(self.recorder) if self.recorder else 0, "step": m.steps}
 
     def _on_shutdown(self, c, arrays=None):
         self._stop = True

@@ -173,10 +173,13 @@ def test_record_and_export_movie(qtbot, window, tmp_path, monkeypatch):
 
     win = window
     view = next(v for v in win.grid.views if v.spec.get("array") == "v")
-    qtbot.waitUntil(lambda: win.last_frame is not None, timeout=20_000)
-    start = win.last_frame[0]["step"]
-    win.engine.request("record", {"action": "start", "every": 5})
+    errors = []
+    win.engine.engine_error.connect(lambda m, w: errors.append((w, m)))
+    started = []
+    win.engine.request("record", {"action": "start", "every": 5}, started.append)
     win.recording = True
+    qtbot.waitUntil(lambda: bool(started), timeout=20_000)
+    start = started[0]["step"]  # the engine's step, not the (older) frame on screen
     qtbot.waitUntil(lambda: win.last_frame[0]["step"] > start + 80, timeout=20_000)
     out = tmp_path / "v.gif"
     win._flush_params()
@@ -185,7 +188,10 @@ def test_record_and_export_movie(qtbot, window, tmp_path, monkeypatch):
                        lambda c: (win._write_movie(tmp_path / "r.npz", view, str(out)), done.append(c)))
     qtbot.waitUntil(lambda: bool(done), timeout=20_000)
     frames = iio.imread(out, index=None)
-    assert len(frames) == done[0]["snapshots"] >= 10
+    from engine.recorder import load_trajectory
+
+    steps = list(load_trajectory(tmp_path / "r.npz")["step"])
+    assert len(frames) == done[0]["snapshots"] >= 10, (start, win.last_frame[0]["step"], steps, errors)
 
 
 def test_connect_to_an_engine_started_elsewhere(qtbot, tmp_path):
