@@ -313,6 +313,11 @@ class FusedStepper:
             # drop a long session back to eager stepping
             cfg = torch._dynamo.config
             cfg.recompile_limit = max(getattr(cfg, "recompile_limit", 8), 256)
+            import torch._inductor.config as inductor_config
+
+            # leave a core to the GUI while compiling in the background: with all
+            # cores compiling, the window dropped to a few frames/s for ~20 s
+            inductor_config.compile_threads = max(1, (os.cpu_count() or 2) - 1)
             fns = []
             for source in self._sources:
                 if source is None:
