@@ -217,3 +217,18 @@ def test_connect_to_an_engine_started_elsewhere(qtbot, tmp_path):
         assert status.content["state"] == "paused" and status.content["model"] == "gray_scott"
     finally:
         stop_engine(proc, client)
+
+
+def test_painting_on_a_field_reaches_the_engine(qtbot, window):
+    win = window
+    win.set_running(False)
+    qtbot.waitUntil(lambda: win.last_frame is not None and not win.last_frame[0]["running"], timeout=10_000)
+    view = next(v for v in win.grid.views if v.spec.get("array") == "v" and v.spec["kind"] == "image")
+    assert view.paint_enabled and win.brush_bar.isVisibleTo(win)
+    win.brush_radius.setValue(4)
+    win.brush_value.setValue(0.9)
+    win.brush_mode.setCurrentText("set")
+    view.painted.emit("v", 20.0, 30.0)  # what a click at column 20, row 30 emits
+    qtbot.waitUntil(lambda: abs(float(win.last_frame[1]["v"][30, 20]) - 0.9) < 1e-6, timeout=10_000)
+    v = win.last_frame[1]["v"]
+    assert abs(float(v[30, 24]) - 0.9) < 1e-6 and abs(float(v[30, 26]) - 0.9) > 1e-3  # a disc of radius 4
