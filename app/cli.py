@@ -74,7 +74,7 @@ def cmd_run(argv) -> int:
     from engine.api import create
     from engine.models.base import SimulationDiverged
     from engine.presets import PresetError, load_preset
-    from engine.recorder import FORMATS, Recorder
+    from engine.recorder import FORMATS, Recorder, RecordingFull
 
     out = Path(args.out)
     if out.suffix.lower() not in FORMATS:
@@ -100,7 +100,8 @@ def cmd_run(argv) -> int:
     m = sim.model
     first = m.numpy_state()
     snapshots = steps // every + 1
-    need = snapshots * sum(a.nbytes for a in first.values())
+    per_snapshot = sum(a.nbytes for a in first.values()) + 8 * (len(m.observables()) + 2)
+    need = snapshots * per_snapshot
     budget = max(args.max_memory_gb * 2**30, 1)
     if need > budget:
         print(f"attractor-lab run: {snapshots} snapshots of {preset.model} need {need / 2**30:.2f} GiB, more than "
@@ -122,7 +123,11 @@ def cmd_run(argv) -> int:
             done += n
             bar.update(n)
             if m.steps % every == 0:
-                rec.capture(m.steps, m.time, m.numpy_state(), m.observables())
+                try:
+                    rec.capture(m.steps, m.time, m.numpy_state(), m.observables())
+                except RecordingFull as exc:  # keep what was recorded up to here
+                    stopped = str(exc)
+                    break
     if stopped:
         print(f"attractor-lab run: {stopped}", file=sys.stderr)
     meta = {"device": sim.device, "steps": steps, "preset_file": str(args.preset)}

@@ -197,7 +197,11 @@ class QtEngine(QtCore.QObject):
         if self.client is None:
             self.engine_error.emit(f"cannot send {verb}: no engine connected", f"{verb} request")
             return None
-        msg_id = self.client.send(verb, content, arrays)
+        try:
+            msg_id = self.client.send(verb, content, arrays)
+        except ValueError as exc:  # too large to send
+            on_error(str(exc)) if on_error else self.engine_error.emit(str(exc), f"{verb} request")
+            return None
         self._callbacks[msg_id] = (verb, on_reply, on_error, time.monotonic())
         # A send can consume the edge of zmq.FD that announced an incoming reply:
         # check the socket again once control is back in the event loop.

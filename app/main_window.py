@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -396,10 +397,13 @@ class MainWindow(QtWidgets.QMainWindow):
         import tempfile
 
         tmp = Path(tempfile.mkdtemp(prefix="attractor-lab-movie-")) / "recording.npz"
+
+        def failed(msg):
+            shutil.rmtree(tmp.parent, ignore_errors=True)
+            QtWidgets.QMessageBox.warning(self, "Export movie", f"{msg}\nStart a recording first (Ctrl+R).")
+
         self.engine.request("record", {"action": "save", "path": str(tmp)},
-                            lambda c: self._write_movie(tmp, view, path, remove=True),
-                            lambda msg: QtWidgets.QMessageBox.warning(
-                                self, "Export movie", f"{msg}\nStart a recording first (Ctrl+R)."))
+                            lambda c: self._write_movie(tmp, view, path, remove=True), failed)
 
     def _write_movie(self, trajectory: Path, view, path: str, remove: bool = False):
         from engine.recorder import load_trajectory
@@ -425,9 +429,8 @@ class MainWindow(QtWidgets.QMainWindow):
         except (OSError, ValueError) as exc:
             QtWidgets.QMessageBox.warning(self, "Export movie", str(exc))
         finally:
-            if remove:  # our private temporary recording
-                trajectory.unlink(missing_ok=True)
-                trajectory.parent.rmdir()
+            if remove:  # our private temporary folder
+                shutil.rmtree(trajectory.parent, ignore_errors=True)
 
     # ---- presets ---------------------------------------------------------------------
     def _fill_presets_menu(self):

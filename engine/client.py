@@ -15,7 +15,7 @@ import time
 
 import zmq
 
-from engine.protocol import Message, ProtocolError, Session, endpoint, read_connection_file
+from engine.protocol import MAX_MESSAGE_BYTES, Message, ProtocolError, Session, endpoint, read_connection_file
 
 
 class EngineError(RuntimeError):
@@ -66,6 +66,10 @@ class EngineClient:
     def send(self, verb: str, content: dict | None = None, arrays: dict | None = None) -> str:
         """Send ``<verb>_request`` (with optional numpy ``arrays``); returns its msg_id."""
         frames = self.session.serialize(f"{verb}_request", content or {}, arrays)
+        size = sum(len(memoryview(f).cast("B")) if isinstance(f, memoryview) else len(f) for f in frames)
+        if size > MAX_MESSAGE_BYTES:
+            raise ValueError(f"{verb}: a message of {size / 2**20:.0f} MiB is over the engine's limit of "
+                             f"{MAX_MESSAGE_BYTES >> 20} MiB; send less at once")
         self.command.send_multipart(frames, copy=False)
         import json
 

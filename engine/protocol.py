@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import socket
@@ -41,6 +42,9 @@ from typing import Any
 import numpy as np
 
 PROTOCOL_VERSION = "1.0"
+#: Largest message an engine accepts; larger ones are dropped by ZeroMQ unanswered,
+#: so clients refuse them before sending.
+MAX_MESSAGE_BYTES = 256 << 20
 DELIM = b"<AL|MSG>"
 
 #: Requests a client may send; the engine answers ``<verb>_reply``.
@@ -106,11 +110,11 @@ def unpack_arrays(meta: list[dict], buffers: list) -> dict[str, np.ndarray]:
         if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
             raise ProtocolError(f"array {m['name']!r}: dtype {dtype!r} not allowed")
         shape = m.get("shape", [])
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
-                                                  for d in shape):
-            raise ProtocolError(f"array {m['name']!r}: shape must be a list of non-negative integers")
+        if not isinstance(shape, list) or len(shape) > 32 or not all(
+                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
+            raise ProtocolError(f"array {m['name']!r}: shape must be a list of at most 32 non-negative integers")
         dt = np.dtype(dtype)
-        expected = int(np.prod(shape, dtype=np.int64)) * dt.itemsize
+        expected = math.prod(shape) * dt.itemsize  # Python ints: no overflow
         if len(memoryview(buf).cast("B")) != expected:
             raise ProtocolError(f"array {m['name']!r}: {len(memoryview(buf).cast('B'))} bytes do not fit "
                                 f"shape {tuple(shape)} of {dtype}")
@@ -224,6 +228,9 @@ class Session:
         except ProtocolError:
             self.rejected += 1
             raise
+        except Exception as exc:  # anything else a crafted buffer description provokes
+            self.rejected += 1
+            raise ProtocolError(f"bad arrays: {type(exc).__name__}: {exc}") from None
         return Message(header["msg_type"], content, header, arrays, identities)
 
 

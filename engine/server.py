@@ -23,8 +23,9 @@ import zmq
 from engine import __version__, models
 from engine.device import choose_device, configure_torch, describe
 from engine.models.base import SimulationDiverged
-from engine.presets import FORMAT_VERSION, Preset
+from engine.presets import MAX_SEED, Preset
 from engine.protocol import (
+    MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     REQUESTS,
     ProtocolError,
@@ -42,8 +43,6 @@ log = logging.getLogger("attractor_lab.engine")
 CHUNK_SECONDS = 0.03
 #: Upper bound a client may ask for a recording's memory budget.
 MAX_RECORDING_BYTES = 16 << 30
-#: Largest message the command socket accepts (before the signature is even checked).
-MAX_MESSAGE_BYTES = 256 << 20
 STATUS_INTERVAL = 0.5
 
 
@@ -119,6 +118,7 @@ class EngineServer:
         self.recorder: Recorder | None = None
         self.recording_preset: str = ""
         self.recording_changes: list[dict] = []  # live parameter changes during the recording
+        self.recording_active = False  # capturing (a stopped or full recording still waits to be saved)
         self._per_step: float | None = None  # seconds per model step (moving average)
         self.steps_per_frame = 0  # cap on steps between two frames; 0 = as fast as possible
         self._steps_since_frame = 0
@@ -242,6 +242,10 @@ class EngineServer:
             except ProtocolError as exc:
                 log.warning("dropped a message: %s (%d so far)", exc, self.session.rejected)
                 continue
+            except Exception as exc:  # backstop: nothing a client sends may end the engine
+                self.session.rejected += 1
+                log.warning("dropped a message: %s: %s", type(exc).__name__, exc)
+                continue
             self._dispatch(msg)
 
     def _dispatch(self, msg) -> None:
@@ -304,6 +308,11 @@ class EngineServer:
         if rec is not None and self.model.steps % rec.every == 0:
             self._capture()
 
+    def _stop_recording(self) -> None:
+        """Capture no more; what was recorded waits to be saved."""
+        self.recording_active = False
+        self.recorder.every = 10**18  # no step count is a multiple of it
+
     def _capture(self) -> None:
         m = self.model
         try:
@@ -312,10 +321,10 @@ class EngineServer:
         except RecordingFull as exc:
             log.warning("%s", exc)
             self.error(str(exc), "record")
-            self.recorder.every = 10**18  # stop capturing, keep what we have
+            self._stop_recording()  # keep what we have
         except Exception as exc:
             log.warning("recording stopped: %r", exc)
-            self.recorder.every = 10**18
+            self._stop_recording()
             self.error(f"recording stopped: {type(exc).__name__}: {exc}", "record", traceback.format_exc())
         finally:
             m.display_mode = True
@@ -335,6 +344,7 @@ class EngineServer:
             "threads": self.threads,
             "pid": os.getpid(),
             "model": self.model.name if self.model else None,
+            "max_message_bytes": MAX_MESSAGE_BYTES,
         }
 
     def _on_list_models(self, c, arrays=None):
@@ -346,11 +356,12 @@ class EngineServer:
         params = c.get("params", {})
         if not isinstance(params, dict):
             raise ValueError("load: 'params' must be an object of name: value")
-        self.model = cls(device=self.device, seed=_int(c, "seed", 0, 0, 2**63 - 1), **params)
+        self.model = cls(device=self.device, seed=_int(c, "seed", 0, 0, MAX_SEED), **params)
         self.model.display_mode = True
         self.running = False
         self._per_step = None
         self.recorder = None
+        self.recording_active = False
         self._frame_due = True
         return {"model": name, "params": self.model.p, "describe": cls.describe()}
 
@@ -360,7 +371,7 @@ class EngineServer:
         if not isinstance(params, dict):
             raise ValueError("set_params: 'params' must be an object of name: value")
         waiting = m.set(**params)
-        if self.recorder is not None:  # the file will say when the run changed
+        if self.recorder is not None and self.recording_active:  # the file says when the run changed
             self.recording_changes.append({"step": m.steps, "params": {k: v for k, v in params.items()
                                                                         if k not in waiting}})
         self._frame_due = True
@@ -404,10 +415,11 @@ class EngineServer:
     def _on_reset(self, c, arrays=None):
         m = self._need_model()
         seed = c.get("seed")
-        m.reset(None if seed is None else _int(c, "seed", 0, 0, 2**63 - 1))
+        m.reset(None if seed is None else _int(c, "seed", 0, 0, MAX_SEED))
         self._per_step = None
-        if self.recorder is not None:
+        if self.recorder is not None and self.recording_active:
             # a new run: the recording starts again, with the preset that makes it
+            # (a stopped or full recording waits to be saved, untouched)
             self.recorder = Recorder(self.recorder.every, self.recorder.arrays, self.recorder.max_bytes)
             self.recording_preset = preset_for(m).dumps()
             self.recording_changes = []
@@ -417,7 +429,11 @@ class EngineServer:
 
     def _on_get_state(self, c, arrays=None):
         m = self._need_model()
-        return {"step": m.steps, "time": m.time, "observables": m.observables(), "params": m.p}, m.numpy_state()
+        m.display_mode = False  # a script asking for the state gets exact observables
+        try:
+            return {"step": m.steps, "time": m.time, "observables": m.observables(), "params": m.p}, m.numpy_state()
+        finally:
+            m.display_mode = True
 
     def _on_paint(self, c, arrays=None):
         m = self._need_model()
@@ -466,6 +482,7 @@ class EngineServer:
                                      _int(c, "max_bytes", 1 << 30, 1 << 20, MAX_RECORDING_BYTES))
             self.recording_preset = preset_for(m).dumps()
             self.recording_changes = []
+            self.recording_active = True
             self._capture()
         elif action == "stop":
             pass
@@ -481,10 +498,11 @@ class EngineServer:
             return {"path": str(path), "snapshots": len(self.recorder)}
         elif action == "discard":
             self.recorder = None
+            self.recording_active = False
         elif action != "status":
             raise ValueError(f"record: action must be start, stop, save, discard or status, not {action!r}")
         if action == "stop" and self.recorder is not None:
-            self.recorder.every = 10**18
+            self._stop_recording()
         return {"snapshots": len(self.recorder) if self.recorder else 0, "step": m.steps}
 
     def _on_shutdown(self, c, arrays=None):

@@ -183,3 +183,27 @@ def _json_changes(data):
     import json as _json
 
     return _json.loads(data["metadata_json"])["param_changes"]
+
+
+def test_stopped_recording_survives_reset_and_huge_shapes_are_dropped(engine, tmp_path):
+    engine.request("load", {"model": "gray_scott", "params": {"grid": 16}})
+    engine.request("record", {"action": "start", "every": 1})
+    engine.request("step", {"n": 20})
+    engine.request("record", {"action": "stop"})
+    engine.request("reset", {})
+    engine.request("step", {"n": 5})
+    assert engine.request("record", {"action": "status"})["snapshots"] == 21
+    s = engine.session
+    for shape in ([2**32, 2**32], [2**70], [1] * 70):
+        frames = s.serialize("set_patterns_request", {}, {"patterns": np.zeros(1, np.float32)})
+        import json as _json
+
+        content = _json.loads(bytes(frames[3]))
+        content["arrays"][0]["shape"] = shape
+        frames[3] = _json.dumps(content).encode()
+        frames[1] = s.sign(frames[2:])
+        engine.command.send_multipart(frames)
+    assert engine.recv_reply(timeout=0.5) is None
+    assert engine.request("info")["model"] == "gray_scott"
+    with pytest.raises(EngineError, match="2147483647"):
+        engine.request("reset", {"seed": 2**40})
