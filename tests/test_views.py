@@ -91,3 +91,20 @@ def test_surface_frame_toggle_and_following_levels(qtbot, monkeypatch):
     assert img[..., :3].std() > 5  # a relief, not a blank canvas
     frame.toggle.setChecked(False)
     assert frame.surface is None and frame.window3d is None and frame.note.isVisible()
+
+
+def test_image_levels_fixed_or_following(qtbot):
+    from widgets.views import ImageView
+
+    view = ImageView({"kind": "image", "array": "u", "levels": [0.0, 1.0]})
+    qtbot.addWidget(view)
+    assert not view.auto_box.isChecked()
+    view.update_frame({"u": np.full((8, 8), 0.5)}, {}, {}, 0.0)
+    view.update_frame({"u": np.linspace(0, 5, 64).reshape(8, 8)}, {}, {}, 1.0)
+    assert tuple(view.bar.levels()) == pytest.approx((0.0, 1.0))  # fixed: declared levels kept
+    view.auto_box.setChecked(True)
+    view.update_frame({"u": np.linspace(2, 5, 64).reshape(8, 8)}, {}, {}, 2.0)
+    assert tuple(view.bar.levels()) == pytest.approx((2.0, 5.0))  # following the frame
+    view.auto_box.setChecked(False)  # freeze what is shown
+    view.update_frame({"u": np.linspace(0, 9, 64).reshape(8, 8)}, {}, {}, 3.0)
+    assert tuple(view.bar.levels()) == pytest.approx((2.0, 5.0))

@@ -89,6 +89,16 @@ class ImageView(View):
             self.plot.addItem(self.mask_item)
         self.paint_enabled = bool(spec.get("paint"))
         self._first = True
+        # fixed levels (declared, or dragged on the colour bar) or levels following each frame
+        self.auto_box = QtWidgets.QCheckBox("auto levels")
+        self.auto_box.setToolTip("Follow each frame's range; untick to keep the colour bar's levels fixed")
+        self.auto_box.setChecked(not self.levels)
+        self.auto_box.toggled.connect(self._on_auto_toggled)
+        row = QtWidgets.QHBoxLayout()
+        self.layout().removeWidget(self.title_label)
+        row.addWidget(self.title_label, 1)
+        row.addWidget(self.auto_box)
+        self.layout().insertLayout(0, row)
         self.image.mouseClickEvent = self._on_click
         self.image.mouseDragEvent = self._on_drag
 
@@ -101,9 +111,9 @@ class ImageView(View):
             a = a[None, :]
         if a.dtype == bool:
             a = a.astype(np.float32)
-        if self.levels:
+        if not self.auto_box.isChecked():
             if self._first:
-                self.image.setImage(a, levels=tuple(self.levels))
+                self.image.setImage(a, levels=tuple(self.levels or (float(np.nanmin(a)), float(np.nanmax(a)))))
             else:
                 self.image.setImage(a, autoLevels=False)
         else:
@@ -120,6 +130,11 @@ class ImageView(View):
                 rgba = np.zeros(m.shape + (4,), dtype=np.ubyte)
                 rgba[m.astype(bool)] = (255, 40, 40, 200)
                 self.mask_item.setImage(rgba, levels=(0, 255))
+
+    def _on_auto_toggled(self, auto: bool) -> None:
+        if not auto:
+            self.levels = list(self.bar.levels())  # freeze what is shown now
+        self._first = False
 
     def current_image(self) -> np.ndarray | None:
         return self.image.image
