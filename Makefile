@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 # CPU wheel; elsewhere pip picks the build that suits the machine. Override
 # with e.g. `make run TORCH_SPEC=torch`.
 TORCH_SPEC ?= torch==2.13.0
-APT_PACKAGES := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libgl1 libegl1 libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
+APT_PACKAGES := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
 
 .PHONY: run test install dev sysdeps bench clean screenshot
 
@@ -33,6 +33,7 @@ sysdeps:
 	command -v Xvfb >/dev/null || missing="$$missing xvfb"; \
 	for lib in libxcb-icccm.so.4 libxcb-keysyms.so.1 libxcb-cursor.so.0 libGL.so.1 libEGL.so.1 libxkbcommon-x11.so.0 libfontconfig.so.1 libdbus-1.so.3; do \
 	  ldconfig -p | grep -q $$lib || missing="$$missing $$lib"; done; \
+	[ -n "$$(ls /usr/lib/*/dri/swrast_dri.so /usr/lib/dri/swrast_dri.so 2>/dev/null)" ] || missing="$$missing mesa-dri(llvmpipe)"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing system packages for headless Qt/OpenGL:$$missing"; \
