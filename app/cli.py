@@ -58,7 +58,8 @@ def cmd_run(argv) -> int:
     ap.add_argument("preset", help="preset TOML file")
     ap.add_argument("--steps", type=int, default=None, help="steps to run (default: the preset's run.steps or 1000)")
     ap.add_argument("--out", required=True, help="output file: .npz, .h5 or .csv (observables only)")
-    ap.add_argument("--every", type=int, default=None, help="record a snapshot every K steps (default 1)")
+    ap.add_argument("--every", type=int, default=None,
+                    help="record a snapshot every K steps (default: the preset's run.every, else steps/100)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     ap.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     ap.add_argument("--csv", action="store_true", help="also write the observables as CSV beside --out")
@@ -88,7 +89,8 @@ def cmd_run(argv) -> int:
     if args.seed is not None:
         preset.seed = args.seed
     steps = args.steps if args.steps is not None else preset.run.get("steps", 1000)
-    every = args.every if args.every is not None else preset.run.get("every", 1)
+    # default: the preset's run.every, else about 100 snapshots over the run
+    every = args.every if args.every is not None else preset.run.get("every", max(1, -(-steps // 100)))
     if steps < 0 or every < 1:
         print("attractor-lab run: --steps must be >= 0 and --every >= 1", file=sys.stderr)
         return 2

@@ -117,9 +117,18 @@ class Recorder:
             payload[f"state/{k}"] = v
         for k, v in self.observables.items():
             payload[f"obs/{k}"] = np.asarray(v, dtype=np.float64)
-        buf = io.BytesIO()
-        np.savez_compressed(buf, **payload)
-        atomic_write_bytes(path, buf.getvalue())
+        # straight into a temporary file beside the target (no in-memory copy of
+        # the archive), then renamed: a crash never leaves half a file
+        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        try:
+            with open(tmp, "wb") as f:
+                np.savez_compressed(f, **payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:
+            if tmp.exists():
+                tmp.unlink()
 
     def _save_h5(self, path: Path, preset_toml: str, meta: str) -> None:
         import h5py  # only needed for this format
