@@ -75,5 +75,6 @@ def test_bad_preset_is_refused_with_file_and_key(tmp_path):
 def test_run_refuses_what_would_not_fit_in_memory(tmp_path):
     preset = tmp_path / "p.toml"
     preset.write_text(PRESET)
-    r = _cli("run", str(preset), "--steps", "100000", "--out", str(tmp_path / "t.npz"), "--max-memory-gb", "0.01")
+    r = _cli("run", str(preset), "--steps", "100000", "--every", "1", "--out", str(tmp_path / "t.npz"),
+             "--max-memory-gb", "0.01")
     assert r.returncode == 2 and "--every" in r.stderr and not (tmp_path / "t.npz").exists()
