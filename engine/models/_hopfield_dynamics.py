@@ -43,14 +43,16 @@ import torch
 CPU_FAST_PATH = True
 
 
-def flip_thresholds(shape, temperature: float, generator, device) -> torch.Tensor:
+def flip_thresholds(shape, temperature: float, generator, device, tie: float = 0.0) -> torch.Tensor:
     """θ with "flip iff ΔE < θ" equivalent to heat bath: P(flip) = 1/(1 + e^{ΔE/T}).
 
-    θ = T ln((1 − u)/u) with u uniform; at T = 0, θ = 0 and ties (ΔE = 0) keep
-    the spin.
+    θ = T ln((1 − u)/u) with u uniform; at T = 0, θ = −``tie`` and ties
+    (ΔE = 0) keep the spin. When ΔE can only take multiples of a quantum q
+    (integer patterns), ``tie = q/2`` decides exact ties exactly although the
+    incremental float32 fields carry rounding errors far below q.
     """
     if temperature <= 0.0:
-        return torch.zeros(shape, device=device)
+        return torch.full(shape, -float(tie), device=device)
     u = torch.rand(shape, generator=generator, device=device).clamp_(1e-12, 1.0 - 1e-7)
     return temperature * (torch.log1p(-u) - torch.log(u))
 
@@ -72,6 +74,10 @@ class OverlapBackend:
         mean_sq = float(torch.linalg.vector_norm(self.at)) ** 2 / max(self.at.numel(), 1)  # no N×P temporary
         self.jrms = abs(self.w) * math.sqrt(mean_sq * self.at.shape[1]) / self.n
         self.x8 = _int8_rows(self.at) if self.bt is self.at else None
+        # integer patterns: N·h/w is an integer, so ΔE = 2σh comes in quanta of 2w/N
+        integer = bool(torch.equal(self.at, torch.round(self.at))) and (
+            self.bt is self.at or bool(torch.equal(self.bt, torch.round(self.bt))))
+        self.tie = abs(self.w) / self.n if integer else 0.0  # half a quantum
         self._rows8 = None  # the int8 rows in the order of a sweep (buffer)
         self._tri = None
         self.recompute(sigma)
@@ -212,7 +218,7 @@ def sweep_sequential(backend, sigma: torch.Tensor, temperature: float, generator
     r, n = sigma.shape
     device = sigma.device
     perm = torch.randperm(n, generator=generator, device=device)
-    theta = flip_thresholds((r, n), temperature, generator, device)
+    theta = flip_thresholds((r, n), temperature, generator, device, getattr(backend, "tie", 0.0))
     chunk = max(1, int(chunk))
     if isinstance(backend, DenseBackend):
         return _sweep_dense(backend, sigma, perm, theta, chunk)
@@ -406,7 +412,7 @@ def _sweep_overlap_int8(be: OverlapBackend, sigma, perm, theta, chunk):
 def sweep_parallel(backend, sigma: torch.Tensor, temperature: float, generator, fraction: float = 1.0) -> int:
     """Update all spins at once (or a random ``fraction`` of them), heat bath, in place."""
     r, n = sigma.shape
-    theta = flip_thresholds((r, n), temperature, generator, sigma.device)
+    theta = flip_thresholds((r, n), temperature, generator, sigma.device, getattr(backend, "tie", 0.0))
     if isinstance(backend, DenseBackend):
         flip = backend.delta_energy_all(sigma) < theta
     else:
