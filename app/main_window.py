@@ -382,14 +382,10 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_movie_dialog(self):
         """Save the recording to a private temporary file, then write a movie of one field."""
-        images = [v for v in self.grid.views if v.spec["kind"] == "image"]
-        if not images:
+        view = self._choose_view("Export movie", "Field:",
+                                 [v for v in self.grid.views if v.spec["kind"] == "image"])
+        if view is None:
             return
-        names = [v.title for v in images]
-        name, ok = QtWidgets.QInputDialog.getItem(self, "Export movie", "Field:", names, 0, False)
-        if not ok:
-            return
-        view = images[names.index(name)]
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export movie", f"{view.spec['array']}.mp4",
                                                         "MP4 (*.mp4);;GIF (*.gif)")
         if not path:
@@ -478,19 +474,24 @@ class MainWindow(QtWidgets.QMainWindow):
                 QtWidgets.QMessageBox.warning(self, "Cannot save preset", str(exc))
 
     # ---- export --------------------------------------------------------------------
-    def export_view_dialog(self):
-        views = [v for v in self.grid.views
-                 if v.export_item() is not None or getattr(v, "surface", None) is not None]
+    def _choose_view(self, title: str, label: str, views: list):
+        """Ask which of ``views`` (by title); None when there is none or the user cancels."""
         if not views:
-            return
+            return None
         names = [v.title for v in views]
-        name, ok = QtWidgets.QInputDialog.getItem(self, "Export view", "View:", names, 0, False)
-        if not ok:
+        name, ok = QtWidgets.QInputDialog.getItem(self, title, label, names, 0, False)
+        return views[names.index(name)] if ok else None
+
+    def export_view_dialog(self):
+        view = self._choose_view("Export view", "View:", [
+            v for v in self.grid.views if v.export_item() is not None or getattr(v, "surface", None) is not None])
+        if view is None:
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", f"{name}.png", "PNG (*.png);;SVG (*.svg)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", f"{view.title}.png",
+                                                        "PNG (*.png);;SVG (*.svg)")
         if path:
             try:
-                export_view(views[names.index(name)], path)
+                export_view(view, path)
                 self.statusBar().showMessage(f"exported {path}", 10000)
             except (OSError, ValueError) as exc:
                 QtWidgets.QMessageBox.warning(self, "Export failed", str(exc))

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import secrets
-import socket
 import tempfile
 import uuid
 from dataclasses import dataclass, field
@@ -275,12 +274,6 @@ def read_connection_file(path: str | os.PathLike) -> dict:
         if key not in info:
             raise ValueError(f"connection file {os.fspath(path)!r} lacks {key!r}")
     return info
-
-
-def free_port(ip: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((ip, 0))
-        return s.getsockname()[1]
 
 
 def endpoint(info: dict, channel: str) -> str:

@@ -316,8 +316,8 @@ class EngineServer:
     def _capture(self) -> None:
         m = self.model
         try:
-            m.display_mode = False  # a recording gets exact observables
-            self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
+            with m.exact_observables():  # a recording gets exact observables
+                self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
         except RecordingFull as exc:
             log.warning("%s", exc)
             self.error(str(exc), "record")
@@ -326,8 +326,6 @@ class EngineServer:
             log.warning("recording stopped: %r", exc)
             self._stop_recording()
             self.error(f"recording stopped: {type(exc).__name__}: {exc}", "record", traceback.format_exc())
-        finally:
-            m.display_mode = True
 
     # ---- request handlers ---------------------------------------------------
     def _need_model(self):
@@ -429,11 +427,8 @@ class EngineServer:
 
     def _on_get_state(self, c, arrays=None):
         m = self._need_model()
-        m.display_mode = False  # a script asking for the state gets exact observables
-        try:
+        with m.exact_observables():  # a script asking for the state gets exact values
             return {"step": m.steps, "time": m.time, "observables": m.observables(), "params": m.p}, m.numpy_state()
-        finally:
-            m.display_mode = True
 
     def _on_paint(self, c, arrays=None):
         m = self._need_model()

@@ -159,15 +159,25 @@ class ImageView(View):
         return self.plot
 
 
-class TimeSeriesView(View):
+class PlotView(View):
+    """Base of the views drawn in one pyqtgraph plot (exported as that plot)."""
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        self.plot = pg.PlotWidget()
+        self.layout().addWidget(self.plot, 1)
+
+    def export_item(self):
+        return self.plot.getPlotItem()
+
+
+class TimeSeriesView(PlotView):
     """Observables against simulation time; the first few highlighted, the rest faint."""
 
     MAX_POINTS = 4000
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
-        self.plot = pg.PlotWidget()
-        self.layout().addWidget(self.plot, 1)
         self.plot.addLegend(offset=(5, 5))
         self.plot.setLabel("bottom", spec.get("xlabel", "time"))
         if spec.get("ylabel"):
@@ -200,17 +210,12 @@ class TimeSeriesView(View):
             self.y[n] = np.append(self.y[n], v)[-self.MAX_POINTS:]
             self.curves[n].setData(self.t, self.y[n], connect="finite")
 
-    def export_item(self):
-        return self.plot.getPlotItem()
 
-
-class BarsView(View):
+class BarsView(PlotView):
     """A 1D array as bars (current overlaps, softmax weights)."""
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
-        self.plot = pg.PlotWidget()
-        self.layout().addWidget(self.plot, 1)
         if spec.get("ylim"):
             self.plot.setYRange(*spec["ylim"], padding=0.02)
         self.plot.setLabel("bottom", spec.get("xlabel", "index"))
@@ -229,17 +234,12 @@ class BarsView(View):
             self._n = a.size
             self.plot.setXRange(-0.5, max(a.size, 1) - 0.5, padding=0.02)
 
-    def export_item(self):
-        return self.plot.getPlotItem()
 
-
-class LinesView(View):
+class LinesView(PlotView):
     """Curves from arrays (theory lines, dispersion relations) and live markers."""
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
-        self.plot = pg.PlotWidget()
-        self.layout().addWidget(self.plot, 1)
         self.plot.addLegend(offset=(5, 5))
         self.plot.setLabel("bottom", spec.get("xlabel", ""))
         self.plot.setLabel("left", spec.get("ylabel", ""))
@@ -276,9 +276,6 @@ class LinesView(View):
                 item.setData([x], [y])
             else:
                 item.setData([], [])
-
-    def export_item(self):
-        return self.plot.getPlotItem()
 
 
 class TextView(View):
@@ -376,7 +373,8 @@ class SurfaceFrame(View):
         mode = os.environ.get("ATTRACTOR_LAB_3D", "auto").lower()
         if mode == "auto":
             mode = "window" if software_opengl() else "embedded"
-        self.detached = mode in ("window", "off") and software_opengl() or mode == "window"
+        # "off" starts hidden; shown later, it goes where "auto" would put it
+        self.detached = mode == "window" or (mode == "off" and software_opengl())
         self._on_toggled(False)
         self.toggle.setChecked(mode != "off")
 
@@ -414,11 +412,11 @@ class SurfaceFrame(View):
         self._last_array = np.asarray(a)
         if self.surface is None or not self.surface.isVisible():
             return
-        if _monotonic() - self._last >= max(1.0 / self.max_fps, 4.0 * self.draw_cost):
+        if _time.monotonic() - self._last >= max(1.0 / self.max_fps, 4.0 * self.draw_cost):
             self._draw(self._last_array)
 
     def _draw(self, a: np.ndarray) -> None:
-        now = _monotonic()
+        now = _time.monotonic()
         if self.auto_levels:
             self._follow_levels(a)
         self._last = now
@@ -426,7 +424,7 @@ class SurfaceFrame(View):
         canvas = self.surface.canvas
         if canvas is not None and self.surface.isVisible():
             canvas.native.repaint()  # draw now, to know what a frame costs
-        self.draw_cost = _monotonic() - now
+        self.draw_cost = _time.monotonic() - now
 
     def _follow_levels(self, a: np.ndarray) -> None:
         lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
@@ -473,10 +471,6 @@ class _Window3D(QtWidgets.QWidget):
         if not self._released:
             self.toggle.setChecked(False)  # the user closed it: same as 'Hide 3D'
         super().closeEvent(event)
-
-
-def _monotonic() -> float:
-    return _time.monotonic()
 
 
 def _lookup(name, observables, params):

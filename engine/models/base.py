@@ -30,6 +30,7 @@ Views (``Model.views``) are plain dicts, sent to the GUI as JSON:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, ClassVar
 
 import numpy as np
@@ -102,6 +103,16 @@ class Model:
 
         Raise ``ValueError`` to refuse the change (e.g. an unstable time step);
         :meth:`set` then restores the previous values."""
+
+    @contextlib.contextmanager
+    def exact_observables(self):
+        """Within this block, observables are computed for the current state even
+        in ``display_mode`` (recordings and scripts must not get reused values)."""
+        previous, self.display_mode = self.display_mode, False
+        try:
+            yield self
+        finally:
+            self.display_mode = previous
 
     @property
     def pending(self) -> dict[str, Any]:
