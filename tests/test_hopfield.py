@@ -13,7 +13,7 @@ from scipy import stats
 
 import engine
 from engine import patterns
-from engine.models._hopfield_dynamics import flip_thresholds, sweep_sequential
+from engine.models.hopfield._dynamics import flip_thresholds, sweep_sequential
 
 PRESETS = sorted(pathlib.Path(__file__).resolve().parent.parent.glob("presets/hopfield_*.toml"))
 

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 import engine
-from engine.models import _hopfield_dynamics as dyn
-from engine.models._hopfield_dynamics import flip_thresholds, sequential_chunk, sweep_sequential
+from engine.models.hopfield import _dynamics as dyn
+from engine.models.hopfield._dynamics import flip_thresholds, sequential_chunk, sweep_sequential
 
 
 def _couplings(backend) -> np.ndarray:

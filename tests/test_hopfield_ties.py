@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import engine
-from engine.models import _hopfield_dynamics as dyn
-from engine.models._hopfield_dynamics import flip_thresholds, sweep_parallel, sweep_sequential
+from engine.models.hopfield import _dynamics as dyn
+from engine.models.hopfield._dynamics import flip_thresholds, sweep_parallel, sweep_sequential
 
 
 def _integer_reference(xi: np.ndarray, sigma: np.ndarray, seed: int) -> tuple[np.ndarray, int]:

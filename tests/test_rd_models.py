@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import engine
-from engine.models.reaction_diffusion import ReactionDiffusion
+from engine.models.reaction_diffusion.core import ReactionDiffusion
 
 SYSTEMS = ["gray_scott", "fitzhugh_nagumo", "barkley", "brusselator", "schnakenberg", "lambda_omega"]
 PRESETS = sorted(p for name in SYSTEMS for p in (Path(__file__).parent.parent / "presets").glob(f"{name}_*.toml"))

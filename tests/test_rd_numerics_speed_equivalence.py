@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import engine
-from engine.models import _rd_numerics as num
-from engine.models.brusselator import Brusselator
-from engine.models.gray_scott import GrayScott
+from engine.models.reaction_diffusion import _numerics as num
+from engine.models.reaction_diffusion.brusselator import Brusselator
+from engine.models.reaction_diffusion.gray_scott import GrayScott
 
 SYSTEMS = {"gray_scott": GrayScott, "brusselator": Brusselator}
 #: absolute tolerance per unit of field magnitude (Brusselator fields reach ~4): the

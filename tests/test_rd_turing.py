@@ -51,7 +51,7 @@ def test_discrete_symbol_is_used_for_finite_differences():
 
 
 def test_complex_step_jacobian_is_exact():
-    from engine.models.schnakenberg import Schnakenberg
+    from engine.models.reaction_diffusion.schnakenberg import Schnakenberg
 
     a, b = 0.1, 0.9
     u, v = a + b, b / (a + b) ** 2

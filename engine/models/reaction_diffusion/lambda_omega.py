@@ -12,8 +12,8 @@ winds them into a spiral.
 from __future__ import annotations
 
 from engine.models import register
-from engine.models._rd_seeding import phase_spiral
-from engine.models.reaction_diffusion import ReactionDiffusion, common_params, rd_views
+from engine.models.reaction_diffusion._seeding import phase_spiral
+from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
 from engine.params import Param
 
 

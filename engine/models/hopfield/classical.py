@@ -5,7 +5,7 @@ Hebbian couplings J = (1/N) Σ_μ ξ^μ ξ^μᵀ with zero diagonal and energy
 E = −½ σᵀJσ; the dense network of order p ≥ 3 has E = −(N/p) Σ_μ m_μ^p
 with overlaps m_μ = ξ^μ·σ/N. Dynamics: heat-bath (Glauber) updates at
 temperature T, random-order sequential (exact, see
-:mod:`engine.models._hopfield_dynamics`), parallel, or on a random subset.
+:mod:`engine.models.hopfield._dynamics`), parallel, or on a random subset.
 
 Variants, all structural parameters:
 
@@ -36,7 +36,7 @@ import torch
 
 from engine import patterns as pattern_sources
 from engine.models import register
-from engine.models._hopfield_dynamics import (
+from engine.models.hopfield._dynamics import (
     CouplingBackend,
     DenseBackend,
     OverlapBackend,

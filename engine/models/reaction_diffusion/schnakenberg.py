@@ -10,7 +10,7 @@ Dv/Du is large enough (Murray, *Mathematical Biology II*, §2.3).
 from __future__ import annotations
 
 from engine.models import register
-from engine.models.reaction_diffusion import ReactionDiffusion, common_params, rd_views
+from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
 from engine.params import Param
 
 

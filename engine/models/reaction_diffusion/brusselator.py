@@ -12,7 +12,7 @@ stripes further from it.
 from __future__ import annotations
 
 from engine.models import register
-from engine.models.reaction_diffusion import ReactionDiffusion, common_params, rd_views
+from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
 from engine.params import Param
 
 

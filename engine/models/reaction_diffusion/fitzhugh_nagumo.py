@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.models import register
-from engine.models.reaction_diffusion import ReactionDiffusion, common_params, rd_views
+from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
 from engine.params import Param
 
 

@@ -25,8 +25,8 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from engine.models import _rd_numerics as num
-from engine.models._rd_seeding import SEEDINGS, paint_disc, seed_fields
+from engine.models.reaction_diffusion import _numerics as num
+from engine.models.reaction_diffusion._seeding import SEEDINGS, paint_disc, seed_fields
 from engine.models.base import Model, SimulationDiverged
 from engine.params import Param
 from engine.theory import turing

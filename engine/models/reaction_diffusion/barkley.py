@@ -10,7 +10,7 @@ dt of order ε.
 from __future__ import annotations
 
 from engine.models import register
-from engine.models.reaction_diffusion import ReactionDiffusion, common_params, rd_views
+from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
 from engine.params import Param
 
 
