@@ -26,6 +26,16 @@ Views (``Model.views``) are plain dicts, sent to the GUI as JSON:
     live markers whose coordinates are observables or parameters.
 ``{"kind": "text", "array": "equations"}``
     a static text panel; ``array`` names a key of :meth:`Model.texts`.
+
+Views the neural-ODE family added (see ``widgets/views.py`` for every option):
+
+``{"kind": "phase", ...}``
+    a 2D phase portrait: vector fields on a grid, trajectories, fixed points
+    coloured by stability; ``"click": target`` sends clicks to :meth:`Model.click`.
+``{"kind": "trajectory3d", "array": "traj3d", ...}``
+    curves in 3D (vispy), an array (B, T, 3) NaN-padded.
+``{"kind": "values", "observables": [...], ...}``
+    the current values of observables as a table.
 """
 
 from __future__ import annotations
@@ -180,6 +190,11 @@ class Model:
     def paint(self, field: str, x: float, y: float, radius: float, value: float, mode: str = "set") -> None:
         """Paint a disc on a field (cell coordinates). Models that support it override."""
         raise ValueError(f"model {self.name!r} does not support painting")
+
+    def click(self, target: str, x: float, y: float) -> None:
+        """A click at data coordinates (x, y) on a view declaring ``"click": target``
+        (e.g. launch a trajectory from that point). Models that support it override."""
+        raise ValueError(f"model {self.name!r} does not take clicks on {target!r}")
 
     # ---- description --------------------------------------------------
     @classmethod
