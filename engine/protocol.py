@@ -58,6 +58,7 @@ REQUESTS = (
     "reset",
     "get_state",
     "paint",
+    "click",
     "set_patterns",
     "set_display_rate",
     "set_speed",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import signal
 import socket
@@ -154,7 +155,7 @@ class EngineServer:
             "model": m.name,
             "step": m.steps,
             "time": m.time,
-            "observables": {k: float(v) for k, v in m.observables().items()},
+            "observables": {k: _scalar(v) for k, v in m.observables().items()},
             "texts": m.texts(),
             "params": m.p,
             "running": self.running,
@@ -437,6 +438,16 @@ class EngineServer:
         self._frame_due = True
         return {}
 
+    def _on_click(self, c, arrays=None):
+        m = self._need_model()
+        target = c["target"]
+        if not isinstance(target, str) or not target:
+            raise ValueError(f"click: 'target' must be a non-empty string (the view's \"click\"), not {target!r}")
+        x, y = _finite(c, "x"), _finite(c, "y")
+        m.click(target, x, y)  # models that take no clicks raise ValueError
+        self._frame_due = True
+        return {}
+
     def _on_set_patterns(self, c, arrays=None):
         m = self._need_model()
         if not hasattr(m, "set_image_patterns"):
@@ -511,6 +522,16 @@ def preset_for(model) -> Preset:
     return Preset(model=model.name, params=dict(model.p), seed=model.seed, title=f"{model.title} (recorded)")
 
 
+def _scalar(value) -> int | float:
+    """An observable for JSON: integers (counts: NFE, accepted steps) stay exact
+    integers, everything else becomes a float."""
+    if hasattr(value, "item"):  # numpy scalars, 0-d arrays and tensors
+        value = value.item()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return float(value)
+
+
 def _int(content: dict, key: str, default: int, lo: int, hi: int) -> int:
     """An integer field of a request, checked against [lo, hi]."""
     value = content.get(key, default)
@@ -518,6 +539,14 @@ def _int(content: dict, key: str, default: int, lo: int, hi: int) -> int:
             value in (float("inf"), float("-inf")) or int(value) != value or not lo <= value <= hi:
         raise ValueError(f"{key!r} must be an integer in [{lo}, {hi}], not {value!r}")
     return int(value)
+
+
+def _finite(content: dict, key: str) -> float:
+    """A required finite number field of a request."""
+    value = content[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{key!r} must be a finite number, not {value!r}")
+    return float(value)
 
 
 def _alive(pid: int) -> bool:
