@@ -1,0 +1,337 @@
+"""Classical continuous-time systems, integrated live by torchdiffeq, with the
+solver's own work on show.
+
+One engine step advances simulated time by ``dt``; inside it the solver takes
+its own adaptive steps (or fixed steps of ``fixed_step`` for rk4/euler). A
+batch of trajectories advances as one tensor. What the solver does is
+reported as it happens: function evaluations, accepted and rejected steps,
+the step size over time and its histogram. Beside it the dynamics: periods
+from a Poincaré section, conserved quantities, the largest Lyapunov exponent
+(Benettin's method on a tangent vector carried through the same solver) and
+the fixed points with their stability. Clicking the phase portrait launches a
+trajectory from the point clicked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+import torch
+
+from engine.models import register
+from engine.models.base import Model, SimulationDiverged
+from engine.models.neural_ode._phase import field_grid, fixed_points
+from engine.models.neural_ode._solver import METHODS, LiveSolver, SolverFailed
+from engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_values
+from engine.params import Param
+
+#: most trajectories at once (clicks beyond this replace the oldest launched one)
+MAX_TRAJECTORIES = 64
+TAIL = 2000
+GRID = 21
+
+
+@register
+class OdeSystem(Model):
+    name = "ode_system"
+    title = "ODE system and its solver"
+    description = (
+        "A classical dynamical system integrated live by an adaptive solver (torchdiffeq): trajectories in the "
+        "phase plane with the vector field and fixed points, and the solver's own work — evaluations, accepted "
+        "and rejected steps, step sizes. Click the phase portrait to launch a trajectory."
+    )
+    equations = SYSTEMS["van_der_pol"].equations
+    params = (
+        Param("system", "choice", "van_der_pol", choices=tuple(SYSTEMS), live=False,
+              help="van_der_pol, lotka_volterra, duffing, lorenz, pendulum, or the cubic spiral of the neural-ODE demo"),
+        *SYSTEM_PARAMS,
+        Param("solver", "choice", "dopri5", choices=METHODS,
+              help="dopri5/dopri8 (Dormand–Prince 5(4), 8(5,3)), bosh3 (3(2)), adaptive_heun (2(1)): adaptive; "
+                   "rk4 (3/8 rule), euler: fixed steps of 'fixed_step'"),
+        Param("rtol", "float", 1e-6, 1e-13, 0.1, help="relative tolerance of the adaptive solvers", log=True),
+        Param("atol", "float", 1e-8, 1e-15, 0.1, help="absolute tolerance of the adaptive solvers", log=True),
+        Param("fixed_step", "float", 0.01, 1e-5, 1.0, unit="time", help="step of rk4 and euler (shortened to divide dt)", log=True),
+        Param("dt", "float", 0.05, 1e-4, 10.0, unit="time", help="simulated time per engine step (the solver takes its own steps inside)", log=True),
+        Param("trajectories", "int", 4, 1, MAX_TRAJECTORIES, live=False,
+              help="trajectories integrated together as one batch (the first from the system's usual start)"),
+        Param("dtype", "choice", "float64", choices=("float64", "float32"), live=False, help="precision of the state"),
+        Param("lyapunov", "bool", True,
+              help="carry a tangent vector for the largest Lyapunov exponent (inside the error control; "
+                   "off shows the solver's statistics for the system alone)"),
+    )
+    views = (
+        {"kind": "phase", "title": "Phase portrait (click to launch a trajectory)",
+         "xlabel": "x  (θ, prey)", "ylabel": "y  (v, ω, predator; z for Lorenz)",
+         "fields": [{"x": "pp_x", "y": "pp_y", "u": "pp_u", "v": "pp_v", "name": "vector field"}],
+         "trajectories": [{"array": "tails", "name": "trajectories"}],
+         "fixed_points": [{"array": "fp", "kinds": "fp_kind", "name": "fixed points"}],
+         "click": "launch"},
+        {"kind": "timeseries", "observables": ["x", "y", "z"], "title": "Trajectory 1 against time"},
+        {"kind": "lines", "title": "Step size against time", "xlabel": "time", "ylabel": "accepted step h",
+         "logy": True, "series": [{"x": "step_t", "y": "step_h", "name": "accepted steps", "symbol": "o"}]},
+        {"kind": "lines", "title": "Step-size histogram (recent steps)", "xlabel": "step h", "ylabel": "steps",
+         "logx": True, "series": [{"x": "hist_edges", "y": "hist_counts", "name": "steps", "step": True}]},
+        {"kind": "timeseries", "observables": ["nfe_rate"], "title": "Function evaluations per unit time"},
+        {"kind": "values", "title": "Solver and dynamics",
+         "observables": ["nfe", "accepted", "rejected", "step_size", "nfe_total", "period", "lyapunov",
+                         "invariant", "invariant_drift", "energy", "trajectories"]},
+        {"kind": "timeseries", "observables": ["lyapunov"], "title": "Largest Lyapunov exponent (running)"},
+        {"kind": "trajectory3d", "array": "traj3d", "title": "Trajectories in 3D (Lorenz; planar otherwise)"},
+        {"kind": "text", "array": "equations"},
+    )
+    steps_per_frame = 1
+
+    # ---- lifecycle ------------------------------------------------------------
+    def _reset(self) -> None:
+        self.sys = SYSTEMS[self.p["system"]]
+        self.sp = system_values(self.p)
+        self.dtype = torch.float64 if self.p["dtype"] == "float64" else torch.float32
+        d, b = self.sys.dim, self.p["trajectories"]
+        x0 = torch.empty((b, d), dtype=torch.float64)
+        x0[0] = torch.tensor(self.sys.start(self.sp), dtype=torch.float64)
+        if b > 1:
+            x0[1:] = self._random_starts(b - 1)
+        self._t = 0.0
+        self._nfe_done = 0
+        self._accepted_done = 0
+        self._rejected_done = 0
+        self._nfe_history: deque = deque(maxlen=400)
+        self._cache_key = None
+        self._inv0 = None
+        self.solver = None
+        self._start_solver(x0.to(self.device, self.dtype))
+
+    def _random_starts(self, count: int) -> torch.Tensor:
+        """Starts spread over the phase window (other components around the usual start)."""
+        x0, x1, y0, y1 = self.sys.window(self.sp)
+        i, j = self.sys.plane
+        u = torch.rand((count, 2), generator=self.generator, device=self.device, dtype=torch.float64).cpu()
+        start = torch.tensor(self.sys.start(self.sp), dtype=torch.float64)
+        out = start.repeat(count, 1)
+        # keep clear of the window's edges (Lotka–Volterra's axes are invariant lines)
+        out[:, i] = x0 + (0.1 + 0.8 * u[:, 0]) * (x1 - x0)
+        out[:, j] = y0 + (0.1 + 0.8 * u[:, 1]) * (y1 - y0)
+        others = [k for k in range(self.sys.dim) if k not in (i, j)]
+        for k in others:
+            noise = torch.randn(count, generator=self.generator, device=self.device, dtype=torch.float64).cpu()
+            out[:, k] = start[k] + 0.5 * (x1 - x0) * 0.2 * noise
+        return out
+
+    def _start_solver(self, x0: torch.Tensor, old: LiveSolver | None = None, rows=None) -> None:
+        """A new solve from ``x0`` at the current time; ``old``'s histories carry over for ``rows``."""
+        if old is not None:
+            self._nfe_done += old.func.nfe
+            self._accepted_done += old.func.accepted
+            self._rejected_done += old.func.rejected
+        tangent = None
+        if self.p["lyapunov"]:
+            tangent = torch.randn(x0.shape, generator=self.generator, device=self.device, dtype=torch.float64)
+            tangent = (tangent / tangent.norm(dim=-1, keepdim=True)).to(x0.dtype)
+            if old is not None and old.tangent is not None:
+                tangent[: len(rows)] = old.tangent[rows]
+        sp = self.sp
+        self.solver = LiveSolver(
+            lambda t, x: self.sys.field(t, x, sp), x0, self._t, self.p["solver"],
+            rtol=self.p["rtol"], atol=self.p["atol"], fixed_step=self.p["fixed_step"], tangent=tangent,
+            jacobian=lambda t, x: self.sys.jacobian(t, x, sp), section=lambda x: self.sys.section(x, sp),
+            sample_dt=self.p["dt"] / 4.0, tail=TAIL,
+        )
+        if old is not None:
+            self.solver.carry_over(old, rows)
+        if self._inv0 is None or old is None:
+            self._inv0 = self._invariant(x0)
+        else:
+            self._inv0 = torch.cat([self._inv0[rows], self._invariant(x0[len(rows):])])
+
+    def _restart(self, extra: torch.Tensor | None = None, drop: int | None = None) -> None:
+        old = self.solver
+        rows = [r for r in range(old.batch) if r != drop]
+        x = old.state[rows]
+        if extra is not None:
+            x = torch.cat([x, extra.to(x.dtype)])
+        self._start_solver(x, old, rows)
+
+    def _step(self, n: int) -> None:
+        for _ in range(n):
+            target = self._t + self.p["dt"]
+            try:
+                self.solver.advance(target)
+            except SolverFailed as exc:
+                self._restart()  # from the last good state
+                raise SimulationDiverged(
+                    f"ode_system: {exc} at t = {self._t:.6g} with solver {self.p['solver']}, "
+                    f"rtol {self.p['rtol']:g}; try a tighter rtol, a smaller fixed_step, or other parameters"
+                ) from None
+            self._t = target
+            self._nfe_history.append((self._t, self._nfe_done + self.solver.func.nfe))
+
+    def _on_live_change(self, changed) -> None:
+        if set(changed) & {p.name for p in SYSTEM_PARAMS}:
+            self.sp.update(system_values(changed))
+            self.solver.restart_lyapunov()  # a new regime: start the average again
+            self._cache_key = None
+            if self.sys.invariant is not None:
+                self._inv0 = self._invariant(self.solver.state)
+        if "solver" in changed or "lyapunov" in changed or "fixed_step" in changed:
+            self._restart()
+        if "rtol" in changed or "atol" in changed:
+            self.solver.set_tolerances(self.p["rtol"], self.p["atol"])
+        if "dt" in changed:
+            self.solver.sample_dt = self.p["dt"] / 4.0
+
+    # ---- interaction -------------------------------------------------------------
+    def click(self, target: str, x: float, y: float) -> None:
+        """Launch a trajectory at (x, y) of the phase plane (other components from trajectory 1)."""
+        if target != "launch":
+            super().click(target, x, y)
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"ode_system: cannot launch a trajectory at ({x}, {y})")
+        point = self.solver.state[0].detach().clone().to(torch.float64)
+        i, j = self.sys.plane
+        point[i], point[j] = x, y
+        if self.p["system"] == "lotka_volterra" and (x <= 0 or y <= 0):
+            raise ValueError("ode_system: Lotka–Volterra populations must be positive; click inside the quadrant")
+        drop = 1 if self.solver.batch >= MAX_TRAJECTORIES else None
+        self._restart(point[None].to(self.device), drop)
+
+    def set_state(self, x) -> None:
+        """Replace the trajectories by the states ``x`` (B, d): the scripting API's way to start anywhere."""
+        arr = torch.as_tensor(np.asarray(x, dtype=np.float64))
+        if arr.ndim == 1:
+            arr = arr[None]
+        if arr.ndim != 2 or arr.shape[1] != self.sys.dim or not 1 <= arr.shape[0] <= MAX_TRAJECTORIES:
+            raise ValueError(f"ode_system: set_state needs an array (B, {self.sys.dim}) with 1 <= B <= "
+                             f"{MAX_TRAJECTORIES}, not shape {tuple(arr.shape)}")
+        if not bool(torch.isfinite(arr).all()):
+            raise ValueError("ode_system: set_state needs finite values")
+        self._nfe_done = self._accepted_done = self._rejected_done = 0
+        self._inv0 = None
+        self._start_solver(arr.to(self.device, self.dtype))
+
+    # ---- measurements ------------------------------------------------------------
+    def _invariant(self, x: torch.Tensor) -> torch.Tensor | None:
+        if self.sys.invariant is None:
+            return None
+        return self.sys.invariant(x.to(torch.float64), self.sp)
+
+    def _phase_cache(self) -> dict:
+        """Vector-field grid and fixed points: recomputed when the parameters change
+        (every frame for a forced, time-dependent field)."""
+        forced = not self.sys.autonomous(self.sp)
+        key = (tuple(sorted(self.sp.items())), self._t if forced else None)
+        if key == self._cache_key:
+            return self._cache
+        sp, sys = self.sp, self.sys
+        i, j = sys.plane
+        window = sys.window(sp)
+        t = torch.tensor(self._t, dtype=torch.float64)
+        if sys.dim == 2:
+            xs, ys, u, v = field_grid(lambda pts: sys.field(t, pts, sp), window, GRID)
+        else:  # a 3D field has no honest picture in a plane: no arrows
+            xs = ys = torch.zeros(0)
+            u = v = torch.zeros((0, 0))
+        cache = {"pp_x": xs, "pp_y": ys, "pp_u": u, "pp_v": v}
+        if forced:
+            pts, kinds = torch.zeros((0, 2)), torch.zeros(0, dtype=torch.int64)
+        else:
+            lo, hi = self._box(window)
+            full, _, kinds = fixed_points(lambda x: sys.field(t, x, sp), lambda x: sys.jacobian(t, x, sp), lo, hi,
+                                          starts_per_axis=9 if sys.dim == 2 else 5)
+            pts = full[:, [i, j]] if full.shape[0] else torch.zeros((0, 2))
+            self._fixed_full = full
+        cache.update(fp=pts, fp_kind=kinds)
+        self._cache, self._cache_key = cache, key
+        return cache
+
+    def _box(self, window):
+        """The box Newton's starts fill: the window in the plane, the other components around the start."""
+        x0, x1, y0, y1 = window
+        lo = [0.0] * self.sys.dim
+        hi = [0.0] * self.sys.dim
+        i, j = self.sys.plane
+        lo[i], hi[i], lo[j], hi[j] = x0, x1, y0, y1
+        for k in range(self.sys.dim):
+            if k not in (i, j):
+                lo[k], hi[k] = x0, x1
+        return lo, hi
+
+    def fixed_points(self):
+        """Fixed points (K, d), their Jacobian eigenvalues (K, d) and stability codes (K,) as numpy arrays."""
+        sys, sp = self.sys, self.sp
+        t = torch.tensor(self._t, dtype=torch.float64)
+        if not sys.autonomous(sp):
+            return np.zeros((0, sys.dim)), np.zeros((0, sys.dim), complex), np.zeros(0, int)
+        pts, eig, kinds = fixed_points(lambda x: sys.field(t, x, sp), lambda x: sys.jacobian(t, x, sp),
+                                       *self._box(sys.window(sp)), starts_per_axis=9 if sys.dim == 2 else 5)
+        return pts.numpy(), eig.numpy(), kinds.numpy()
+
+    def state(self):
+        s = self.solver
+        tails = s.tails().to(torch.float64)
+        i, j = self.sys.plane
+        if self.sys.dim == 3:
+            traj3d = tails
+        else:
+            traj3d = torch.cat([tails, torch.zeros_like(tails[..., :1])], dim=-1)
+        steps = np.array(s.steps, dtype=np.float64).reshape(-1, 2)
+        edges, counts = _log_histogram(steps[:, 1])
+        return {
+            **self._phase_cache(),
+            "tails": tails[..., [i, j]],
+            "traj3d": traj3d,
+            "step_t": steps[:, 0],
+            "step_h": steps[:, 1],
+            "hist_edges": edges,
+            "hist_counts": counts,
+            "x_now": s.state.to(torch.float64),
+        }
+
+    def texts(self):
+        return {"equations": f"{self.sys.title}\n{self.sys.equations}"}
+
+    def observables(self):
+        s = self.solver
+        x = s.state[0].to(torch.float64)
+        nfe_total = self._nfe_done + s.func.nfe
+        rate = float("nan")
+        if len(self._nfe_history) >= 2:
+            (t0, n0), (t1, n1) = self._nfe_history[0], self._nfe_history[-1]
+            rate = (n1 - n0) / (t1 - t0) if t1 > t0 else float("nan")
+        inv = self._invariant(s.state) if self.sys.conserved(self.sp) else None
+        energy = float("nan")
+        if self.sys.invariant is not None and self.p["system"] in ("pendulum", "duffing"):
+            energy = float(self.sys.invariant(x, self.sp))
+        return {
+            "nfe": float(s.func.nfe),
+            "accepted": float(s.func.accepted),
+            "rejected": float(s.func.rejected),
+            "step_size": float(s.func.last_step),
+            "nfe_total": float(nfe_total),
+            "accepted_total": float(self._accepted_done + s.func.accepted),
+            "rejected_total": float(self._rejected_done + s.func.rejected),
+            "nfe_rate": rate,
+            "period": float(s.period[0]),
+            "invariant": float(inv[0]) if inv is not None else float("nan"),
+            "invariant_drift": float((inv - self._inv0).abs().max()) if inv is not None else float("nan"),
+            "energy": energy,
+            "lyapunov": float(s.lyapunov()[0]),
+            "x": float(x[0]),
+            "y": float(x[1]),
+            "z": float(x[2]) if self.sys.dim > 2 else float("nan"),
+            "trajectories": float(s.batch),
+        }
+
+
+def _log_histogram(h: np.ndarray, bins: int = 30):
+    """Counts of step sizes in log-spaced bins; edges (bins + 1,) and counts (bins,)."""
+    h = h[np.isfinite(h) & (h > 0)]
+    if h.size == 0:
+        return np.array([1e-3, 1e-2]), np.zeros(1)
+    lo, hi = h.min(), h.max()
+    if hi <= lo * 1.0001:
+        lo, hi = lo / 1.25, hi * 1.25
+    edges = np.geomspace(lo, hi, bins + 1)
+    counts, _ = np.histogram(h, edges)
+    return edges, counts.astype(np.float64)
