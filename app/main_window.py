@@ -223,6 +223,8 @@ class MainWindow(QtWidgets.QMainWindow):
         for v in self.grid.views:
             if hasattr(v, "painted"):
                 v.painted.connect(self._on_paint)
+            if hasattr(v, "clicked"):
+                v.clicked.connect(self._on_view_clicked)
         self.brush_bar.setVisible(any(v.spec.get("paint") for v in self.grid.views))
         title = self.preset.title if self.preset and self.preset.model == d["name"] else d["title"]
         text = self.preset.description if self.preset and self.preset.model == d["name"] else d["description"]
@@ -335,6 +337,11 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_paint(self, array: str, x: float, y: float):
         self.engine.request("paint", {"field": array, "x": x, "y": y, "radius": self.brush_radius.value(),
                                       "value": self.brush_value.value(), "mode": self.brush_mode.currentText()})
+
+    def _on_view_clicked(self, target: str, x: float, y: float):
+        """A click on a view that declares ``"click": target`` (data coordinates) goes to the model."""
+        self.engine.request("click", {"target": target, "x": x, "y": y}, None,
+                            lambda message: self.statusBar().showMessage(f"click: {message}", 15000))
 
     def toggle_record(self):
         if self.act_record.isChecked():
@@ -484,7 +491,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_view_dialog(self):
         view = self._choose_view("Export view", "View:", [
-            v for v in self.grid.views if v.export_item() is not None or getattr(v, "surface", None) is not None])
+            v for v in self.grid.views if v.export_item() is not None or getattr(v, "gl_view", None) is not None])
         if view is None:
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", f"{view.title}.png",
@@ -512,13 +519,15 @@ def export_view(view, path: str | Path) -> Path:
     suffix = path.suffix.lower()
     if suffix not in (".png", ".svg"):
         raise ValueError(f"cannot export {path.name!r}: use .png or .svg")
-    if getattr(view, "surface", None) is not None:
+    render = getattr(view, "render_image", None)  # 3D (OpenGL) frames
+    if render is not None:
         if suffix != ".png":
             raise ValueError("3D views export as PNG only")
         import imageio.v3 as iio
 
+        image = render()  # a hidden 3D view says so (ValueError)
         tmp = path.with_name(f".tmp-{path.name}")
-        iio.imwrite(tmp, view.surface.render_image(), extension=".png")
+        iio.imwrite(tmp, image, extension=".png")
         tmp.replace(path)
         return path
     item = view.export_item()

@@ -50,7 +50,50 @@ def test_views_draw_model_frames(qtbot, name):
             assert o in obs, f"{name}: view names observable {o!r} that observables() lacks"
         for s in spec.get("series", []):
             assert s["x"] in state and s["y"] in state, f"{name}: series {s} not in state()"
+        if spec["kind"] in ("phase", "trajectory3d"):
+            _check_dynamics_arrays(name, spec, state)
+    # a view that declares clicks: the model takes one at the centre of what it shows
+    for spec in d["views"]:
+        if spec.get("click"):
+            sim.model.click(spec["click"], *_centre(spec, state))
+            sim.step(1)
+            grid.update_frame(sim.state(), sim.observables(), sim.params, sim.model.time)
     grid.set_views([])
+
+
+def _check_dynamics_arrays(name, spec, state):
+    """Arrays named by phase and trajectory3d views exist in state() with the declared shapes."""
+    def get(key, what):
+        assert key in state, f"{name}: {spec['kind']} view names {what} array {key!r} that state() lacks"
+        return np.asarray(state[key])
+
+    if spec["kind"] == "trajectory3d":
+        a = get(spec["array"], "trajectory")
+        assert a.ndim in (2, 3) and a.shape[-1] == 3, f"{name}: {spec['array']!r} must be (B, T, 3) or (T, 3)"
+        return
+    for f in spec.get("fields", []):
+        x, y, u, v = (get(f[k], f"field {k}") for k in ("x", "y", "u", "v"))
+        assert x.ndim == 1 and y.ndim == 1, f"{name}: field grid {f['x']!r}, {f['y']!r} must be 1D"
+        assert u.shape == v.shape == (y.size, x.size), \
+            f"{name}: field {f['u']!r}, {f['v']!r} must be (ny, nx) = ({y.size}, {x.size}), not {u.shape}, {v.shape}"
+    for t in spec.get("trajectories", []):
+        a = get(t["array"], "trajectory")
+        assert a.ndim in (2, 3) and a.shape[-1] == 2, f"{name}: {t['array']!r} must be (B, T, 2) or (T, 2)"
+    for fp in spec.get("fixed_points", []):
+        pos, kinds = get(fp["array"], "fixed-point"), get(fp["kinds"], "stability")
+        assert pos.ndim == 2 and pos.shape[1] == 2, f"{name}: {fp['array']!r} must be (K, 2)"
+        assert kinds.shape == (pos.shape[0],) and np.issubdtype(kinds.dtype, np.integer), \
+            f"{name}: {fp['kinds']!r} must be (K,) integers, one per fixed point"
+
+
+def _centre(spec, state):
+    """The middle of a phase view's first field grid (else of its declared limits, else the origin)."""
+    fields = spec.get("fields", [])
+    if fields:
+        x, y = np.asarray(state[fields[0]["x"]]), np.asarray(state[fields[0]["y"]])
+        return float(x.mean()), float(y.mean())
+    xlim, ylim = spec.get("xlim", (0, 0)), spec.get("ylim", (0, 0))
+    return float(np.mean(xlim)), float(np.mean(ylim))
 
 
 def test_colormap_aliases_resolve():

@@ -2,62 +2,52 @@
 
 Every view takes numpy arrays and scalars: ``update_frame(arrays, observables,
 params, time)``. :func:`make_view` maps a spec's ``kind`` to its class, so a
-new model gets its views without editing the GUI.
+new model gets its views without editing the GUI. Kinds and their options
+(names in capitals are keys of the frame's arrays; a missing one is skipped):
+
+``image``
+    ``array``, ``colormap``, ``levels`` (fixed; absent: auto), ``mask``, ``paint``.
+``surface``
+    ``array`` (2D), ``colormap``, ``levels``, ``zscale``, ``max_fps`` (vispy; see ``widgets/gl_frame.py``).
+``trajectory3d``
+    ``array``: (B, T, 3) or (T, 3), NaN-padded; ``colors`` (optional list), ``max_fps``
+    (vispy; camera fitted on the first frame, after a reset, and when the data leaves the view far).
+``phase``
+    ``fields``, ``trajectories``, ``fixed_points``, ``click``, ``xlabel``, ``ylabel``, ``xlim``, ``ylim``
+    (see ``widgets/phase_view.py``); a left click emits ``clicked(target, x, y)``.
+``timeseries``
+    ``observables``, ``xlabel``, ``ylabel``, ``highlight``, ``logx``, ``logy``.
+``lines``
+    ``series`` [{``x``, ``y``, ``name``, ``color``, ``style: "dash"``, ``step: true``
+    (histogram: ``len(x) == len(y) + 1``), ``symbol`` (points, not a line)}],
+    ``points`` [{``x``, ``y`` (observable or parameter names), ``name``, ``color``, ``symbol``, ``size``}],
+    ``xlabel``, ``ylabel``, ``xlim``, ``ylim``, ``logx``, ``logy``, ``zero_line``.
+``bars``
+    ``array`` (1D), ``xlabel``, ``ylim``.
+``values``
+    ``observables``: a table of their current values (integers exactly, floats to 6 digits, NaN as '—').
+``text``
+    ``array``: a key of the model's ``texts()``.
+
+Every view takes ``title``.
 """
 
 from __future__ import annotations
 
-import time as _time
+import math
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#14161a", foreground="#d8d8d8")
+from widgets.gl_frame import GLFrame, SurfaceFrame, Trajectory3DFrame, opengl_renderer, software_opengl
+from widgets.phase_view import PhaseView
+from widgets.view_base import PALETTE, POINT_COLORS, POINT_SYMBOLS, PlotView, View, colormap, lookup
 
-POINT_COLORS = ["#ff3b30", "#ffd166", "#06d6a0", "#ffffff"]
-POINT_SYMBOLS = ["o", "d", "t", "s"]
-PALETTE = ["#4cc9f0", "#f72585", "#ffd166", "#06d6a0", "#f8961e", "#b5179e", "#90be6d", "#577590"]
-
-
-# Common names (matplotlib's) for maps pyqtgraph ships under colorcet names.
-_COLORMAP_ALIASES = {
-    "gray": "CET-L1", "grey": "CET-L1", "greys": "CET-L1", "binary": "CET-L1",
-    "twilight": "CET-C6", "hsv": "CET-C2", "coolwarm": "CET-D1", "RdBu": "CET-D1", "seismic": "CET-D1",
-}
-
-
-def colormap(name: str) -> pg.ColorMap:
-    """A pyqtgraph colour map by name; matplotlib's common names work; unknown names give viridis."""
-    name = _COLORMAP_ALIASES.get(name, name)
-    if name not in pg.colormap.listMaps():
-        name = "viridis"
-    return pg.colormap.get(name)
-
-
-class View(QtWidgets.QWidget):
-    """Base: a titled frame around one graphics widget."""
-
-    def __init__(self, spec: dict, parent=None):
-        super().__init__(parent)
-        self.spec = spec
-        self.title = spec.get("title") or spec.get("array") or spec.get("kind")
-        lay = QtWidgets.QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.setSpacing(1)
-        self.title_label = QtWidgets.QLabel(self.title)
-        self.title_label.setStyleSheet("font-weight: bold;")
-        lay.addWidget(self.title_label)
-
-    def update_frame(self, arrays: dict, observables: dict, params: dict, time: float) -> None:
-        raise NotImplementedError
-
-    def clear(self) -> None:
-        """Forget history (after a reset)."""
-
-    def export_item(self):
-        """The pyqtgraph item that exporters render, or None."""
-        return None
+__all__ = ["View", "PlotView", "ImageView", "TimeSeriesView", "BarsView", "LinesView", "TextView", "ValuesView",
+           "PhaseView", "GLFrame", "SurfaceFrame", "Trajectory3DFrame", "ViewGrid", "make_view", "colormap",
+           "opengl_renderer", "software_opengl", "PALETTE", "POINT_COLORS", "POINT_SYMBOLS", "VIEW_KINDS",
+           "format_value"]
 
 
 class ImageView(View):
@@ -159,20 +149,57 @@ class ImageView(View):
         return self.plot
 
 
-class PlotView(View):
-    """Base of the views drawn in one pyqtgraph plot (exported as that plot)."""
+class _LogAxis(pg.AxisItem):
+    """A horizontal axis whose log-mode labels stay readable: where many ticks of
+    one decade are labelled, only mantissas 1, 2 and 5 keep their text."""
 
-    def __init__(self, spec, parent=None):
-        super().__init__(spec, parent)
-        self.plot = pg.PlotWidget()
-        self.layout().addWidget(self.plot, 1)
+    def logTickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
+        strings = super().logTickStrings(values, scale, spacing)
+        if len(values) <= 4:
+            return strings
+        mantissa = 10.0 ** (np.asarray(values, float) % 1.0)
+        keep = np.isclose(mantissa[:, None], [1.0, 2.0, 5.0, 10.0], rtol=1e-6).any(1)
+        return [text if k else "" for text, k in zip(strings, keep)]
 
-    def export_item(self):
-        return self.plot.getPlotItem()
+
+def _log_modes(spec: dict, plot: pg.PlotWidget) -> None:
+    """Declared log axes (``logx``/``logy``). pyqtgraph maps values ≤ 0 to NaN, so they leave gaps."""
+    logx, logy = bool(spec.get("logx")), bool(spec.get("logy"))
+    if not (logx or logy):
+        return
+    item = plot.getPlotItem()
+    if logx:
+        label = item.getAxis("bottom").labelText
+        item.setAxisItems({"bottom": _LogAxis("bottom")})
+        if label:
+            item.setLabel("bottom", label)
+    plot.setLogMode(x=logx, y=logy)
+    for name, log in (("bottom", logx), ("left", logy)):
+        if log:  # a scale prefix ("x0.001") on decades misreads as a value
+            item.getAxis(name).enableAutoSIPrefix(False)
+
+
+def _is_log(plot: pg.PlotWidget) -> tuple[bool, bool]:
+    """The axes' log modes now (the user may switch them in the plot's menu)."""
+    ctrl = plot.getPlotItem().ctrl
+    return ctrl.logXCheck.isChecked(), ctrl.logYCheck.isChecked()
+
+
+def _view_limits(lim, log: bool):
+    """Declared limits in view coordinates (log10 on a log axis); None when unusable."""
+    lo, hi = float(lim[0]), float(lim[1])
+    if log:
+        if not (lo > 0 and hi > 0):
+            return None
+        lo, hi = math.log10(lo), math.log10(hi)
+    return lo, hi
 
 
 class TimeSeriesView(PlotView):
-    """Observables against simulation time; the first few highlighted, the rest faint."""
+    """Observables against simulation time; the first few highlighted, the rest faint.
+
+    Options: ``logx``/``logy`` (log axes), ``xlabel``, ``ylabel``, ``highlight``.
+    """
 
     MAX_POINTS = 4000
 
@@ -191,6 +218,7 @@ class TimeSeriesView(PlotView):
                 self.curves[name] = self.plot.plot([], [], pen=pen, name=name)
             else:
                 self.curves[name] = self.plot.plot([], [], pen=pg.mkPen((160, 160, 160, 70), width=1))
+        _log_modes(spec, self.plot)
         self.clear()
 
     def clear(self):
@@ -236,22 +264,41 @@ class BarsView(PlotView):
 
 
 class LinesView(PlotView):
-    """Curves from arrays (theory lines, dispersion relations) and live markers."""
+    """Curves from arrays (theory lines, dispersion relations, histograms) and live markers.
+
+    Options: ``xlim``/``ylim``, ``logx``/``logy``, ``zero_line``; per series
+    ``color``, ``style: "dash"``, ``step: true`` (a histogram: ``len(x) ==
+    len(y) + 1`` bin edges, lightly filled) and ``symbol`` (points instead of
+    a line: a pyqtgraph symbol such as ``"o"``, or ``true``).
+    """
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
         self.plot.addLegend(offset=(5, 5))
         self.plot.setLabel("bottom", spec.get("xlabel", ""))
         self.plot.setLabel("left", spec.get("ylabel", ""))
-        if spec.get("xlim"):
-            self.plot.setXRange(*spec["xlim"], padding=0)
-        if spec.get("ylim"):
-            self.plot.setYRange(*spec["ylim"], padding=0)
+        _log_modes(spec, self.plot)
+        logx, logy = _is_log(self.plot)
+        if spec.get("xlim") and (lim := _view_limits(spec["xlim"], logx)):
+            self.plot.setXRange(*lim, padding=0)
+        if spec.get("ylim") and (lim := _view_limits(spec["ylim"], logy)):
+            self.plot.setYRange(*lim, padding=0)
         self.curves = []
         for i, s in enumerate(spec.get("series", [])):
-            pen = pg.mkPen(s.get("color", PALETTE[i % len(PALETTE)]), width=2,
-                           style=QtCore.Qt.DashLine if s.get("style") == "dash" else QtCore.Qt.SolidLine)
-            self.curves.append((s, self.plot.plot([], [], pen=pen, name=s.get("name"))))
+            color = pg.mkColor(s.get("color", PALETTE[i % len(PALETTE)]))
+            if s.get("symbol"):
+                symbol = s["symbol"] if isinstance(s["symbol"], str) else "o"
+                curve = self.plot.plot([], [], pen=None, symbol=symbol, symbolSize=s.get("size", 6),
+                                       symbolBrush=color, symbolPen=None, name=s.get("name"))
+            else:
+                pen = pg.mkPen(color, width=2,
+                               style=QtCore.Qt.DashLine if s.get("style") == "dash" else QtCore.Qt.SolidLine)
+                curve = self.plot.plot([], [], pen=pen, name=s.get("name"))
+                if s.get("step"):
+                    fill = QtGui.QColor(color)
+                    fill.setAlpha(60)
+                    curve.setBrush(pg.mkBrush(fill))
+            self.curves.append((s, curve))
         self.points = []
         for i, p in enumerate(spec.get("points", [])):
             # distinct markers, so coinciding points (theory on measurement) stay readable
@@ -265,17 +312,48 @@ class LinesView(PlotView):
             self.plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen((200, 200, 200, 90))))
 
     def update_frame(self, arrays, observables, params, time):
+        logx, logy = _is_log(self.plot)
         for s, curve in self.curves:
             x, y = arrays.get(s["x"]), arrays.get(s["y"])
-            if x is not None and y is not None:
-                curve.setData(np.asarray(x, float), np.asarray(y, float), connect="finite")
+            if x is None or y is None:
+                continue
+            x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+            if s.get("step") and not s.get("symbol"):
+                if x.size == y.size and x.size:  # bin centres: edges half-way between them
+                    x = _edges_from_centres(x)
+                if x.size != y.size + 1:
+                    continue
+                # fill to the axis, or (log y, where 0 is out of reach) no fill
+                curve.setData(x, np.nan_to_num(y, nan=0.0), stepMode="center", fillLevel=None if logy else 0.0)
+            else:
+                curve.setData(x, y, connect="finite")
         for p, item in self.points:
-            x = _lookup(p["x"], observables, params)
-            y = _lookup(p["y"], observables, params)
-            if x is not None and y is not None and np.isfinite(x) and np.isfinite(y):
+            x = lookup(p["x"], observables, params)
+            y = lookup(p["y"], observables, params)
+            # markers are not mapped by pyqtgraph's log mode: map them here
+            x = _to_view(x, logx)
+            y = _to_view(y, logy)
+            if x is not None and y is not None:
                 item.setData([x], [y])
             else:
                 item.setData([], [])
+
+
+def _to_view(value, log: bool):
+    """A value in view coordinates; None when it cannot be shown (not finite, or ≤ 0 on a log axis)."""
+    if value is None or not math.isfinite(value):
+        return None
+    if log:
+        return math.log10(value) if value > 0 else None
+    return value
+
+
+def _edges_from_centres(c: np.ndarray) -> np.ndarray:
+    """Bin edges half-way between centres, the outer ones mirrored."""
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = 0.5 * (c[1:] + c[:-1])
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
 
 class TextView(View):
@@ -299,188 +377,71 @@ class TextView(View):
         pass  # texts arrive through set_texts
 
 
-_GL_RENDERER: str | None = None
+def format_value(value) -> str:
+    """An observable as the values view shows it: integers exactly, floats with
+    6 significant digits, NaN (or a missing value) as '—'."""
+    if value is None:
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
+        return "true" if value else "false"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        if math.isnan(value):
+            return "—"
+        if math.isinf(value):
+            return "∞" if value > 0 else "−∞"
+        if value.is_integer() and abs(value) < 2**53:  # a count sent as a float: every digit is exact
+            return str(int(value))
+        return f"{value:.6g}"
+    return str(value)
 
 
-def opengl_renderer() -> str:
-    """The OpenGL renderer's name (e.g. 'llvmpipe (LLVM 15.0.6, 256 bits)'), '' if none.
-
-    Asked once per process through an offscreen context, so that no GL widget
-    has to enter the main window just to find out.
-    """
-    global _GL_RENDERER
-    if _GL_RENDERER is None:
-        _GL_RENDERER = ""
-        if QtGui.QGuiApplication.platformName() not in ("offscreen", "minimal"):
-            from PySide6 import QtOpenGL  # noqa: F401  (loads QOpenGLFunctions' bindings)
-
-            ctx = QtGui.QOpenGLContext()
-            surface = QtGui.QOffscreenSurface()
-            surface.create()
-            if ctx.create() and ctx.makeCurrent(surface):
-                _GL_RENDERER = str(ctx.functions().glGetString(0x1F01) or "")  # GL_RENDERER
-                ctx.doneCurrent()
-    return _GL_RENDERER
-
-
-def software_opengl() -> bool:
-    """True when OpenGL is emulated on the CPU (Mesa llvmpipe/softpipe) or absent."""
-    r = opengl_renderer().lower()
-    return not r or any(w in r for w in ("llvmpipe", "softpipe", "software", "swrast"))
-
-
-class SurfaceFrame(View):
-    """A 3D height surface (vispy); vispy loads only when a 3D view is shown.
-
-    A GL widget inside a window makes Qt composite that whole window through
-    OpenGL. With software OpenGL (Mesa llvmpipe, no GPU) that made every 2D
-    frame ~6× slower (12 → 74 ms at 1200×800). So with software OpenGL the 3D
-    canvas lives in a window of its own (2D frames stay at ~16 ms, the 3D draw
-    costs ~20 ms at 400²); with a GPU it sits in the grid.
-    ``ATTRACTOR_LAB_3D=auto|embedded|window|off`` overrides (``off``: start
-    hidden). Draws are timed and spaced at four times their cost; fields
-    declared with auto levels get levels that follow the data.
-    """
+class ValuesView(View):
+    """The current values of observables as a compact two-column table
+    (``{"kind": "values", "observables": [...], "title": ...}``); the numbers
+    are the engine's (see :func:`format_value`). Names absent from the
+    observables are looked up in the parameters."""
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
-        import os
-
-        self.surface = None
-        self.window3d = None
-        self.max_fps = float(spec.get("max_fps", 15))
-        self.draw_cost = 0.0
-        self._last = 0.0
-        self._last_array = None
-        self.auto_levels = not spec.get("levels")
-        platform = QtGui.QGuiApplication.platformName()
-        self.toggle = QtWidgets.QPushButton()
-        self.toggle.setCheckable(True)
-        self.toggle.toggled.connect(self._on_toggled)
-        row = QtWidgets.QHBoxLayout()
-        self.layout().removeWidget(self.title_label)
-        row.addWidget(self.title_label, 1)
-        row.addWidget(self.toggle)
-        self.layout().insertLayout(0, row)
-        self.note = QtWidgets.QLabel()
-        self.note.setAlignment(QtCore.Qt.AlignCenter)
-        self.note.setWordWrap(True)
-        self.layout().addWidget(self.note, 1)
-        if platform in ("offscreen", "minimal"):
-            self.note.setText(f"3D view needs OpenGL; the Qt platform '{platform}' has none.")
-            self.toggle.setVisible(False)
-            return
-        mode = os.environ.get("ATTRACTOR_LAB_3D", "auto").lower()
-        if mode == "auto":
-            mode = "window" if software_opengl() else "embedded"
-        # "off" starts hidden; shown later, it goes where "auto" would put it
-        self.detached = mode == "window" or (mode == "off" and software_opengl())
-        self._on_toggled(False)
-        self.toggle.setChecked(mode != "off")
-
-    def _on_toggled(self, show: bool) -> None:
-        self.toggle.setText("Hide 3D" if show else "Show 3D")
-        if show and self.surface is None:
-            from widgets.surface_view import SurfaceView
-
-            levels = self.spec.get("levels")
-            self.surface = SurfaceView(colormap=self.spec.get("colormap", "viridis"),
-                                       levels=tuple(levels) if levels else None,
-                                       z_scale=self.spec.get("zscale", 0.25))
-            if self.detached:
-                self.window3d = _Window3D(self.surface, f"Attractor Lab — 3D: {self.title}", self.toggle)
-                self.window3d.show()
-            else:
-                self.layout().addWidget(self.surface, 1)
-            if self._last_array is not None:
-                self._draw(self._last_array)
-        elif not show and self.surface is not None:
-            self.close_canvas()
-        self.note.setVisible(not show or self.detached)
-        if self.detached:
-            renderer = opengl_renderer() or "missing"
-            self.note.setText(
-                f"The 3D view {'is in' if show else 'opens in'} a window of its own: OpenGL here is "
-                f"'{renderer}', emulated on the CPU, and a 3D widget inside this window would slow every view ~6×.")
-        else:
-            self.note.setText("3D view hidden. Press 'Show 3D'.")
+        self.names = list(spec.get("observables", []))
+        self.table = QtWidgets.QTableWidget(len(self.names), 2)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setVisible(False)
+        self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
+        self.table.setFocusPolicy(QtCore.Qt.NoFocus)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.Stretch)
+        mono = QtGui.QFont("DejaVu Sans Mono")
+        mono.setStyleHint(QtGui.QFont.Monospace)
+        row_height = QtGui.QFontMetrics(mono).height() + 3
+        self.table.verticalHeader().setDefaultSectionSize(row_height)
+        self.table.verticalHeader().setMinimumSectionSize(row_height)
+        for row, name in enumerate(self.names):
+            self.table.setItem(row, 0, QtWidgets.QTableWidgetItem(name))
+            item = QtWidgets.QTableWidgetItem("—")
+            item.setFont(mono)
+            item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
+            self.table.setItem(row, 1, item)
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
+        # every row visible up to a dozen; more scroll
+        self.table.setFixedHeight(row_height * min(max(len(self.names), 1), 12) + 2 * self.table.frameWidth())
+        self.layout().addWidget(self.table)
 
     def update_frame(self, arrays, observables, params, time):
-        a = arrays.get(self.spec["array"])
-        if a is None:
-            return
-        self._last_array = np.asarray(a)
-        if self.surface is None or not self.surface.isVisible():
-            return
-        if _time.monotonic() - self._last >= max(1.0 / self.max_fps, 4.0 * self.draw_cost):
-            self._draw(self._last_array)
+        for row, name in enumerate(self.names):
+            text = format_value(observables[name] if name in observables else params.get(name))
+            item = self.table.item(row, 1)
+            if item.text() != text:
+                item.setText(text)
 
-    def _draw(self, a: np.ndarray) -> None:
-        now = _time.monotonic()
-        if self.auto_levels:
-            self._follow_levels(a)
-        self._last = now
-        self.surface.set_data(a)
-        canvas = self.surface.canvas
-        if canvas is not None and self.surface.isVisible():
-            canvas.native.repaint()  # draw now, to know what a frame costs
-        self.draw_cost = _time.monotonic() - now
-
-    def _follow_levels(self, a: np.ndarray) -> None:
-        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-        if not (np.isfinite(lo) and np.isfinite(hi)):
-            return
-        if hi - lo < 1e-9 * max(1.0, abs(hi)):
-            hi = lo + 1e-9 * max(1.0, abs(hi))
-        cur = self.surface.levels
-        if cur is None or abs(cur[0] - lo) > 0.1 * (hi - lo) or abs(cur[1] - hi) > 0.1 * (hi - lo):
-            self.surface.set_levels(lo, hi)
-
-    def close_canvas(self):
-        if self.surface is not None:
-            self.surface.close_canvas()
-            self.surface.setParent(None)
-            self.surface.deleteLater()
-            self.surface = None
-        if self.window3d is not None:
-            self.window3d.release()
-            self.window3d = None
-
-
-class _Window3D(QtWidgets.QWidget):
-    """A top-level window holding a 3D view; closing it unticks the frame's toggle."""
-
-    def __init__(self, surface, title, toggle):
-        super().__init__(None, QtCore.Qt.Window)
-        self.setWindowTitle(title)
-        self.toggle = toggle
-        QtWidgets.QVBoxLayout(self).addWidget(surface)
-        self.resize(460, 420)
-        screen = QtGui.QGuiApplication.primaryScreen()
-        if screen is not None:  # bottom-right corner, where it hides the least
-            geo = screen.availableGeometry()
-            self.move(geo.right() - self.width() - 10, geo.bottom() - self.height() - 40)
-        self._released = False
-
-    def release(self):
-        self._released = True
-        self.close()
-        self.deleteLater()
-
-    def closeEvent(self, event):  # noqa: N802 (Qt API)
-        if not self._released:
-            self.toggle.setChecked(False)  # the user closed it: same as 'Hide 3D'
-        super().closeEvent(event)
-
-
-def _lookup(name, observables, params):
-    for source in (observables, params):
-        if name in source:
-            try:
-                return float(source[name])
-            except (TypeError, ValueError):
-                return None
-    return None
+    def value_text(self, name: str) -> str:
+        """The text shown for ``name``."""
+        return self.table.item(self.names.index(name), 1).text()
 
 
 VIEW_KINDS = {
@@ -489,25 +450,29 @@ VIEW_KINDS = {
     "bars": BarsView,
     "lines": LinesView,
     "text": TextView,
+    "values": ValuesView,
+    "phase": PhaseView,
+    "surface": SurfaceFrame,
+    "trajectory3d": Trajectory3DFrame,
 }
+#: Kinds drawn large, in the grid's top row.
+BIG_KINDS = ("image", "surface", "phase", "trajectory3d")
 
 
 def make_view(spec: dict, parent=None) -> View:
     """Build the view for ``spec``; unknown kinds raise ``ValueError``."""
     kind = spec.get("kind")
-    if kind == "surface":
-        return SurfaceFrame(spec, parent)
     try:
         cls = VIEW_KINDS[kind]
     except KeyError:
-        raise ValueError(f"unknown view kind {kind!r}; known: {', '.join(sorted(VIEW_KINDS))}, surface") from None
+        raise ValueError(f"unknown view kind {kind!r}; known: {', '.join(sorted(VIEW_KINDS))}") from None
     return cls(spec, parent)
 
 
 class ViewGrid(QtWidgets.QWidget):
-    """All views of one model: images and surfaces on top, plots below in rows
-    of at most ``per_row``; text views go to :attr:`text_panel` (the window
-    shows it beside the parameters)."""
+    """All views of one model: images, phase portraits and 3D views on top,
+    plots below in rows of at most ``per_row``; text and values views go to
+    :attr:`text_panel` (the window shows it beside the parameters)."""
 
     def __init__(self, parent=None, per_row: int = 4):
         super().__init__(parent)
@@ -529,8 +494,8 @@ class ViewGrid(QtWidgets.QWidget):
             self.splitter.setParent(None)
             self.splitter.deleteLater()
         self.views = [make_view(s) for s in specs]
-        big = [v for v in self.views if v.spec["kind"] in ("image", "surface")]
-        texts = [v for v in self.views if isinstance(v, TextView)]
+        big = [v for v in self.views if v.spec["kind"] in BIG_KINDS]
+        texts = [v for v in self.views if isinstance(v, (TextView, ValuesView))]
         small = [v for v in self.views if v not in big and v not in texts]
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         rows = ([big] if big else []) + [small[i:i + self.per_row] for i in range(0, len(small), self.per_row)]

@@ -1,0 +1,246 @@
+"""Frames for OpenGL (vispy) views, and where they go: inside the grid, or in
+a window of their own when OpenGL is emulated on the CPU.
+
+vispy loads only when a 3D view is first shown, so a model without 3D views
+never pays for it (and the offscreen Qt platform, which has no OpenGL, still
+builds every view).
+"""
+
+from __future__ import annotations
+
+import os
+import time as _time
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from widgets.view_base import View
+
+_GL_RENDERER: str | None = None
+
+
+def opengl_renderer() -> str:
+    """The OpenGL renderer's name (e.g. 'llvmpipe (LLVM 15.0.6, 256 bits)'), '' if none.
+
+    Asked once per process through an offscreen context, so that no GL widget
+    has to enter the main window just to find out.
+    """
+    global _GL_RENDERER
+    if _GL_RENDERER is None:
+        _GL_RENDERER = ""
+        if QtGui.QGuiApplication.platformName() not in ("offscreen", "minimal"):
+            from PySide6 import QtOpenGL  # noqa: F401  (loads QOpenGLFunctions' bindings)
+
+            ctx = QtGui.QOpenGLContext()
+            surface = QtGui.QOffscreenSurface()
+            surface.create()
+            if ctx.create() and ctx.makeCurrent(surface):
+                _GL_RENDERER = str(ctx.functions().glGetString(0x1F01) or "")  # GL_RENDERER
+                ctx.doneCurrent()
+    return _GL_RENDERER
+
+
+def software_opengl() -> bool:
+    """True when OpenGL is emulated on the CPU (Mesa llvmpipe/softpipe) or absent."""
+    r = opengl_renderer().lower()
+    return not r or any(w in r for w in ("llvmpipe", "softpipe", "software", "swrast"))
+
+
+class GLFrame(View):
+    """A view around one vispy widget (``gl_view``), made when first shown.
+
+    A GL widget inside a window makes Qt composite that whole window through
+    OpenGL. With software OpenGL (Mesa llvmpipe, no GPU) that made every 2D
+    frame ~6× slower (12 → 74 ms at 1200×800). So with software OpenGL the 3D
+    canvas lives in a window of its own (2D frames stay at ~16 ms); with a GPU
+    it sits in the grid. ``ATTRACTOR_LAB_3D=auto|embedded|window|off``
+    overrides (``off``: start hidden). Draws are timed and spaced at four
+    times their cost (and at most ``max_fps`` per second).
+
+    Subclasses make the widget (:meth:`_make_gl_view`, which must offer
+    ``set_data``, ``render_image``, ``close_canvas`` and ``canvas``) and may
+    prepare the data before it is drawn (:meth:`_set_data`).
+    """
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        self.gl_view = None
+        self.window3d = None
+        self.max_fps = float(spec.get("max_fps", 15))
+        self.draw_cost = 0.0
+        self._last = 0.0
+        self._last_array = None
+        platform = QtGui.QGuiApplication.platformName()
+        self.toggle = QtWidgets.QPushButton()
+        self.toggle.setCheckable(True)
+        self.toggle.toggled.connect(self._on_toggled)
+        row = QtWidgets.QHBoxLayout()
+        self.layout().removeWidget(self.title_label)
+        row.addWidget(self.title_label, 1)
+        row.addWidget(self.toggle)
+        self.layout().insertLayout(0, row)
+        self.note = QtWidgets.QLabel()
+        self.note.setAlignment(QtCore.Qt.AlignCenter)
+        self.note.setWordWrap(True)
+        self.layout().addWidget(self.note, 1)
+        if platform in ("offscreen", "minimal"):
+            self.detached = False
+            self.note.setText(f"3D view needs OpenGL; the Qt platform '{platform}' has none.")
+            self.toggle.setVisible(False)
+            return
+        mode = os.environ.get("ATTRACTOR_LAB_3D", "auto").lower()
+        if mode == "auto":
+            mode = "window" if software_opengl() else "embedded"
+        # "off" starts hidden; shown later, it goes where "auto" would put it
+        self.detached = mode == "window" or (mode == "off" and software_opengl())
+        self._on_toggled(False)
+        self.toggle.setChecked(mode != "off")
+
+    # ---- for subclasses -----------------------------------------------------
+    def _make_gl_view(self) -> QtWidgets.QWidget:
+        raise NotImplementedError
+
+    def _set_data(self, a: np.ndarray) -> None:
+        self.gl_view.set_data(a)
+
+    # ---- frame logic ----------------------------------------------------------
+    def _on_toggled(self, show: bool) -> None:
+        self.toggle.setText("Hide 3D" if show else "Show 3D")
+        if show and self.gl_view is None:
+            self.gl_view = self._make_gl_view()
+            if self.detached:
+                self.window3d = _Window3D(self.gl_view, f"Attractor Lab — 3D: {self.title}", self.toggle)
+                self.window3d.show()
+            else:
+                self.layout().addWidget(self.gl_view, 1)
+            if self._last_array is not None:
+                self._draw(self._last_array)
+        elif not show and self.gl_view is not None:
+            self.close_canvas()
+        self.note.setVisible(not show or self.detached)
+        if self.detached:
+            renderer = opengl_renderer() or "missing"
+            self.note.setText(
+                f"The 3D view {'is in' if show else 'opens in'} a window of its own: OpenGL here is "
+                f"'{renderer}', emulated on the CPU, and a 3D widget inside this window would slow every view ~6×.")
+        else:
+            self.note.setText("3D view hidden. Press 'Show 3D'.")
+
+    def update_frame(self, arrays, observables, params, time):
+        a = arrays.get(self.spec["array"])
+        if a is None:
+            return
+        self._last_array = np.asarray(a)
+        if self.gl_view is None or not self.gl_view.isVisible():
+            return
+        if _time.monotonic() - self._last >= max(1.0 / self.max_fps, 4.0 * self.draw_cost):
+            self._draw(self._last_array)
+
+    def _draw(self, a: np.ndarray) -> None:
+        now = _time.monotonic()
+        self._last = now
+        self._set_data(a)
+        canvas = self.gl_view.canvas
+        if canvas is not None and self.gl_view.isVisible():
+            canvas.native.repaint()  # draw now, to know what a frame costs
+        self.draw_cost = _time.monotonic() - now
+
+    def render_image(self) -> np.ndarray:
+        """The 3D view as an RGBA image (it must be shown)."""
+        if self.gl_view is None:
+            raise ValueError(f"the 3D view {self.title!r} is hidden: press 'Show 3D' first")
+        return self.gl_view.render_image()
+
+    def close_canvas(self):
+        if self.gl_view is not None:
+            self.gl_view.close_canvas()
+            self.gl_view.setParent(None)
+            self.gl_view.deleteLater()
+            self.gl_view = None
+        if self.window3d is not None:
+            self.window3d.release()
+            self.window3d = None
+
+
+class SurfaceFrame(GLFrame):
+    """A 3D height surface of a 2D field (:class:`widgets.surface_view.SurfaceView`).
+
+    Fields declared without levels get levels that follow the data.
+    """
+
+    def __init__(self, spec, parent=None):
+        self.auto_levels = not spec.get("levels")
+        super().__init__(spec, parent)
+
+    @property
+    def surface(self):
+        """The :class:`SurfaceView` while shown, else None."""
+        return self.gl_view
+
+    def _make_gl_view(self):
+        from widgets.surface_view import SurfaceView
+
+        levels = self.spec.get("levels")
+        return SurfaceView(colormap=self.spec.get("colormap", "viridis"),
+                           levels=tuple(levels) if levels else None,
+                           z_scale=self.spec.get("zscale", 0.25))
+
+    def _set_data(self, a: np.ndarray) -> None:
+        if self.auto_levels:
+            self._follow_levels(a)
+        self.gl_view.set_data(a)
+
+    def _follow_levels(self, a: np.ndarray) -> None:
+        lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            return
+        if hi - lo < 1e-9 * max(1.0, abs(hi)):
+            hi = lo + 1e-9 * max(1.0, abs(hi))
+        cur = self.gl_view.levels
+        if cur is None or abs(cur[0] - lo) > 0.1 * (hi - lo) or abs(cur[1] - hi) > 0.1 * (hi - lo):
+            self.gl_view.set_levels(lo, hi)
+
+
+class Trajectory3DFrame(GLFrame):
+    """Curves in 3D (:class:`widgets.trajectory_view.Trajectory3DView`) from an
+    array (B, T, 3) or (T, 3), NaN-padded."""
+
+    def _make_gl_view(self):
+        from widgets.trajectory_view import Trajectory3DView
+
+        return Trajectory3DView(colors=self.spec.get("colors"))
+
+    def clear(self):
+        if self.gl_view is not None:
+            self.gl_view.refit()  # a new run: fit the camera to it
+
+
+class _Window3D(QtWidgets.QWidget):
+    """A top-level window holding a 3D view; closing it unticks the frame's toggle."""
+
+    open_windows: set = set()
+
+    def __init__(self, widget, title, toggle):
+        super().__init__(None, QtCore.Qt.Window)
+        self.setWindowTitle(title)
+        self.toggle = toggle
+        QtWidgets.QVBoxLayout(self).addWidget(widget)
+        self.resize(460, 420)
+        screen = QtGui.QGuiApplication.primaryScreen()
+        if screen is not None:  # bottom-right corner, where it hides the least; a second one beside it
+            geo = screen.availableGeometry()
+            shift = len(_Window3D.open_windows) * (self.width() + 10)
+            self.move(max(geo.left(), geo.right() - self.width() - 10 - shift), geo.bottom() - self.height() - 40)
+        _Window3D.open_windows.add(self)
+        self._released = False
+
+    def release(self):
+        self._released = True
+        self.close()
+        self.deleteLater()
+
+    def closeEvent(self, event):  # noqa: N802 (Qt API)
+        _Window3D.open_windows.discard(self)
+        if not self._released:
+            self.toggle.setChecked(False)  # the user closed it: same as 'Hide 3D'
+        super().closeEvent(event)

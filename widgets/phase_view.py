@@ -1,0 +1,300 @@
+"""A 2D phase portrait (pyqtgraph): vector fields, trajectories, fixed points.
+
+Spec (every ``ARR`` names an array of the frame; a missing one is skipped)::
+
+    {"kind": "phase", "title": str, "xlabel": str, "ylabel": str,
+     "fields": [{"x": ARR, "y": ARR, "u": ARR, "v": ARR, "name": str, "color": optional}],
+     "trajectories": [{"array": ARR, "name": str, "color": optional, "style": "dash" optional}],
+     "fixed_points": [{"array": ARR, "kinds": ARR, "name": str, "symbol": optional}],
+     "click": "launch",              # optional: left clicks emit clicked("launch", x, y)
+     "xlim": [lo, hi], "ylim": [lo, hi]}   # optional: a fixed initial range
+
+* ``fields``: grid coordinates ``x`` (nx,) and ``y`` (ny,), components ``u``
+  and ``v`` (ny, nx) (``u[i, j]`` is the x-component at ``(x[j], y[i])``).
+  Drawn as arrows centred on the grid points, ``ARROW_LENGTH`` of a grid cell
+  long, pointing along ``(u, v)``; the speed ``|(u, v)|`` shows as opacity
+  (square root of the speed over the fastest arrow's, in ``SPEED_LEVELS``
+  steps: faint = slow). Each field has its own colour.
+* ``trajectories``: ``(B, T, 2)`` or ``(T, 2)``, NaN where absent (padded
+  tails). Every trajectory of an entry is drawn in the entry's colour,
+  connecting finite points, with a marker at its last finite point.
+* ``fixed_points``: positions ``(K, 2)`` and integer stability codes ``(K,)``:
+  0 stable (every Re λ < 0), 1 unstable (every Re λ > 0), 2 saddle,
+  3 marginal / centre; other codes are grey. The legend names the colours.
+
+The view range is the first field's grid (re-ranged when the grid changes);
+trajectories never rescale it. Without fields (or with ``xlim``/``ylim``) the
+first frame's data (or the declared limits) set it once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui
+
+from widgets.view_base import PALETTE, PlotView
+
+#: Stability code → (label, colour) of fixed-point markers.
+STABILITY = {
+    0: ("stable", "#06d6a0"),
+    1: ("unstable", "#ff3b30"),
+    2: ("saddle", "#ffd166"),
+    3: ("marginal / centre", "#c77dff"),
+}
+UNKNOWN_STABILITY_COLOR = "#9a9a9a"
+FIELD_COLORS = ["#a9c6e8", "#f72585", "#ffd166", "#06d6a0"]
+FIXED_POINT_SYMBOLS = ["o", "s", "d", "t"]
+#: Arrow length as a fraction of a grid cell; head length as a fraction of the arrow; head half-angle.
+ARROW_LENGTH = 0.8
+HEAD_LENGTH = 0.3
+HEAD_ANGLE = math.radians(25.0)
+#: Opacity steps for the speed (one line item per step, so a frame is a few setData calls).
+SPEED_LEVELS = 5
+
+
+def _spacing(c: np.ndarray) -> float:
+    """Grid spacing of coordinates ``c`` (1 for a single point or a degenerate grid)."""
+    if c.size > 1:
+        d = abs(float(c[-1] - c[0])) / (c.size - 1)
+        if math.isfinite(d) and d > 0:
+            return d
+    return 1.0
+
+
+def arrow_segments(x, y, u, v) -> tuple[np.ndarray, np.ndarray]:
+    """Arrows for the field ``(u, v)`` on the grid ``x`` × ``y``.
+
+    Directions are normalised in grid-cell units, so an arrow fits its cell
+    whatever the axes' scales, and its shaft in data coordinates stays
+    parallel to ``(u, v)``. Points where the field is zero or not finite get
+    no arrow.
+
+    Returns
+    -------
+    points : ndarray, shape (n, 6, 2)
+        Per arrow three segments as point pairs: the shaft (tail → tip), then
+        the two sides of the head (tip → barb).
+    speed : ndarray, shape (n,)
+        ``|(u, v)|`` of each arrow.
+    """
+    x = np.asarray(x, dtype=np.float64).ravel()
+    y = np.asarray(y, dtype=np.float64).ravel()
+    u = np.asarray(u, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    if u.shape != (y.size, x.size) or v.shape != u.shape:
+        raise ValueError(f"a field needs u and v of shape (ny, nx) = ({y.size}, {x.size}); "
+                         f"got {u.shape} and {v.shape}")
+    dx, dy = _spacing(x), _spacing(y)
+    gx, gy = np.meshgrid(x, y)
+    cell_u, cell_v = u / dx, v / dy
+    with np.errstate(invalid="ignore", over="ignore"):
+        norm = np.hypot(cell_u, cell_v)
+    ok = np.isfinite(norm) & (norm > 0)
+    ex, ey = cell_u[ok] / norm[ok], cell_v[ok] / norm[ok]  # unit direction, in cells
+    cx, cy = gx[ok], gy[ok]
+    half = 0.5 * ARROW_LENGTH
+    tail = np.stack([cx - half * ex * dx, cy - half * ey * dy], axis=-1)
+    tip = np.stack([cx + half * ex * dx, cy + half * ey * dy], axis=-1)
+    head = HEAD_LENGTH * ARROW_LENGTH
+    cos, sin = math.cos(HEAD_ANGLE), math.sin(HEAD_ANGLE)
+    barbs = []
+    for s in (sin, -sin):  # the backward direction turned by ±HEAD_ANGLE
+        bx, by = -(cos * ex - s * ey), -(s * ex + cos * ey)
+        barbs.append(np.stack([tip[:, 0] + head * bx * dx, tip[:, 1] + head * by * dy], axis=-1))
+    points = np.stack([tail, tip, tip, barbs[0], tip, barbs[1]], axis=1)
+    return points, np.hypot(u, v)[ok]
+
+
+def speed_levels(speed: np.ndarray, levels: int = SPEED_LEVELS) -> np.ndarray:
+    """Opacity step (0 … levels − 1) of each speed: √(speed / max speed), binned."""
+    top = float(speed.max()) if speed.size else 0.0
+    if not top > 0:
+        return np.zeros(speed.shape, dtype=np.intp)
+    return np.minimum((np.sqrt(speed / top) * levels).astype(np.intp), levels - 1)
+
+
+def _alpha(level: int) -> float:
+    return 0.2 + 0.8 * (level + 1) / SPEED_LEVELS
+
+
+def last_finite(traj: np.ndarray) -> np.ndarray:
+    """The last finite point of each trajectory of ``traj`` (B, T, 2); trajectories with none are left out."""
+    finite = np.isfinite(traj).all(-1)
+    has = np.flatnonzero(finite.any(1))
+    last = traj.shape[1] - 1 - np.argmax(finite[has, ::-1], axis=1)
+    return traj[has, last]
+
+
+class PhaseView(PlotView):
+    """A phase portrait; see the module docstring for the spec."""
+
+    #: target (the spec's ``click``), x, y in data coordinates
+    clicked = QtCore.Signal(str, float, float)
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        item = self.plot.getPlotItem()
+        self.view_box = item.getViewBox()
+        self.legend = self.plot.addLegend(offset=(5, 5))
+        self.plot.setLabel("bottom", spec.get("xlabel", "x"))
+        self.plot.setLabel("left", spec.get("ylabel", "y"))
+        self.plot.disableAutoRange()
+        self.click_target = spec.get("click")
+        fields, trajectories, fixed = (list(spec.get(k, [])) for k in ("fields", "trajectories", "fixed_points"))
+        bounded = not fields  # with a field, only the grid counts for the range (and the 'A' button)
+
+        self.field_items: list[list[pg.PlotDataItem]] = []
+        self._field_inputs: list[tuple | None] = [None] * len(fields)
+        for i, f in enumerate(fields):
+            base = pg.mkColor(f.get("color", FIELD_COLORS[i % len(FIELD_COLORS)]))
+            items = []
+            for level in range(SPEED_LEVELS):
+                color = QtGui.QColor(base)
+                color.setAlphaF(_alpha(level))
+                line = pg.PlotDataItem([], [], pen=pg.mkPen(color, width=1), connect="pairs")
+                item.addItem(line)
+                items.append(line)
+            self.field_items.append(items)
+            self.legend.addItem(items[-1], f"{f.get('name', 'field')} (faint = slow)")
+
+        self.trajectory_items: list[tuple[pg.PlotDataItem, pg.ScatterPlotItem]] = []
+        for i, t in enumerate(trajectories):
+            color = t.get("color", PALETTE[i % len(PALETTE)])
+            style = QtCore.Qt.DashLine if t.get("style") == "dash" else QtCore.Qt.SolidLine
+            curve = pg.PlotDataItem([], [], pen=pg.mkPen(color, width=1, style=style), connect="finite")
+            heads = pg.ScatterPlotItem(size=8, brush=pg.mkBrush(color), pen=pg.mkPen("w", width=1), symbol="o")
+            curve.setZValue(5)
+            heads.setZValue(6)
+            item.addItem(curve, ignoreBounds=not bounded)
+            item.addItem(heads, ignoreBounds=not bounded)
+            self.trajectory_items.append((curve, heads))
+            if t.get("name"):
+                self.legend.addItem(curve, t["name"])
+
+        self._brushes = {code: pg.mkBrush(color) for code, (_, color) in STABILITY.items()}
+        self._unknown_brush = pg.mkBrush(UNKNOWN_STABILITY_COLOR)
+        self.fixed_items: list[pg.ScatterPlotItem] = []
+        for i, fp in enumerate(fixed):
+            symbol = fp.get("symbol", FIXED_POINT_SYMBOLS[i % len(FIXED_POINT_SYMBOLS)])
+            points = pg.ScatterPlotItem(size=13, symbol=symbol, pen=pg.mkPen("w", width=1.5), hoverable=True,
+                                        tip=lambda x, y, data, n=fp.get("name", "fixed point"):
+                                        f"{n}: {data}\nx = {x:.4g}, y = {y:.4g}")
+            points.setZValue(10)
+            item.addItem(points, ignoreBounds=not bounded)
+            self.fixed_items.append(points)
+            if len(fixed) > 1 and fp.get("name"):  # which marker is which entry
+                self.legend.addItem(pg.ScatterPlotItem(symbol=symbol, size=10, brush=pg.mkBrush("#707070"),
+                                                       pen=pg.mkPen("w", width=1)), fp["name"])
+        if fixed:  # which colour is which stability
+            for label, color in STABILITY.values():
+                self.legend.addItem(pg.ScatterPlotItem(symbol="o", size=10, brush=pg.mkBrush(color),
+                                                       pen=pg.mkPen("w", width=1)), label)
+        if len(self.legend.items) > 5:
+            self.legend.setColumnCount(2)
+
+        self._extent: tuple[float, float, float, float] | None = None
+        self._fixed_range = bool(spec.get("xlim") or spec.get("ylim"))
+        self._ranged = False
+        if spec.get("xlim"):
+            self.plot.setXRange(*spec["xlim"], padding=0)
+        if spec.get("ylim"):
+            self.plot.setYRange(*spec["ylim"], padding=0)
+        tips = []
+        if fields:
+            tips.append(f"Arrows: direction of the field; opacity: speed (√ of |f| over the fastest arrow's, "
+                        f"{SPEED_LEVELS} steps; faint = slow).")
+        if self.click_target:
+            tips.append(f"Left click: '{self.click_target}' at that point.")
+            self.plot.viewport().setCursor(QtCore.Qt.CrossCursor)
+        tips.append("Wheel/drag: zoom and pan; 'A' (corner): back to the grid.")
+        self.plot.setToolTip("\n".join(tips))
+        self.plot.scene().sigMouseClicked.connect(self._on_scene_click)
+
+    # ---- frames -----------------------------------------------------------
+    def update_frame(self, arrays, observables, params, time):
+        for i, f in enumerate(self.spec.get("fields", [])):
+            self._update_field(i, f, arrays)
+        for (curve, heads), t in zip(self.trajectory_items, self.spec.get("trajectories", [])):
+            self._update_trajectories(curve, heads, arrays.get(t["array"]))
+        for points, fp in zip(self.fixed_items, self.spec.get("fixed_points", [])):
+            self._update_fixed_points(points, arrays.get(fp["array"]), arrays.get(fp.get("kinds", "")))
+        if not self._ranged and not self._fixed_range and not self.field_items:
+            if any(c.xData is not None and np.isfinite(c.xData).any() for c, _ in self.trajectory_items) or \
+                    any(len(p.data) for p in self.fixed_items):
+                self.view_box.autoRange(padding=0.05)  # once: trajectories that fly off do not rescale
+                self._ranged = True
+
+    def _update_field(self, i: int, f: dict, arrays: dict) -> None:
+        inputs = tuple(arrays.get(f[k]) for k in ("x", "y", "u", "v"))
+        if any(a is None for a in inputs):
+            return
+        inputs = tuple(np.asarray(a) for a in inputs)
+        cached = self._field_inputs[i]
+        if cached is not None and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(inputs, cached)):
+            return  # the same field as last frame (e.g. the true system): nothing to redraw
+        self._field_inputs[i] = tuple(np.array(a, copy=True) for a in inputs)
+        points, speed = arrow_segments(*inputs)
+        level = speed_levels(speed)
+        for k, line in enumerate(self.field_items[i]):
+            sel = points[level == k].reshape(-1, 2)
+            line.setData(sel[:, 0], sel[:, 1], connect="pairs", skipFiniteCheck=True)
+        if i == 0 and not self._fixed_range:
+            x, y = np.asarray(inputs[0], float), np.asarray(inputs[1], float)
+            if np.isfinite(x).all() and np.isfinite(y).all() and x.size and y.size:
+                hx, hy = 0.5 * _spacing(x.ravel()), 0.5 * _spacing(y.ravel())
+                extent = (float(x.min()) - hx, float(x.max()) + hx, float(y.min()) - hy, float(y.max()) + hy)
+                if extent != self._extent:  # first frame, or a parameter moved the window
+                    self._extent = extent
+                    self.view_box.setRange(xRange=extent[:2], yRange=extent[2:], padding=0)
+
+    @staticmethod
+    def _update_trajectories(curve, heads, a) -> None:
+        if a is None:
+            return
+        a = np.asarray(a, dtype=np.float64)
+        if a.ndim == 2:
+            a = a[None]
+        if a.ndim != 3 or a.shape[-1] < 2 or a.shape[1] == 0:
+            curve.setData([], [])
+            heads.setData([], [])
+            return
+        a = a[..., :2]
+        # one path for every trajectory: a NaN row after each keeps them apart
+        flat = np.concatenate([a, np.full((a.shape[0], 1, 2), np.nan)], axis=1).reshape(-1, 2)
+        curve.setData(flat[:, 0], flat[:, 1], connect="finite")
+        ends = last_finite(a)
+        heads.setData(ends[:, 0], ends[:, 1])
+
+    def _update_fixed_points(self, points, pos, kinds) -> None:
+        if pos is None:
+            return
+        pos = np.asarray(pos, dtype=np.float64).reshape(-1, 2)
+        codes = np.full(len(pos), -1, dtype=np.int64)
+        if kinds is not None and np.asarray(kinds).size == len(pos):
+            codes = np.asarray(kinds).ravel().astype(np.int64)
+        keep = np.isfinite(pos).all(1)
+        pos, codes = pos[keep], codes[keep]
+        points.setData(pos[:, 0], pos[:, 1],
+                       brush=[self._brushes.get(int(c), self._unknown_brush) for c in codes],
+                       data=[STABILITY.get(int(c), ("unknown",))[0] for c in codes])
+
+    def clear(self):
+        if not self.field_items:
+            self._ranged = False  # a new run: range on its first frame
+
+    # ---- clicks -----------------------------------------------------------
+    def _on_scene_click(self, ev) -> None:
+        if not self.click_target or ev.button() != QtCore.Qt.LeftButton or ev.double():
+            return
+        pos = ev.scenePos()
+        if not self.view_box.sceneBoundingRect().contains(pos):
+            return  # on an axis or the title
+        if self.legend is not None and self.legend.isVisible() and self.legend.sceneBoundingRect().contains(pos):
+            return
+        p = self.view_box.mapSceneToView(pos)
+        x, y = float(p.x()), float(p.y())
+        if math.isfinite(x) and math.isfinite(y):
+            self.clicked.emit(str(self.click_target), x, y)

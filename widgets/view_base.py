@@ -1,0 +1,77 @@
+"""What every view shares: the pyqtgraph look, palettes, colour maps and the
+:class:`View` / :class:`PlotView` bases. Views take numpy arrays and plain
+Python values only (no torch, nothing from ``engine/``)."""
+
+from __future__ import annotations
+
+import pyqtgraph as pg
+from PySide6 import QtWidgets
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#14161a", foreground="#d8d8d8")
+
+POINT_COLORS = ["#ff3b30", "#ffd166", "#06d6a0", "#ffffff"]
+POINT_SYMBOLS = ["o", "d", "t", "s"]
+PALETTE = ["#4cc9f0", "#f72585", "#ffd166", "#06d6a0", "#f8961e", "#b5179e", "#90be6d", "#577590"]
+
+
+# Common names (matplotlib's) for maps pyqtgraph ships under colorcet names.
+_COLORMAP_ALIASES = {
+    "gray": "CET-L1", "grey": "CET-L1", "greys": "CET-L1", "binary": "CET-L1",
+    "twilight": "CET-C6", "hsv": "CET-C2", "coolwarm": "CET-D1", "RdBu": "CET-D1", "seismic": "CET-D1",
+}
+
+
+def colormap(name: str) -> pg.ColorMap:
+    """A pyqtgraph colour map by name; matplotlib's common names work; unknown names give viridis."""
+    name = _COLORMAP_ALIASES.get(name, name)
+    if name not in pg.colormap.listMaps():
+        name = "viridis"
+    return pg.colormap.get(name)
+
+
+class View(QtWidgets.QWidget):
+    """Base: a titled frame around one graphics widget."""
+
+    def __init__(self, spec: dict, parent=None):
+        super().__init__(parent)
+        self.spec = spec
+        self.title = spec.get("title") or spec.get("array") or spec.get("kind")
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.setSpacing(1)
+        self.title_label = QtWidgets.QLabel(self.title)
+        self.title_label.setStyleSheet("font-weight: bold;")
+        lay.addWidget(self.title_label)
+
+    def update_frame(self, arrays: dict, observables: dict, params: dict, time: float) -> None:
+        raise NotImplementedError
+
+    def clear(self) -> None:
+        """Forget history (after a reset)."""
+
+    def export_item(self):
+        """The pyqtgraph item that exporters render, or None."""
+        return None
+
+
+class PlotView(View):
+    """Base of the views drawn in one pyqtgraph plot (exported as that plot)."""
+
+    def __init__(self, spec, parent=None):
+        super().__init__(spec, parent)
+        self.plot = pg.PlotWidget()
+        self.layout().addWidget(self.plot, 1)
+
+    def export_item(self):
+        return self.plot.getPlotItem()
+
+
+def lookup(name, observables, params):
+    """``name`` as a float from the observables, else the parameters; None if absent or not a number."""
+    for source in (observables, params):
+        if name in source:
+            try:
+                return float(source[name])
+            except (TypeError, ValueError):
+                return None
+    return None
