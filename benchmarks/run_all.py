@@ -7,10 +7,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("bench_rd.py", "bench_hopfield.py", "bench_gui.py"):
+for script in ("bench_rd.py", "bench_hopfield.py", "bench_gui.py", "bench_views.py"):
     print(f"\n=== {script}", flush=True)
     env = {**os.environ}
-    if script == "bench_gui.py":
+    if script in ("bench_gui.py", "bench_views.py"):
         env.setdefault("QT_QPA_PLATFORM", "offscreen")
     code = subprocess.call([sys.executable, str(HERE / script), *sys.argv[1:]], env=env)
     if code:
