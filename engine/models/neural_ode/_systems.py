@@ -35,7 +35,7 @@ from engine.params import Param
 
 #: Parameters of all systems (the model shows them all; each system reads its own).
 SYSTEM_PARAMS = (
-    Param("mu", "float", 1.0, 0.0, 20.0, help="Van der Pol: nonlinear damping μ (limit cycle for μ > 0)", step=0.1),
+    Param("mu", "float", 1.0, 0.0, 1000.0, help="Van der Pol: nonlinear damping μ (limit cycle for μ > 0; stiff for μ ≫ 1)", step=0.1),
     Param("alpha", "float", 1.0, 0.0, 10.0, help="Lotka–Volterra: prey growth rate α", step=0.05),
     Param("beta", "float", 8.0 / 3.0, 0.0, 20.0,
           help="Lotka–Volterra: predation rate β; Lorenz: β (8/3 classic)", step=0.05),
