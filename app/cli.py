@@ -100,7 +100,9 @@ def cmd_run(argv) -> int:
         print(f"attractor-lab run: {exc}", file=sys.stderr)
         return 2
     m = sim.model
-    first = m.numpy_state()
+    # the arrays a trajectory is made of (models may leave out display-only ones)
+    keep = m.record_fields
+    first = {k: v for k, v in m.numpy_state().items() if keep is None or k in keep}
     snapshots = steps // every + 1
     per_snapshot = sum(a.nbytes for a in first.values()) + 8 * (len(m.observables()) + 2)
     need = snapshots * per_snapshot
@@ -110,7 +112,7 @@ def cmd_run(argv) -> int:
               f"--max-memory-gb {args.max_memory_gb:g}; record less often (--every {int(every * need / budget) + 1}) "
               f"or raise --max-memory-gb", file=sys.stderr)
         return 2
-    rec = Recorder(every=every, max_bytes=int(budget) + 2**20)
+    rec = Recorder(every=every, arrays=keep, max_bytes=int(budget) + 2**20)
     rec.capture(m.steps, m.time, first, m.observables())
     stopped = None
     with tqdm(total=steps, unit="step", disable=args.quiet, file=sys.stderr, desc=preset.model) as bar:

@@ -484,6 +484,8 @@ class EngineServer:
                 unknown = sorted(set(names) - state_names)
                 if unknown:
                     raise ValueError(f"record: unknown fields {unknown}; this model has {sorted(state_names)}")
+            if names is None and m.record_fields is not None:
+                names = [n for n in m.record_fields if n in state_names]
             self.recorder = Recorder(_int(c, "every", 1, 1, 10**9), names,
                                      _int(c, "max_bytes", 1 << 30, 1 << 20, MAX_RECORDING_BYTES))
             self.recording_preset = preset_for(m).dumps()

@@ -191,3 +191,24 @@ def test_divergence_pauses_with_a_message_and_keeps_the_last_good_state():
     with pytest.raises(SimulationDiverged, match="fixed_step"):
         sim.step(50)
     assert np.isfinite(sim.state()["x_now"]).all()
+
+
+def test_cli_run_records_the_states_not_the_display_buffers(tmp_path):
+    from app.cli import main
+    from engine.presets import shipped_presets_dir
+    from engine.recorder import load_trajectory
+
+    out = tmp_path / "lorenz.npz"
+    assert main(["run", str(shipped_presets_dir() / "ode_lorenz_butterfly.toml"), "--steps", "40", "--every", "10",
+                 "--out", str(out)]) == 0
+    t = load_trajectory(out)
+    assert t["state/x_now"].shape == (5, 3, 3)
+    assert "state/tails" not in t and "state/pp_u" not in t
+    assert np.all(np.diff(t["obs/nfe_total"]) > 0)
+    # the recorded states are the run's: the embedded preset run again by hand ends where the file ends
+    import tomllib
+
+    preset = tomllib.loads(str(t["preset_toml"]))
+    sim = engine.create("ode_system", seed=preset["seed"], device="cpu", **preset["params"])
+    sim.step(40)
+    assert np.allclose(sim.state()["x_now"], t["state/x_now"][-1])

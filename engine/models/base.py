@@ -75,6 +75,9 @@ class Model:
     #: default cap on steps between displayed frames in the GUI (0: as fast as possible);
     #: models whose single steps are worth watching (a Hopfield sweep) set 1
     steps_per_frame: ClassVar[int] = 0
+    #: ``state()`` arrays a recording keeps by default (None: all); display-only
+    #: arrays (vector-field grids, trail buffers, histograms) need not fill files
+    record_fields: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, device: str | torch.device = "cpu", seed: int = 0, **params: Any):
         self.device = torch.device(device)

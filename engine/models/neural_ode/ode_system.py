@@ -82,6 +82,8 @@ class OdeSystem(Model):
         {"kind": "text", "array": "equations"},
     )
     steps_per_frame = 1
+    #: a recording keeps the states (B, d) and fixed points, not the display's trails and grids
+    record_fields = ("x_now", "fp", "fp_kind")
 
     # ---- lifecycle ------------------------------------------------------------
     def _reset(self) -> None:
