@@ -217,8 +217,8 @@ class LiveSolver:
         self._sample_step(r, t_next)
         if self.section is not None:
             coeffs = [c[..., : self.dim] for c in r.interp_coeff]
-            at = lambda xs: _poly(coeffs, xs[:, None, None].to(coeffs[0].dtype))  # noqa: E731  (n, B, d)
-            self._crossings(t0, t1, coeffs[0], r.y1[..., : self.dim], at)
+            at_rows = lambda rows, th: _poly([c[rows] for c in coeffs], th[:, None].to(coeffs[0].dtype))  # noqa: E731
+            self._crossings(t0, t1, coeffs[0], r.y1[..., : self.dim], at_rows)
 
     def _sample_step(self, r, t_next: float) -> None:
         """Tail samples from the step ``r``'s interpolant, up to the output time (never ahead of it)."""
@@ -247,10 +247,10 @@ class LiveSolver:
             self.steps.append((t1, h))
             a, b = y0[..., : self.dim], self.y[..., : self.dim]
             # between fixed steps the path is known only at the ends: linear interpolation
-            at = lambda xs, a=a, b=b: a + (b - a) * xs[:, None, None].to(a.dtype)  # noqa: E731  (n, B, d)
-            self._sample(t0, t1, at)
+            self._sample(t0, t1, lambda xs, a=a, b=b: a + (b - a) * xs[:, None, None].to(a.dtype))
             if self.section is not None:
-                self._crossings(t0, t1, a, b, at)
+                self._crossings(t0, t1, a, b,
+                                lambda rows, th, a=a, b=b: a[rows] + (b - a)[rows] * th[:, None].to(a.dtype))
 
     def _check(self, y) -> None:
         if not bool(torch.isfinite(y.sum())):
@@ -286,22 +286,34 @@ class LiveSolver:
             ordered = torch.cat([self._tail[start:], self._tail[:start]])
         return ordered.transpose(0, 1)
 
-    def _crossings(self, t0, t1, x0, x1, at) -> None:
-        """Upward zero crossings of the section within the step, by bisection on the interpolant."""
+    def _crossings(self, t0, t1, x0, x1, at_rows) -> None:
+        """Upward zero crossings of the section within the step, located on the
+        interpolant ``at_rows(rows, θ)`` (θ ∈ [0, 1] per row) by the Illinois
+        method (regula falsi that halves a stale end's value: superlinear)."""
         s0, s1 = self.section(x0), self.section(x1)
         hit = (s0 < 0) & (s1 >= 0)
         if not bool(hit.any()):
             return
         rows = hit.nonzero().squeeze(-1)
-        lo = torch.zeros(rows.shape[0], dtype=torch.float64, device=x0.device)
-        hi = torch.ones_like(lo)
-        for _ in range(48):
-            mid = 0.5 * (lo + hi)
-            values = self.section(_take(at, mid, rows))
-            below = values < 0
-            lo = torch.where(below, mid, lo)
-            hi = torch.where(below, hi, mid)
-        tc = t0 + 0.5 * (lo + hi) * (t1 - t0)
+        f = lambda th: self.section(at_rows(rows, th)).to(torch.float64)  # noqa: E731
+        a = torch.zeros(rows.shape[0], dtype=torch.float64, device=x0.device)
+        b = torch.ones_like(a)
+        fa, fb = s0[rows].to(torch.float64), s1[rows].to(torch.float64)
+        last = torch.zeros_like(a)  # +1: the last step moved a, -1: it moved b
+        for _ in range(14):
+            width = fb - fa
+            c = torch.where(width > 0, (a * fb - b * fa) / width.clamp(min=1e-300), 0.5 * (a + b)).clamp(0.0, 1.0)
+            fc = f(c)
+            left = fc < 0  # the root lies in (c, b]
+            fb = torch.where(left & (last > 0), 0.5 * fb, fb)  # b kept twice in a row: halve its value
+            fa = torch.where(~left & (last < 0), 0.5 * fa, fa)
+            a, fa = torch.where(left, c, a), torch.where(left, fc, fa)
+            b, fb = torch.where(left, b, c), torch.where(left, fb, fc)
+            last = torch.where(left, torch.ones_like(last), -torch.ones_like(last))
+            if float((b - a).max()) < 1e-12 or bool((fc == 0).all()):
+                break
+        theta = torch.where(fa.abs() < fb.abs(), a, b)
+        tc = t0 + theta * (t1 - t0)
         prev = self.last_crossing[rows]
         self.period[rows] = torch.where(torch.isnan(prev), self.period[rows], tc - prev)
         self.last_crossing[rows] = tc
@@ -367,9 +379,3 @@ class LiveSolver:
 
 def _scaled(y, d, scale):
     return torch.cat([y[..., :d], y[..., d:] * scale[..., None].to(y.dtype)], dim=-1)
-
-
-def _take(at, xs, rows):
-    """Row ``rows[i]`` of the interpolant evaluated at ``xs[i]``."""
-    values = at(xs)  # (n, B, d): every row at every x
-    return values[torch.arange(rows.shape[0], device=rows.device), rows]
