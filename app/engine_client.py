@@ -168,6 +168,9 @@ class QtEngine(QtCore.QObject):
             # an engine we attached to (--connect) outlives us, paused; ours is shut down
             try:
                 self.client.send("pause" if self.remote_file else "shutdown", {})
+                # the sockets close next: with linger 0 the request could be dropped
+                # unsent (a remote engine then kept running); let it go out first
+                self.client.command.linger = 1000
             except zmq.ZMQError:
                 pass
         self._detach()
