@@ -209,7 +209,7 @@ class PhaseView(PlotView):
         if self.click_target:
             tips.append(f"Left click: '{self.click_target}' at that point.")
             self.plot.viewport().setCursor(QtCore.Qt.CrossCursor)
-        tips.append("Wheel/drag: zoom and pan; 'A' (corner): back to the grid.")
+        tips.append("Wheel/drag: zoom and pan; 'A' (corner): " + ("back to the grid." if fields else "fit the data."))
         self.plot.setToolTip("\n".join(tips))
         self.plot.scene().sigMouseClicked.connect(self._on_scene_click)
 
@@ -231,9 +231,10 @@ class PhaseView(PlotView):
         inputs = tuple(arrays.get(f[k]) for k in ("x", "y", "u", "v"))
         if any(a is None for a in inputs):
             return
-        inputs = tuple(np.asarray(a) for a in inputs)
+        inputs = tuple(np.asarray(a, dtype=np.float64) for a in inputs)
         cached = self._field_inputs[i]
-        if cached is not None and all(a.shape == b.shape and np.array_equal(a, b) for a, b in zip(inputs, cached)):
+        if cached is not None and all(a.shape == b.shape and np.array_equal(a, b, equal_nan=True)
+                                      for a, b in zip(inputs, cached)):
             return  # the same field as last frame (e.g. the true system): nothing to redraw
         self._field_inputs[i] = tuple(np.array(a, copy=True) for a in inputs)
         points, speed = arrow_segments(*inputs)
