@@ -63,6 +63,7 @@ REQUESTS = (
     "set_display_rate",
     "set_speed",
     "record",
+    "weights",
     "shutdown",
 )
 #: Events the engine publishes on the state channel.

@@ -448,6 +448,21 @@ class EngineServer:
         self._frame_due = True
         return {}
 
+    def _on_weights(self, c, arrays=None):
+        m = self._need_model()
+        action, path = c["action"], c["path"]
+        if action not in ("save", "load"):
+            raise ValueError(f"weights: action must be save or load, not {action!r}")
+        if not isinstance(path, str) or not path:
+            raise ValueError(f"weights: 'path' must be a non-empty string (a file on the engine's machine), not {path!r}")
+        if not hasattr(m, f"{action}_weights"):
+            raise ValueError(f"model {m.name!r} has no trained weights to {action}")
+        if action == "save":
+            return {"path": str(m.save_weights(path)), "step": m.steps}
+        m.load_weights(path)  # refuses a file that does not fit, naming the mismatch; the model is unchanged
+        self._frame_due = True
+        return {"path": path, "step": m.steps}
+
     def _on_set_patterns(self, c, arrays=None):
         m = self._need_model()
         if not hasattr(m, "set_image_patterns"):

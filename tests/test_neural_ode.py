@@ -371,3 +371,52 @@ def test_recording_and_cli_run(tmp_path):
     rec = Recorder(every=1)
     rec.capture(sim.steps, sim.model.time, sim.state(), sim.observables())
     assert "fp_learned" in rec.stacked()
+
+
+# ---- the engine's weights request ------------------------------------------------------------------
+def test_weights_request_saves_and_loads_through_the_engine(tmp_path):
+    from engine.client import EngineClient, EngineError
+    from engine.protocol import REQUESTS, read_connection_file
+    from engine.server import EngineServer
+
+    server = EngineServer(tmp_path / "engine.json", device="cpu")
+    client = EngineClient(read_connection_file(tmp_path / "engine.json"))
+
+    def call(verb, content):
+        client.send(verb, content)
+        assert server.command.poll(5000), "the request did not arrive"
+        server._handle_pending()
+        msg = client.recv_reply(60.0)
+        assert msg is not None, "no reply"
+        if msg.content.get("status") == "error":
+            raise EngineError(msg.content)
+        return msg.content
+
+    try:
+        assert "weights" in REQUESTS
+        with pytest.raises(EngineError, match="no model loaded"):
+            call("weights", {"action": "save", "path": str(tmp_path / "w.safetensors")})
+        call("load", {"model": "neural_ode", "params": SMALL, "seed": 0})
+        call("step", {"n": 2})
+        reply = call("weights", {"action": "save", "path": str(tmp_path / "w.safetensors")})
+        assert reply["path"] == str(tmp_path / "w.safetensors") and reply["step"] == 2
+        saved = {k: v.clone() for k, v in server.model.field.state_dict().items()}
+        call("reset", {"seed": 7})
+        assert not torch.equal(server.model.field.state_dict()["net.layers.0.weight"], saved["net.layers.0.weight"])
+        call("weights", {"action": "load", "path": str(tmp_path / "w.safetensors")})
+        for k, v in server.model.field.state_dict().items():
+            assert torch.equal(v, saved[k])
+        call("set_params", {"params": {"width": 16}})
+        call("reset", {})
+        with pytest.raises(EngineError, match="parameter 'width': file has 32, this model has 16"):
+            call("weights", {"action": "load", "path": str(tmp_path / "w.safetensors")})
+        with pytest.raises(EngineError, match="action must be save or load"):
+            call("weights", {"action": "delete", "path": "x"})
+        with pytest.raises(EngineError, match="missing field 'path'"):
+            call("weights", {"action": "save"})
+        call("load", {"model": "gray_scott", "params": {"grid": 32}})
+        with pytest.raises(EngineError, match="model 'gray_scott' has no trained weights to save"):
+            call("weights", {"action": "save", "path": str(tmp_path / "g.safetensors")})
+    finally:
+        client.close()
+        server.close()
