@@ -134,6 +134,7 @@ class ContinuousHopfield(Model):
         {"kind": "text", "array": "equations"},
     )
     steps_per_frame = 1  # retrieval takes a few time units: watch it
+    record_fields = ("state", "overlaps")  # the outputs v and the overlaps; the Curie–Weiss curve is a constant
 
     _custom_patterns: np.ndarray | None = None
 

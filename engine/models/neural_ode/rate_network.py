@@ -135,6 +135,8 @@ class RateNetwork(Model):
          "title": "Now"},
         {"kind": "text", "array": "equations"},
     )
+    #: a recording keeps the state itself; the rest is display (rings, theory lines)
+    record_fields = ("x",)
 
     # ---- lifecycle ----------------------------------------------------------
     def _reset(self) -> None:
@@ -398,6 +400,7 @@ class RateNetwork(Model):
         traces[:shown, : len(order)] = recent[:, :shown].T.double().cpu().numpy()
         measured = sorted(self._measured.items())
         out = {
+            "x": self.y[0],
             "rates": raster,
             "trace_t": times,
             **{f"trace_{k + 1}": traces[k] for k in range(TRACE_UNITS)},
