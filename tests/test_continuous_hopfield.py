@@ -125,7 +125,7 @@ def test_load_changes_live_within_the_pool():
     assert sim.observables()["patterns"] == 100.0 and sim.state()["overlaps"].shape == (100,)
     assert torch.equal(sim.model.xi[:20], first)  # the pool's prefix: same patterns as before
     sim.step(5)
-    assert sim.model.max_load() == 0.5
+    assert sim.observables()["max_load"] == 0.5
     with pytest.raises(ValueError, match=r"parameter 'load': 0.6 is not allowed; expected a number in \[0, 0.5\]"):
         sim.set(load=0.6)
     big = make(neurons=20_000, load=0.0)  # pool limited by POOL_ENTRIES
@@ -134,6 +134,7 @@ def test_load_changes_live_within_the_pool():
     assert "parameter 'load' = 0.2 needs 4000 patterns" in str(exc.value)
     assert "holds 3355 random patterns" in str(exc.value) and "the maximum load here is 0.16775" in str(exc.value)
     assert big.params["load"] == 0.0 and big.observables()["patterns"] == 1.0  # refused: nothing kept
+    assert big.observables()["max_load"] == pytest.approx(3355 / 20_000)
 
 
 def test_glyphs_show_as_images():

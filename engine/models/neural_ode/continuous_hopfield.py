@@ -129,7 +129,7 @@ class ContinuousHopfield(Model):
         },
         {"kind": "bars", "array": "overlaps", "title": "Overlaps m_μ now", "ylim": [-1.0, 1.0]},
         {"kind": "timeseries", "observables": ["speed"], "title": "Speed: RMS of dx/dt (→ 0 at a fixed point)", "logy": True},
-        {"kind": "values", "observables": ["temperature", "beta", "load", "patterns", "m_cued", "m_curie_weiss",
+        {"kind": "values", "observables": ["temperature", "beta", "load", "max_load", "patterns", "m_cued", "m_curie_weiss",
                                            "energy", "w_norm", "substeps"], "title": "Now (x = 0 is stable when β·w_norm < 1)"},
         {"kind": "text", "array": "equations"},
     )
@@ -334,6 +334,7 @@ class ContinuousHopfield(Model):
             "beta": self.beta,
             "load": self.count / self.p["neurons"],
             "patterns": float(self.count),
+            "max_load": self.max_load(),
             "w_norm": self.w_norm,
             "substeps": float(self.substeps),
         }
