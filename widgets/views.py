@@ -6,7 +6,7 @@ new model gets its views without editing the GUI. Kinds and their options
 (names in capitals are keys of the frame's arrays; a missing one is skipped):
 
 ``image``
-    ``array``, ``colormap``, ``levels`` (fixed; absent: auto), ``mask``, ``paint``.
+    ``array``, ``colormap``, ``levels`` (fixed; absent: auto), ``mask``, ``paint``, ``aspect`` ("free": stretch, e.g. rasters).
 ``surface``
     ``array`` (2D), ``colormap``, ``levels``, ``zscale``, ``max_fps`` (vispy; see ``widgets/gl_frame.py``).
 ``trajectory3d``
@@ -60,7 +60,8 @@ class ImageView(View):
         self.glw = pg.GraphicsLayoutWidget()
         self.layout().addWidget(self.glw, 1)
         self.plot = self.glw.addPlot()
-        self.plot.setAspectLocked(True)
+        # square cells for fields; "aspect": "free" stretches (rasters: units × time)
+        self.plot.setAspectLocked(spec.get("aspect", "equal") != "free")
         self.plot.invertY(True)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")

@@ -104,7 +104,7 @@ class RateNetwork(Model):
               help="advance a tangent vector with the state (same product) to measure the largest Lyapunov exponent"),
     )
     views = (
-        {"kind": "image", "array": "rates", "title": f"Rates tanh(x): {RASTER_UNITS} units × time (newest right)",
+        {"kind": "image", "array": "rates", "aspect": "free", "title": f"Rates tanh(x): {RASTER_UNITS} units × time (newest right)",
          "colormap": "RdBu", "levels": [-1.0, 1.0]},
         {"kind": "trajectory3d", "array": "pca_trajectory", "title": "Trajectory on its top 3 principal components"},
         {
