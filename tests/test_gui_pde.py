@@ -66,3 +66,40 @@ def test_painting_sets_the_vorticity(qtbot, window):
     w = win.last_frame[1]["w"]
     assert np.unravel_index(np.argmax(w), w.shape) == (100, 20)  # the new vortex is the strongest
     assert abs(win.last_frame[0]["observables"]["mean_vorticity"]) < 1e-5
+
+
+@pytest.fixture
+def burgers_window(qtbot):
+    from app.engine_client import QtEngine
+    from app.main_window import MainWindow
+
+    from engine.presets import shipped_presets_dir
+
+    engine = QtEngine(device="cpu")
+    win = MainWindow(engine, preset_path=str(shipped_presets_dir() / "burgers_shock.toml"), fps=30)
+    qtbot.addWidget(win)
+    win.show()
+    engine.start()
+    with qtbot.waitSignal(win.model_loaded, timeout=60_000) as loaded:
+        pass
+    assert loaded.args == ["burgers"]
+    yield win
+    win.close()
+
+
+def test_burgers_painting_on_the_kymograph_sets_u_and_the_grid_applies(qtbot, burgers_window):
+    win = burgers_window
+    win.set_running(False)
+    qtbot.waitUntil(lambda: win.last_frame is not None and not win.last_frame[0]["running"], timeout=10_000)
+    view = next(v for v in win.grid.views if v.spec.get("array") == "kymograph")
+    assert view.paint_enabled and win.brush_bar.isVisibleTo(win)
+    win.brush_radius.setValue(16)
+    win.brush_value.setValue(-0.5)
+    win.brush_mode.setCurrentText("set")
+    view.painted.emit("kymograph", 256.0, 200.0)  # column 256 is x = π/2, where u was 1
+    qtbot.waitUntil(lambda: abs(float(win.last_frame[1]["u"][256]) + 0.5) < 1e-3, timeout=10_000)
+    assert win.last_frame[1]["kymograph"][-1][256] == pytest.approx(-0.5, abs=1e-3)  # newest row
+    win.panel.editors["grid"].box.setValue(256)
+    qtbot.waitUntil(lambda: "grid" in win.pending_label.text(), timeout=10_000)
+    win.reset()
+    qtbot.waitUntil(lambda: win.last_frame[1]["u"].shape == (256,), timeout=10_000)
