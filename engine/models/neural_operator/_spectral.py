@@ -55,7 +55,19 @@ exactly) with C ≤ ``CFL_TARGET`` = 1; Navier–Stokes re-checks C every
 ``CFL_LIMIT`` (Burgers obeys a maximum principle: max|u| never grows, so its
 first step holds for the run). A given ``dt`` above ``CFL_LIMIT`` is refused
 with a ``ValueError``; a state that stops being finite raises
-``SimulationDiverged`` naming dt.
+``SimulationDiverged`` naming dt. (The live models take powers of two
+instead, see :mod:`._live`.)
+
+For comparison, Li et al.'s data generator (``navier_stokes_2d``) advances
+the viscous term by Crank–Nicolson and the nonlinear term and the forcing by
+one explicit Euler evaluation per step, at dt = 10⁻⁴: first order in time.
+At their ν = 10⁻³ on 64² the CFL step here is ~1/64, and the result at t = 1
+is ~10⁻¹⁰ from a fine reference where theirs is ~10⁻⁶ (``benchmarks/``).
+
+Cost notes: a per-sample viscosity stores the six coefficient arrays per
+sample ((B, n, n//2+1) complex each in 2D); group samples by ν for large
+batches. Everything runs where the inputs live (``w0.device``): pass CUDA
+tensors (and a CUDA generator for the draws) to generate data on a GPU.
 """
 
 from __future__ import annotations
@@ -343,7 +355,7 @@ class NavierStokesSolver:
         c = self.cdtype
         # u = ψ_y, v = −ψ_x with ψ̂ = ŵ/|k|²; the band kept by the 2/3 rule, and w itself
         self.to_uvw = torch.stack(((1j * ky * inv_k2) * keep, (-1j * kx * inv_k2) * keep,
-                                   keep + 0 * kx)).to(c)
+                                   keep.to(torch.complex128))).to(c)
         self.to_uv = self.to_uvw[:2]
         self.div = torch.stack(((-1j * kx) * keep, (-1j * ky) * keep)).to(c)
         self.inv_k2 = inv_k2
