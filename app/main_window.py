@@ -389,8 +389,13 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def export_movie_dialog(self):
         """Save the recording to a private temporary file, then write a movie of one field."""
-        view = self._choose_view("Export movie", "Field:",
-                                 [v for v in self.grid.views if v.spec["kind"] == "image"])
+        views = movie_views(self.grid.views, self.current.get("record_fields") if self.current else None)
+        if not views:
+            QtWidgets.QMessageBox.information(
+                self, "Export movie", "This model's recordings keep no image field to make a movie of; "
+                "save the trajectory (Ctrl+Shift+S) instead.")
+            return
+        view = self._choose_view("Export movie", "Field:", views)
         if view is None:
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export movie", f"{view.spec['array']}.mp4",
@@ -509,6 +514,13 @@ class MainWindow(QtWidgets.QMainWindow):
                 v.close_canvas()
         self.engine.shutdown()
         super().closeEvent(event)
+
+
+def movie_views(views, record_fields) -> list:
+    """The image views a movie can be made of: those whose array a recording keeps
+    (``record_fields`` of the model's declaration; None keeps every array)."""
+    return [v for v in views if v.spec["kind"] == "image"
+            and (record_fields is None or v.spec["array"] in record_fields)]
 
 
 def export_view(view, path: str | Path) -> Path:

@@ -50,3 +50,19 @@ def test_movie_cli_refuses_unknown_array(tmp_path):
     r = subprocess.run([sys.executable, "-m", "app.cli", "movie", str(traj), "--array", "w", "--out",
                         str(tmp_path / "m.gif")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "'w'" in r.stderr and "u" in r.stderr and "v" in r.stderr
+
+
+def test_movies_only_of_image_fields_a_recording_keeps():
+    from types import SimpleNamespace
+
+    from app.main_window import movie_views
+    from engine.models import get
+
+    def offered(name):
+        d = get(name).describe()
+        return [v.spec["array"] for v in movie_views([SimpleNamespace(spec=s) for s in d["views"]],
+                                                     d["record_fields"])]
+
+    assert offered("gray_scott") == ["v", "u"]  # records everything: every image view
+    assert offered("continuous_hopfield") == ["state"]  # records the outputs, not the static cued pattern
+    assert offered("ode_system") == []  # no image views

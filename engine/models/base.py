@@ -211,6 +211,7 @@ class Model:
             "params": [p.to_json() for p in cls.params],
             "views": [dict(v) for v in cls.views],
             "steps_per_frame": cls.steps_per_frame,
+            "record_fields": list(cls.record_fields) if cls.record_fields is not None else None,
         }
 
     def numpy_state(self) -> dict[str, np.ndarray]:
