@@ -78,12 +78,18 @@ class MLP(nn.Module):
                 layer.weight.copy_(scale * _uniform((b, a), bound, generator, device, dtype))
                 layer.bias.copy_(scale * _uniform((b,), bound, generator, device, dtype))
             self.layers.append(layer)
+        # a plain tuple for the hot path (slicing a ModuleList builds a new module on every call);
+        # a tuple is not registered as a submodule, so the state dict keeps one name per tensor
+        self._plan = (tuple(self.layers[:-1]), self.layers[-1])
+        self._cubes = inputs == "cubes"
 
     def forward(self, x):
-        h = x * x * x if self.inputs == "cubes" else x
-        for layer in self.layers[:-1]:
-            h = self.act(layer(h))
-        return self.layers[-1](h)
+        h = x * x * x if self._cubes else x
+        hidden, readout = self._plan
+        act = self.act
+        for layer in hidden:
+            h = act(layer(h))
+        return readout(h)
 
 
 class MLPField(nn.Module):

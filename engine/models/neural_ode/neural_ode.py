@@ -30,6 +30,14 @@ vector–Jacobian product per forward call, but f_θ is never called again).
 ``nfe_rollout`` is the prediction cost: the NFE of one solve over the whole
 span (what the regulariser aims to lower).
 
+Errors: ``loss`` is this iteration's batch loss; ``loss_train`` the loss over
+non-overlapping windows covering all the data, ``loss_clean`` the same against
+the noise-free samples; ``loss_val`` the mean squared error of the forecast
+from the last sample at H through the held-out span, ``forecast_error`` its
+root over the true signal's variance there (0: perfect; ~1 or more: nothing
+like it); ``rollout_error`` the same for the learned solution from the true
+starts over [0, H] (phase errors accumulate over many turns: a strict measure).
+
 Observables that cost a solve over the whole span (``loss_train``,
 ``loss_val``, ``nfe_rollout``, the views' trajectories, fields and fixed
 points) are computed when asked and kept for that iteration; while a window
@@ -134,7 +142,7 @@ class NeuralODE(Model):
         Param("regularise", "bool", False,
               help="add the solver's local error estimates Σ E_j h_j to the loss (Pal et al. 2021); "
                    "needs adjoint off"),
-        Param("reg_weight", "float", 1e-2, 1e-8, 100.0, log=True, help="weight w of Σ_j E_j h_j in the loss"),
+        Param("reg_weight", "float", 3e-3, 1e-8, 100.0, log=True, help="weight w of Σ_j E_j h_j in the loss"),
         Param("stiffness_weight", "float", 0.0, 0.0, 100.0, step=0.001,
               help="weight w_S of the stiffness estimate Σ_j λ_j h_j (dopri5; 0: off)"),
         Param("dtype", "choice", "float32", choices=("float32", "float64"), live=False,
