@@ -330,6 +330,9 @@ def test_display_mode_reuses_the_evaluation_but_scripts_get_the_current_one():
     assert m.observables()["loss_train"] == first  # reused: evaluated a moment ago
     with m.exact_observables():
         assert m.observables()["loss_train"] != first
+    before = m.observables()["nfe_rollout"]
+    sim.set(rtol=1e-3, atol=1e-5)  # a change of what is measured is shown at once, even while displaying
+    assert m.observables()["nfe_rollout"] < before
 
 
 def test_recording_and_cli_run(tmp_path):

@@ -303,7 +303,7 @@ class NeuralODE(Model):
             self._window_rel = (torch.arange(self.p["window"], dtype=torch.float64, device=self.device)
                                 * (h / (s - 1))).to(self.dtype)
         if changed.keys() & {"window", "solver", "rtol", "atol"}:
-            self._eval_step = -1  # what the evaluation measures changed
+            self._eval = None  # what the evaluation measures changed: the next frame shows the new one
 
     # ---- solving ------------------------------------------------------------------------
     def _solve(self, y0, t, *, adjoint=False, record=False):
@@ -617,7 +617,7 @@ class NeuralODE(Model):
             for k, v in self.field.state_dict().items():
                 v.copy_(tensors[k].to(device=v.device, dtype=v.dtype))
         self.optimizer = torch.optim.Adam(self.field.parameters(), lr=self.p["lr"])
-        self._eval_step = -1
+        self._eval = None  # the next frame shows the loaded field
 
     @staticmethod
     def _read_config(meta: dict, where: str) -> dict:
