@@ -63,8 +63,11 @@ class TuringAnalysis:
 
     @property
     def lambda_fastest(self) -> float:
-        """Wavelength 2π/k of the fastest-growing mode (nan when none)."""
-        return 2.0 * np.pi / self.k_fastest if self.k_fastest > 0 else float("nan")
+        """Wavelength 2π/k of the fastest-growing mode; nan when none grows, or when the
+        fastest is the uniform mode itself (Hopf or plain instability: no wavelength)."""
+        if not self.k_fastest > 0.5 * self.k[1]:
+            return float("nan")
+        return 2.0 * np.pi / self.k_fastest
 
     def sigma_at(self, k: float) -> float:
         """Re σ interpolated on the tabulated curve (nan outside it)."""
@@ -87,8 +90,9 @@ class TuringAnalysis:
             text = f"stable: no wavenumber grows (max σ = {self.sigma.max():.3g}); patterns need a finite push"
         u, v = self.steady_state
         text += f"\nuniform state (u, v) = ({u:.4g}, {v:.4g})"
-        if measured_lambda is not None and np.isfinite(measured_lambda):
-            text += f"; measured λ = {measured_lambda:.3g}"
+        if measured_lambda is not None:
+            # NaN: no pattern to measure (a uniform field's "wavelength" would be the domain)
+            text += f"; measured λ = {measured_lambda:.3g}" if np.isfinite(measured_lambda) else "; measured λ = —"
         return text
 
 

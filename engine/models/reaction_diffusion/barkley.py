@@ -10,7 +10,7 @@ dt of order ε.
 from __future__ import annotations
 
 from engine.models import register
-from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
+from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, pacing_params, rd_views
 from engine.params import Param
 
 
@@ -26,7 +26,7 @@ class Barkley(ReactionDiffusion):
         Param("eps", "float", 0.02, 1e-4, 1.0, help="time-scale ratio ε (stiffness of u)", log=True),
         Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
         Param("Dv", "float", 0.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
-    ) + common_params(dt=0.01, dt_max=10.0, cell=0.25, seeding="spiral", noise=0.0)
+    ) + common_params(dt=0.01, dt_max=10.0, cell=0.25, seeding="spiral", noise=0.0) + pacing_params()
     views = rd_views("u", {"u": [0.0, 1.0], "v": [0.0, 1.0]}, colormaps=("inferno", "viridis"))
     reaction_names = ("a", "b", "eps")
     default_cell = 0.25

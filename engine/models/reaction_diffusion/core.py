@@ -9,8 +9,31 @@ complex numbers, gives the exact Jacobian for the Turing analysis), its
 uniform steady state, the states used for seeding and its parameters. This
 base supplies the grid, the schemes (explicit ``euler``/``rk4`` finite
 differences with periodic or zero-flux boundaries, pseudo-spectral
-``etdrk4``), the float dtype, the explicit stability check, the NaN guard,
-painting, seeding, the dispersion relation and the measured wavelength.
+``etdrk4``), the float dtype, the stability checks, the NaN guard,
+painting, seeding, an optional pacemaker, the dispersion relation and the
+measured wavelength.
+
+Stability. The diffusive limit h²/(4D) of an explicit step is not the whole
+story: the reaction's Jacobian at the local state adds to the spectrum of the
+linearised step, and a stiff state (the Brusselator's peaks, where ∂g/∂v =
+−u² reaches −110) drives the grid-scale modes out of the scheme's stability
+region while the diffusion check still passes. So the state itself is checked
+while running: at every cell the 2×2 linearisation J(u, v) − μ·diag(Du, Dv)
+of the grid-scale mode (μ = 8/h², the 5-point Laplacian's largest
+|eigenvalue|; μ = 0 for ``etdrk4``, which integrates diffusion exactly and is
+classical RK4 for the reaction), its eigenvalues taken exactly, the largest
+|λ| over the field against the scheme's real-axis limit (2 for Euler, 2.785
+for RK4 and ETDRK4). Gershgorin's discs of the same matrices bound it but
+overstate it where the coupling is strong (Pearson's Gray–Scott at dt = 1:
+1.94 against 2.02). Checks run every 16–256 steps depending on how close the
+last came (never costing more than a tenth of the stepping) and at the end of
+a stepping call. A second detector watches
+the power on the Nyquist lines of each field's spectrum, which a grid-scale
+oscillation fills even where the bound says nothing. A run that fails either
+check is paused with :class:`NumericalInstability`, restored to the last state
+that passed, with a message naming dt, the limit and the fix; a live change of
+dt, of a diffusion coefficient or of the chemistry that the current state would
+not survive is refused the same way.
 
 Lengths are in domain units: the cell size is ``h = length / grid``;
 ``length = 0`` means ``grid × default_cell`` so that the pattern scale in
@@ -19,7 +42,9 @@ cells stays the same when the grid changes.
 
 from __future__ import annotations
 
+import math
 import time
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,6 +64,39 @@ COMPILE_MIN_GRID = 64
 #: the measured wavelength is refreshed at most this often (s): state(),
 #: observables() and texts() are each called once per displayed frame.
 MEASURE_INTERVAL_S = 0.2
+#: steps between two stability checks, by how close the last one came to the limit (dt·ρ / limit)
+CHECK_INTERVALS = ((0.5, 256), (0.8, 128), (0.95, 64), (math.inf, 16))
+#: a stability check may cost at most this fraction of the stepping between two checks
+CHECK_BUDGET = 0.1
+#: the Nyquist detector pauses a run when a field holds more than this fraction of its
+#: power on the Nyquist lines (at least 4/n on an n-grid, above white noise's 2/n) and
+#: that power grew since the previous check
+NYQUIST_ALARM = 0.02
+#: a field whose std is below this fraction of max(|mean|, 1) has no pattern (no measured λ)
+NO_PATTERN_CONTRAST = 1e-3
+
+
+class NumericalInstability(SimulationDiverged):
+    """The time step cannot follow the state: raised by ``step`` before the run shows
+    garbage, with the model restored to the last state that passed the checks."""
+
+
+@dataclass(frozen=True)
+class Stability:
+    """One stability check of the state: ``dt·rho ≤ limit`` is stable."""
+
+    rho: float  # how far the linearised step's spectrum reaches into the left half-plane
+    limit: float  # the scheme's real-axis stability limit
+    dt: float
+    at: tuple[float, float]  # (u, v) at the cell that sets rho
+
+    @property
+    def dt_limit(self) -> float:
+        return self.limit / self.rho if self.rho > 0 else math.inf
+
+    @property
+    def ratio(self) -> float:
+        return self.dt * self.rho / self.limit
 
 
 def common_params(*, dt: float, dt_max: float, grid: int = 256, cell: float = 1.0, scheme: str = "euler",
@@ -59,6 +117,17 @@ def common_params(*, dt: float, dt_max: float, grid: int = 256, cell: float = 1.
               live=False),
         Param("noise", "float", noise, 0.0, 1.0, help="amplitude of the uniform noise added at reset",
               live=False),
+    )
+
+
+def pacing_params(period: float = 0.0, radius: float = 4.0) -> tuple[Param, ...]:
+    """A pacemaker at the centre: every ``pacing_period`` time units u is set to the
+    excited state in a disc of ``pacing_radius`` cells (a stimulus electrode)."""
+    return (
+        Param("pacing_period", "float", period, 0.0, 1e6, unit="time",
+              help="a pacemaker at the centre fires every this many time units (0: none)", step=1.0),
+        Param("pacing_radius", "float", radius, 0.5, 1e4, unit="cells", help="radius of the pacemaker's disc",
+              step=0.5),
     )
 
 
@@ -168,6 +237,67 @@ class ReactionDiffusion(Model):
                 f"{limit:.4g} (h = {h:.4g}, max D = {max(self.p['Du'], self.p['Dv']):g}); "
                 f"lower dt to at most {limit:.4g}, lower the diffusion coefficients, or use scheme='etdrk4'")
 
+    # ---- stability of the state --------------------------------------------------
+    def stability(self, fields: torch.Tensor | None = None, scheme: str | None = None) -> Stability:
+        """Stability check of ``fields`` (default: the current state) for ``scheme``
+        (default: the current one); see the module docstring."""
+        f = self._fields if fields is None else fields
+        scheme = scheme or self.p["scheme"]
+        p = {name: float(self.p[name]) for name in self.reaction_names}
+        mu_max = 0.0 if scheme == "etdrk4" else 8.0 / self.cell_size**2
+        rho, at = num.local_reach(type(self).reaction, f, p, (self.p["Du"], self.p["Dv"]), mu_max)
+        u, v = (float(x) for x in f.reshape(2, -1)[:, at].tolist())
+        return Stability(rho, num.REAL_AXIS_LIMIT[scheme], float(self.p["dt"]), (u, v))
+
+    def _instability_text(self, rep: Stability) -> str:
+        scheme, dt = self.p["scheme"], self.p["dt"]
+        u, v = rep.at
+        safe = 0.8 * rep.dt_limit
+        if scheme == "etdrk4":
+            return (f"dt = {dt:g} exceeds the stability limit {rep.dt_limit:.3g} of etdrk4's explicit reaction at this "
+                    f"state (the reaction Jacobian's eigenvalue |λ| = {rep.rho:.4g} at u = {u:.3g}, v = {v:.3g}, "
+                    f"against RK4's real-axis limit {rep.limit:.4g}); lower dt to {safe:.3g} or less")
+        etd = self.stability(scheme="etdrk4").dt_limit
+        return (f"dt = {dt:g} exceeds the stability limit {rep.dt_limit:.3g} of {scheme} at this state "
+                f"(|λ| = {rep.rho:.4g} for J(u, v) − diag(Du, Dv)·8/h² at the stiffest cell, u = {u:.3g}, "
+                f"v = {v:.3g}, against {scheme}'s real-axis limit {rep.limit:.4g}; diffusion alone would allow "
+                f"{self.explicit_limit():.3g}); lower dt to {safe:.3g} or less, or use scheme='etdrk4' "
+                f"(diffusion exact; its reaction limit here is dt = {etd:.3g})")
+
+    def _check_interval(self, ratio: float) -> int:
+        return max(next(k for bound, k in CHECK_INTERVALS if ratio < bound), self._cheap_gap())
+
+    def _accept_state(self, step: int, time_now: float) -> None:
+        """Check the current state; on success it becomes the restore point."""
+        t0 = time.perf_counter()
+        rep = self.stability()
+        if rep.ratio > 1.0 + 1e-9:
+            self._pause(step, f"{self._instability_text(rep)}.")
+        line, total = num.nyquist_power(self._fields)
+        line, total = line.tolist(), total.tolist()
+        alarm = max(NYQUIST_ALARM, 4.0 / self.p["grid"])
+        if self._nyquist is not None and self._nyquist[0] == self._edits:
+            for name, now, before, tot in zip(("u", "v"), line, self._nyquist[1], total):
+                if tot > 0 and now / tot > alarm and now > 1.5 * before:
+                    self._pause(step, f"a grid-scale oscillation grows in {name} ({now / tot:.1%} of its power on the "
+                                f"Nyquist modes, up from {before / tot:.1%}): the time step cannot follow this "
+                                f"state although the local analysis allows dt ≤ {rep.dt_limit:.3g}; lower dt "
+                                f"(now {self.p['dt']:g})" + ("" if self.p["scheme"] == "etdrk4"
+                                                              else " or use scheme='etdrk4'"))
+        self._nyquist = (self._edits, line)
+        self._stability = rep
+        self._checked = (self._fields, step, time_now)
+        self._check_cost = 0.7 * self._check_cost + 0.3 * (time.perf_counter() - t0)
+        self._check_due = step + self._check_interval(rep.ratio)
+
+    def _pause(self, reached: int, what: str) -> None:
+        fields, step, time_now = self._checked
+        self._fields, self.steps, self.time = fields, step, time_now
+        self._nyquist = None
+        raise NumericalInstability(
+            f"{self.name}: paused at step {reached} and restored step {step} (t = {time_now:.4g}), the last state "
+            f"that passed the stability checks: {what}")
+
     # ---- lifecycle ---------------------------------------------------------------
     def _reset(self) -> None:
         self.check_numerics()
@@ -183,11 +313,26 @@ class ReactionDiffusion(Model):
         self._measured = (float("nan"), float("nan"))
         self._measured_at: tuple | None = None  # (stamp, time, cost) of the last measurement
         self._edits = 0
+        self._nyquist: tuple | None = None  # (edits, per-field Nyquist power) at the last check
+        self._check_cost = self._step_cost = 0.0
+        rep = self.stability()
+        if rep.ratio > 1.0 + 1e-9:
+            raise ValueError(f"{self.name}: the initial state is too stiff for this step: {self._instability_text(rep)}")
+        self._stability = rep
+        self._checked = (self._fields, 0, 0.0)
+        self._check_due = self._check_interval(rep.ratio)
 
     def _on_live_change(self, changed: dict[str, Any]) -> None:
         self.check_numerics()  # a ValueError refuses the change; Model.set restores the old values
         if {"scheme", "boundary"} & set(changed):
             self._steps_in_config = 0
+        if {"dt", "Du", "Dv", "scheme"} & set(changed) or set(self.reaction_names) & set(changed):
+            rep = self.stability()
+            if rep.ratio > 1.0 + 1e-9:
+                names = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in changed.items())
+                raise ValueError(f"{self.name}: {names} refused: {self._instability_text(rep)}")
+            self._stability = rep
+            self._check_due = min(self._check_due, self.steps + self._check_interval(rep.ratio))
         self._refresh_coefficients()
         self._update_turing()
 
@@ -230,29 +375,72 @@ class ReactionDiffusion(Model):
             return
         stepper.request((self._fields, self._prm_tensor), background=(policy == "auto"))
 
-    def _step(self, n: int) -> None:
-        self.check_numerics()
-        stepper = self._stepper()
-        self._maybe_compile(stepper)
-        # steppers are functional (they never write into their input), so the
-        # state at the start of the chunk survives untouched: no copy needed
-        good = f = self._fields
+    def _pacing_steps(self) -> int:
+        """Steps between two pacemaker stimuli (0: no pacemaker)."""
+        period = float(self.p.get("pacing_period", 0.0))
+        return max(1, int(round(period / self.p["dt"]))) if period > 0 else 0
+
+    def _pace(self) -> None:
+        """A stimulus: u set to the excited state in a disc at the centre."""
+        n = self.p["grid"]
+        self._fields = self._fields.clone()  # never write into an array a frame may still hold
+        paint_disc(self._fields, 0, (n - 1) / 2, (n - 1) / 2, float(self.p["pacing_radius"]),
+                   float(self.seed_states()["excited"][0]), "set", self.periodic)
+        self._edits += 1
+
+    def _advance(self, stepper: num.FusedStepper, f: torch.Tensor, n: int) -> torch.Tensor:
         if self.p["scheme"] == "etdrk4":
             coeffs = self._etd_coefficients()
             for _ in range(n):
                 f = stepper(f, self._prm_floats, coeffs)
-        else:  # compiled kernels take the coefficients as a tensor (no recompile on a slider move)
-            f = stepper.run(f, self._prm_tensor, n, eager_prm=self._prm_floats)
-        # one device→host sync per chunk, not per step. A sum is finite exactly when every
-        # value is, unless finite values overflow it: only then the exact (~10× slower:
-        # 0.4 ms at 256², 2 ms at 512²) element-wise check decides
-        if not bool(torch.isfinite(f.sum())) and not bool(torch.isfinite(f).all()):
-            self._fields = good
-            raise SimulationDiverged(self._divergence_message(n))
-        self._fields = f
-        self._steps_in_config += n
+            return f
+        # compiled kernels take the coefficients as a tensor (no recompile on a slider move)
+        return stepper.run(f, self._prm_tensor, n, eager_prm=self._prm_floats)
+
+    def _step(self, n: int) -> None:
+        self.check_numerics()
+        stepper = self._stepper()
+        self._maybe_compile(stepper)
+        pace = self._pacing_steps()
+        dt = self.dt
+        done = 0
+        # sub-chunks end at stability checks and pacemaker stimuli; the state is checked
+        # at the end of every call too, so a published frame has always passed
+        while done < n:
+            now = self.steps + done
+            k = min(n - done, max(self._check_due - now, 1))
+            if pace:
+                k = min(k, pace - now % pace)
+            t0 = time.perf_counter()
+            # steppers are functional (they never write into their input): the state at
+            # the start of the sub-chunk survives untouched, no copy needed
+            good = self._fields
+            f = self._advance(stepper, good, k)
+            # one device→host sync per sub-chunk, not per step. A sum is finite exactly when
+            # every value is, unless finite values overflow it: only then the exact (~10×
+            # slower: 0.4 ms at 256², 2 ms at 512²) element-wise check decides
+            if not bool(torch.isfinite(f.sum())) and not bool(torch.isfinite(f).all()):
+                self._fields = good
+                self.steps, self.time = now, self.time + done * dt
+                raise SimulationDiverged(self._divergence_message(k))
+            self._fields = f
+            self._step_cost = (time.perf_counter() - t0) / k
+            done += k
+            self._steps_in_config += k
+            if pace and (self.steps + done) % pace == 0:
+                self._pace()
+            now = self.steps + done
+            if now >= self._check_due or (done == n and now - self._checked[1] >= self._cheap_gap()):
+                self._accept_state(now, self.time + done * dt)
+
+    def _cheap_gap(self) -> int:
+        """Fewest steps between checks for a check to cost at most CHECK_BUDGET of them."""
+        if self._step_cost <= 0:
+            return 1
+        return max(1, int(math.ceil(self._check_cost / (CHECK_BUDGET * self._step_cost))))
 
     def _divergence_message(self, n: int) -> str:
+        # called with self.steps already at the restored step
         scheme, dt = self.p["scheme"], self.p["dt"]
         where = (f"{self.name}: the state stopped being finite between step {self.steps} and {self.steps + n}; "
                  f"restored step {self.steps}. ")
@@ -323,7 +511,13 @@ class ReactionDiffusion(Model):
                 return self._measured
         index = 0 if self.pattern_field == "u" else 1
         field = self._fields[index].detach().to("cpu", torch.float64).numpy()
-        self._measured = turing.dominant_wavelength(field, self.length)
+        self._measured = (float("nan"), float("nan"))
+        # no pattern (a uniform field), or no wavelength resolved (the spectrum peaks at one
+        # period across the domain: a colony's envelope, a bulk oscillation): "—", not the domain
+        if field.std() >= NO_PATTERN_CONTRAST * max(abs(float(field.mean())), 1.0):
+            k, lam = turing.dominant_wavelength(field, self.length)
+            if lam < 0.99 * self.length:
+                self._measured = (k, lam)
         self._measured_at = (stamp, now, time.monotonic() - now)
         return self._measured
 
@@ -348,6 +542,9 @@ class ReactionDiffusion(Model):
             "sigma_fastest": a.sigma_fastest if a is not None else nan,
             "k_measured": k_meas,
             "sigma_measured": a.sigma_at(k_meas) if a is not None else nan,
+            # the last stability check: the largest stable dt for that state, and dt over it
+            "dt_limit": self._stability.dt_limit,
+            "stability_ratio": self._stability.ratio,
         }
 
     def texts(self):
@@ -355,6 +552,9 @@ class ReactionDiffusion(Model):
             verdict = "no uniform steady state to analyse"
         else:
             verdict = self.analysis.summary(self._measure()[1])
+        rep = self._stability
+        verdict += (f"\nstep: dt = {rep.dt:g}, stable up to {rep.dt_limit:.3g} at the last check "
+                    f"({self.p['scheme']}, {rep.ratio:.0%} of the limit)")
         note = self.regime_note()
         if note:
             verdict += "\n" + note

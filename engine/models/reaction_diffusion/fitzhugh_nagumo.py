@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from engine.models import register
-from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
+from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, pacing_params, rd_views
 from engine.params import Param
 
 
@@ -28,7 +28,7 @@ class FitzHughNagumo(ReactionDiffusion):
         Param("eps", "float", 0.02, 1e-4, 1.0, help="time-scale ratio ε of recovery to excitation", log=True),
         Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
         Param("Dv", "float", 0.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
-    ) + common_params(dt=0.1, dt_max=10.0, cell=1.0, seeding="spiral", noise=0.0)
+    ) + common_params(dt=0.1, dt_max=10.0, cell=1.0, seeding="spiral", noise=0.0) + pacing_params()
     views = rd_views("u", {"u": [-2.2, 2.2], "v": [-1.0, 1.8]}, colormaps=("inferno", "viridis"))
     reaction_names = ("a", "b", "eps")
     default_cell = 1.0
