@@ -16,6 +16,17 @@ Format (version 1)::
     fps = 30
     [view]              # free-form view settings (field shown, colour map, ...)
     field = "v"
+    [contract]          # what the preset shows, checked by tests/test_preset_contracts.py
+    steps = 8000        # engine steps from the preset's seed, then the checks below
+    pattern = "spots"   # class of `field` (uniform, spots, stripes, waves, chaos)
+    grid_scale_max = 1e-4
+    [contract.observables]
+    mean_v = [0.05, 0.2]
+
+The contract's keys (all but ``steps`` optional; see :class:`Contract`):
+``steps``, ``field``, ``pattern``, ``probe_steps``, ``grid_scale_max``,
+``observables`` (name = [low, high]; ``inf`` and ``-inf`` allowed) and
+``agree`` (name = [other observable, tolerance]).
 
 This module imports neither torch nor Qt: the GUI validates presets against
 the parameter declarations it received from the engine.
@@ -23,6 +34,8 @@ the parameter declarations it received from the engine.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -31,13 +44,17 @@ from typing import Any
 
 import tomli_w
 
+from engine.analysis import PATTERN_CLASSES
 from engine.params import Param, validate_params
 from engine.protocol import atomic_write_bytes
 
 FORMAT_VERSION = 1
 #: seeds shown and edited in the window are 31-bit; presets keep to the same range
 MAX_SEED = 2**31 - 1
-_TOP_KEYS = {"format_version", "model", "title", "description", "seed", "params", "run", "view"}
+_TOP_KEYS = {"format_version", "model", "title", "description", "seed", "params", "run", "view", "contract"}
+_CONTRACT_KEYS = {"steps", "field", "pattern", "probe_steps", "grid_scale_max", "observables", "agree"}
+#: contracts run in the test suite: keep each one short
+MAX_CONTRACT_STEPS = 10**7
 _RUN_KEYS = {
     "fps": Param("fps", "int", 30, 1, 240, help="display rate (frames/s)"),
     "steps_per_frame": Param("steps_per_frame", "int", 0, 0, 10_000_000,
@@ -51,6 +68,139 @@ class PresetError(ValueError):
     """A preset that cannot be used; the message names the file and the key."""
 
 
+@dataclass(frozen=True)
+class Contract:
+    """What a preset promises to show, as data (the ``[contract]`` table).
+
+    The checker (:func:`engine.contracts.check_contract`) creates the model from
+    the preset exactly as the window would (its parameters and seed, on the
+    CPU), runs ``steps`` engine steps and then checks every claim:
+
+    ``field`` (default: the preset's ``view.field``)
+        the 2D array of ``state()`` whose pattern is classified;
+    ``pattern``
+        its class by :func:`engine.analysis.morphology.classify_pattern`
+        (one of ``PATTERN_CLASSES``), from the state after ``steps`` and the one
+        ``probe_steps`` before it (default ``max(1, steps // 20)``: moving
+        patterns are told from static ones by the change in between);
+    ``grid_scale_max``
+        every array of ``state()`` with the field's shape holds at most this
+        fraction of its power on the Nyquist modes
+        (:func:`engine.analysis.morphology.nyquist_fraction`);
+    ``observables``
+        ``name = [low, high]``: the observable after ``steps`` lies in the range
+        (``inf``/``-inf`` for one-sided ranges);
+    ``agree``
+        ``name = [other, tolerance]``: ``|name − other| ≤ tolerance`` (a
+        measurement against the theory's prediction, for instance).
+    """
+
+    steps: int
+    field: str | None = None
+    pattern: str | None = None
+    probe_steps: int | None = None
+    grid_scale_max: float | None = None
+    # (``field`` above shadows dataclasses.field inside this class body)
+    observables: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
+    agree: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def probe(self) -> int:
+        """Steps between the two snapshots the pattern class is read from."""
+        return self.probe_steps if self.probe_steps is not None else max(1, self.steps // 20)
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"steps": self.steps}
+        for key in ("field", "pattern", "probe_steps", "grid_scale_max"):
+            if getattr(self, key) is not None:
+                d[key] = getattr(self, key)
+        if self.observables:
+            d["observables"] = {k: [lo, hi] for k, (lo, hi) in self.observables.items()}
+        if self.agree:
+            d["agree"] = {k: [other, tol] for k, (other, tol) in self.agree.items()}
+        return d
+
+    def describe(self, dt: float | None = None) -> str:
+        """The claim in words, for the window (``dt``: simulated time per step, if known)."""
+        when = f"after {self.steps:,} steps".replace(",", " ")
+        if dt is not None and dt > 0:
+            when += f" (t = {self.steps * dt:.4g})"
+        claims = []
+        if self.pattern:
+            claims.append(f"{self.field or 'the field'} shows {self.pattern}")
+        for name, (lo, hi) in self.observables.items():
+            if math.isinf(lo):
+                claims.append(f"{name} ≤ {hi:g}")
+            elif math.isinf(hi):
+                claims.append(f"{name} ≥ {lo:g}")
+            else:
+                claims.append(f"{name} in [{lo:g}, {hi:g}]")
+        for name, (other, tol) in self.agree.items():
+            claims.append(f"{name} within {tol:g} of {other}")
+        if self.grid_scale_max is not None:
+            claims.append(f"grid-scale power ≤ {self.grid_scale_max:g}")
+        return f"{when}: " + "; ".join(claims) if claims else when
+
+
+def parse_contract(data: Any, view: dict, where: str) -> Contract:
+    """Validate a ``[contract]`` table (see :class:`Contract`)."""
+
+    def fail(key: str, msg: str) -> PresetError:
+        return PresetError(f"{where}: key 'contract.{key}': {msg}")
+
+    def number(x) -> bool:
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    if not isinstance(data, dict):
+        raise PresetError(f"{where}: key 'contract': expected a table")
+    unknown = set(data) - _CONTRACT_KEYS
+    if unknown:
+        raise fail(sorted(unknown)[0], f"unknown key; allowed keys are {', '.join(sorted(_CONTRACT_KEYS))}")
+    steps = data.get("steps")
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_CONTRACT_STEPS:
+        raise fail("steps", f"expected an integer from 1 to {MAX_CONTRACT_STEPS}, got {steps!r}")
+    name = data.get("field", view.get("field"))
+    if "field" in data and not (isinstance(name, str) and name):
+        raise fail("field", f"expected the name of a 2D array of the model's state, got {name!r}")
+    pattern = data.get("pattern")
+    if pattern is not None:
+        if pattern not in PATTERN_CLASSES:
+            raise fail("pattern", f"expected one of {', '.join(PATTERN_CLASSES)}, got {pattern!r}")
+    if (pattern is not None or "grid_scale_max" in data) and not isinstance(name, str):
+        raise fail("field", "a pattern or grid_scale_max claim needs the field it is about "
+                   "(contract.field, or view.field)")
+    probe = data.get("probe_steps")
+    if probe is not None and (not isinstance(probe, int) or isinstance(probe, bool) or not 1 <= probe <= steps):
+        raise fail("probe_steps", f"expected an integer from 1 to steps = {steps}, got {probe!r}")
+    grid = data.get("grid_scale_max")
+    if grid is not None and not (number(grid) and 0.0 <= grid <= 1.0):
+        raise fail("grid_scale_max", f"expected a fraction in [0, 1], got {grid!r}")
+    observables = {}
+    table = data.get("observables", {})
+    if not isinstance(table, dict):
+        raise fail("observables", "expected a table of name = [low, high]")
+    for key, rng in table.items():
+        if not (isinstance(rng, list) and len(rng) == 2 and all(number(x) and not math.isnan(x) for x in rng)
+                and rng[0] <= rng[1]):
+            raise fail(f"observables.{key}", f"expected [low, high] with low <= high (inf allowed), got {rng!r}")
+        observables[key] = (float(rng[0]), float(rng[1]))
+    agree = {}
+    table = data.get("agree", {})
+    if not isinstance(table, dict):
+        raise fail("agree", "expected a table of name = [other observable, tolerance]")
+    for key, pair in table.items():
+        if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str) and number(pair[1])
+                and pair[1] >= 0):
+            raise fail(f"agree.{key}", f"expected [other observable, tolerance >= 0], got {pair!r}")
+        agree[key] = (pair[0], float(pair[1]))
+    if pattern is None and grid is None and not observables and not agree:
+        raise PresetError(f"{where}: key 'contract': claims nothing; give a pattern, grid_scale_max, "
+                          "observables or agree")
+    return Contract(steps=steps, field=name if isinstance(name, str) else None, pattern=pattern,
+                    probe_steps=probe, grid_scale_max=None if grid is None else float(grid),
+                    observables=observables, agree=agree)
+
+
 @dataclass
 class Preset:
     model: str
@@ -60,6 +210,7 @@ class Preset:
     description: str = ""
     run: dict[str, Any] = field(default_factory=dict)
     view: dict[str, Any] = field(default_factory=dict)
+    contract: Contract | None = None
     path: Path | None = None
 
     def to_dict(self) -> dict:
@@ -74,6 +225,8 @@ class Preset:
             d["run"] = dict(self.run)
         if self.view:
             d["view"] = dict(self.view)
+        if self.contract is not None:
+            d["contract"] = self.contract.to_dict()
         return d
 
     def dumps(self) -> str:
@@ -129,6 +282,7 @@ def parse_preset(data: dict, where: str = "<preset>", schemas: dict[str, dict[st
     for k, v in view.items():
         if not isinstance(v, (str, int, float, bool, list)):
             raise fail(f"view.{k}", f"expected a string, number, boolean or list, got {type(v).__name__}")
+    contract = parse_contract(data["contract"], view, where) if "contract" in data else None
     return Preset(
         model=model,
         params=params,
@@ -137,6 +291,7 @@ def parse_preset(data: dict, where: str = "<preset>", schemas: dict[str, dict[st
         description=data.get("description", ""),
         run=run,
         view=dict(view),
+        contract=contract,
     )
 
 

@@ -281,3 +281,79 @@ def phase_diagram(points: int = 24) -> dict[str, np.ndarray]:
     t_c = _bisect(lambda t: retrieval_wins(t, inner_c), np.full(inner_c.shape, t_low), np.ones(inner_c.shape), 14)
     T_c = np.concatenate([[1.0], t_c, [0.0]])
     return {"alpha": alpha, "T_g": t_g, "T_M": T_M, "alpha_Tc": alpha_tc, "T_c": T_c}
+
+
+# ---- states other than pure retrieval, at vanishing load -----------------------------
+def mixture_overlap(temperature: float, components: int = 3) -> float:
+    """Overlap with each pattern of the symmetric mixture of ``components`` (odd) patterns
+    at vanishing load: m = ⟨ξ¹ tanh(β m Σ_k ξ^k)⟩ over the ±1 patterns (AGS 1985).
+
+    For three patterns m = ¼[tanh(3βm) + tanh(βm)]: 1/2 at T = 0. Returns 0 where
+    only the paramagnetic solution is left (the mixture's own T_c is 1, but it is
+    stable only below T ≈ 0.46).
+    """
+    s = int(components)
+    if s < 1 or s % 2 == 0:
+        raise ValueError(f"mixture_overlap: components must be odd and >= 1, not {components}")
+    t = float(temperature)
+    if t < 0:
+        raise ValueError(f"temperature must be >= 0, not {t}")
+    # Σ_k ξ^k given ξ¹ = +1: 1 + (sum of s − 1 signs) = 1 + 2j − (s − 1), j ~ Bin(s − 1, 1/2)
+    j = np.arange(s)
+    weights = np.array([math.comb(s - 1, int(i)) for i in j], float) / 2.0 ** (s - 1)
+    sums = 1.0 + 2.0 * j - (s - 1)
+    if t <= T_ZERO:
+        return float(weights @ np.sign(sums))
+    beta = 1.0 / t
+    m = 1.0
+    for _ in range(20000):
+        new = float(weights @ np.tanh(beta * m * sums))
+        if abs(new - m) < 1e-13:
+            m = new
+            break
+        m = new
+    return m if m > 1e-6 else 0.0
+
+
+def unsupervised_overlap(quality: float, examples: int, temperature: float) -> float:
+    """Overlap with the unseen pattern of unsupervised Hebbian learning from
+    ``examples`` (M) noisy examples per pattern, at vanishing load (P finite, N → ∞).
+
+    The couplings J = Σ_{μ,a} η^{μa} η^{μa}ᵀ / (N M 𝓡), 𝓡 = r² + (1 − r²)/M, with
+    η^{μa}_i = χ^{μa}_i ξ^μ_i and P(χ = ±1) = (1 ± r)/2 (r: ``quality``). In the
+    archetype state of pattern 1 every example has the same overlap n with σ, the
+    field on spin i is ξ_i S_i n / (M𝓡) with S_i = Σ_a χ^a_i, and
+
+        n = ⟨(S/M) tanh(β n S / (M𝓡))⟩_S,     m = ⟨tanh(β n S / (M𝓡))⟩_S,
+
+    S = 2K − M with K ~ Binomial(M, (1 + r)/2) (Agliari et al.'s unsupervised
+    setting, solved here for finite M at zero load). At T = 0, m = P(S > 0) −
+    P(S < 0). Returns 0 where only n = 0 solves the equations.
+    """
+    r, mm, t = float(quality), int(examples), float(temperature)
+    if not 0.0 < r <= 1.0 or mm < 1 or t < 0:
+        raise ValueError(f"unsupervised_overlap: need 0 < quality <= 1, examples >= 1, T >= 0; got {r}, {mm}, {t}")
+    k = np.arange(mm + 1)
+    p = 0.5 * (1.0 + r)
+    logw = (np.array([math.lgamma(mm + 1) - math.lgamma(i + 1) - math.lgamma(mm - i + 1) for i in k])
+            + k * math.log(p) + (mm - k) * (math.log1p(-p) if p < 1 else 0.0))
+    w = np.exp(logw - logw.max())
+    if p == 1.0:
+        w = (k == mm).astype(float)
+    w /= w.sum()
+    s = 2.0 * k - mm
+    if t <= T_ZERO:
+        return float(w @ np.sign(s))
+    spread = r * r + (1.0 - r * r) / mm
+    beta = 1.0 / t
+    n = r
+    for _ in range(20000):
+        th = np.tanh(beta * n * s / (mm * spread))
+        new = float(w @ (s / mm * th))
+        if abs(new - n) < 1e-13:
+            n = new
+            break
+        n = new
+    if n < 1e-8:
+        return 0.0
+    return float(w @ np.tanh(beta * n * s / (mm * spread)))

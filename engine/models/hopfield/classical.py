@@ -56,9 +56,19 @@ SHOWN_OVERLAPS = 5
 HIERARCHY_LEVELS = 6
 
 
+#: the zero-load theories (mixtures, unsupervised learning) are offered up to these loads
+MIXTURE_MAX_LOAD = 0.02
+EXAMPLE_MAX_LOAD = 0.05
+
+
 @functools.lru_cache(maxsize=256)
 def _rs_overlap(alpha: float, temperature: float) -> float:
     return theory.retrieval_overlap(alpha, temperature)
+
+
+@functools.lru_cache(maxsize=256)
+def _unsupervised_overlap(quality: float, examples: int, temperature: float) -> float:
+    return theory.unsupervised_overlap(quality, examples, temperature)
 
 
 @register
@@ -100,7 +110,7 @@ class Hopfield(Model):
         {"kind": "timeseries", "observables": ["energy"], "title": "Energy per neuron"},
         {
             "kind": "lines",
-            "title": "Phase diagram (AGS, replica symmetric)",
+            "title": "Phase diagram (AGS: pairwise Hebbian, random patterns)",
             "xlabel": "load α",
             "ylabel": "temperature T",
             "series": [
@@ -108,7 +118,8 @@ class Hopfield(Model):
                 {"x": "pd_alpha", "y": "pd_TM", "name": "T_M (retrieval exists)"},
                 {"x": "pd_alpha_Tc", "y": "pd_Tc", "name": "T_c (retrieval global)"},
             ],
-            "points": [{"x": "load", "y": "temperature", "name": "now"}],
+            # pd_load is NaN where AGS does not apply (the dot would sit on an empty diagram)
+            "points": [{"x": "pd_load", "y": "temperature", "name": "now"}],
         },
         {
             "kind": "lines",
@@ -118,7 +129,7 @@ class Hopfield(Model):
             "ylim": [-0.02, 1.02],
             "series": [
                 {"x": "mT_T", "y": "mT_cw", "name": "Curie–Weiss (α → 0)", "style": "dash"},
-                {"x": "mT_T", "y": "mT_rs", "name": "AGS RS at this α"},
+                {"x": "mT_T", "y": "mT_rs", "name": "theory of this network"},
             ],
             "points": [{"x": "temperature", "y": "m_cued", "name": "simulation"}],
         },
@@ -311,7 +322,10 @@ class Hopfield(Model):
         order = torch.argsort(m.abs(), descending=True)[:HIERARCHY_LEVELS]
         sim = torch.zeros(HIERARCHY_LEVELS, device=self.device)
         sim[: order.shape[0]] = m.abs()[order]
-        pd = theory.phase_diagram()
+        if self._theory_kind() == "ags":
+            pd = theory.phase_diagram()
+        else:  # AGS is not this network's phase diagram: draw none
+            pd = {key: np.full(1, np.nan) for key in ("alpha", "T_g", "T_M", "alpha_Tc", "T_c")}
         return {
             "spins": self._image(spins),
             "cued_pattern": self._image(cue),
@@ -328,46 +342,101 @@ class Hopfield(Model):
             **self._m_of_t(),
         }
 
+    def _theory_kind(self) -> str:
+        """Which theory describes this network at its current parameters.
+
+        ``ags``: pairwise Hebbian network of random ±1 patterns (AGS replica
+        symmetric, any load); ``mixture``: the same network started in the
+        symmetric three-pattern mixture at low load (α ≤ MIXTURE_MAX_LOAD);
+        ``unsupervised``: pairwise Hebbian learning from noisy examples while they
+        load the network lightly (P·M/N ≤ EXAMPLE_MAX_LOAD); ``multitasking``:
+        diluted patterns at T = 0 (first amplitude 1 − d); ``dense``: p ≥ 3 at
+        vanishing load (m = tanh(β m^{p−1})); ``none`` otherwise.
+        """
+        p = self.p
+        random_hebb = (p["synaptic_dilution"] == 0 and p["pattern_source"] == "random"
+                       and p["learning_rule"] == "hebbian")
+        if not random_hebb:
+            return "none"
+        alpha = self.count / p["neurons"]
+        if p["interaction_order"] > 2:
+            return "dense" if p["examples"] == 0 and p["pattern_dilution"] == 0 else "none"
+        if p["examples"] > 0:
+            light = alpha * p["examples"] <= EXAMPLE_MAX_LOAD and p["example_quality"] > 0
+            return "unsupervised" if light and p["pattern_dilution"] == 0 and p["start"] == "cue" else "none"
+        if p["pattern_dilution"] > 0:
+            return "multitasking" if p["temperature"] == 0 and p["start"] == "cue" else "none"
+        if p["start"] == "mixture":
+            return "mixture" if alpha <= MIXTURE_MAX_LOAD and self.count >= 3 else "none"
+        return "ags"
+
+    def _theory_at(self, kind: str, temperature: float) -> float:
+        p = self.p
+        if kind == "ags":
+            return _rs_overlap(self.count / p["neurons"], temperature)
+        if kind == "mixture":
+            return theory.mixture_overlap(temperature, 3)
+        if kind == "unsupervised":
+            return _unsupervised_overlap(float(p["example_quality"]), int(p["examples"]), temperature)
+        if kind == "multitasking":
+            return 1.0 - p["pattern_dilution"] if temperature == 0 else float("nan")
+        if kind == "dense":
+            return theory.curie_weiss_overlap(temperature, p["interaction_order"])
+        return float("nan")
+
     def _m_of_t(self) -> dict[str, np.ndarray]:
-        """m(T) curves for the current load and order: Curie–Weiss at α → 0 and the
-        AGS replica-symmetric retrieval branch (NaN where it does not apply)."""
-        key = (round(self.count / self.p["neurons"], 9), self.p["interaction_order"])
+        """m(T) curves: Curie–Weiss at α → 0 (of order p), and the theory of this
+        network at its load (see :meth:`_theory_kind`; NaN where none applies)."""
+        kind = self._theory_kind()
+        key = (round(self.count / self.p["neurons"], 9), self.p["interaction_order"], kind,
+               self.p["examples"], self.p["example_quality"])
         if getattr(self, "_mt_key", None) != key:
-            alpha, order = key
             temps = np.linspace(0.0, 1.6, 65)
-            cw = np.array([theory.curie_weiss_overlap(t, order) for t in temps])
-            if order == 2:
-                rs = np.zeros_like(temps)
-                for i, t in enumerate(temps):  # the retrieval branch ends at T_M: zero above
-                    rs[i] = _rs_overlap(alpha, float(t))
+            cw = np.array([theory.curie_weiss_overlap(t, key[1]) for t in temps])
+            rs = np.full_like(temps, np.nan)
+            if kind in ("ags", "mixture", "unsupervised"):
+                rs[:] = 0.0
+                for i, t in enumerate(temps):  # each branch ends where it stops existing: zero above
+                    rs[i] = self._theory_at(kind, float(t))
                     if rs[i] == 0.0:
                         break
-            else:
-                rs = np.full_like(temps, np.nan)
+            elif kind == "dense":
+                rs = cw.copy()
             self._mt_key, self._mt = key, {"mT_T": temps, "mT_cw": cw, "mT_rs": rs}
         return self._mt
 
     def theory_overlap(self) -> float:
-        """The predicted retrieval overlap at the current parameters, NaN where no theory applies.
+        """The predicted overlap with the cued pattern at the current parameters, NaN
+        where no theory applies (see :meth:`_theory_kind`).
 
-        Pairwise Hebbian random patterns: the AGS replica-symmetric m(α, T).
-        Diluted patterns at T = 0, low load: the first multitasking amplitude
-        1 − d. Dense p ≥ 3: the zero-load m = tanh(β m^{p−1}).
+        Pairwise Hebbian random patterns: the AGS replica-symmetric m(α, T), or
+        the symmetric three-pattern mixture's m when started in it at low load.
+        Unsupervised learning from M examples at low example load: the
+        archetype's overlap with the unseen pattern. Diluted patterns at T = 0,
+        low load: the first multitasking amplitude 1 − d. Dense p ≥ 3: the
+        zero-load m = tanh(β m^{p−1}).
         """
-        if self._theory_cache is not None:
-            return self._theory_cache
-        p = self.p
-        plain = p["examples"] == 0 and p["synaptic_dilution"] == 0 and p["pattern_source"] == "random" and p["learning_rule"] == "hebbian"
-        value = float("nan")
-        if plain and p["interaction_order"] == 2:
-            if p["pattern_dilution"] == 0:
-                value = _rs_overlap(self.count / p["neurons"], p["temperature"])
-            elif p["temperature"] == 0:
-                value = 1.0 - p["pattern_dilution"]
-        elif plain and p["pattern_dilution"] == 0:
-            value = theory.curie_weiss_overlap(p["temperature"], p["interaction_order"])
-        self._theory_cache = value
-        return value
+        if self._theory_cache is None:
+            self._theory_cache = self._theory_at(self._theory_kind(), self.p["temperature"])
+        return self._theory_cache
+
+    _THEORY_TEXT = {
+        "ags": "Theory here: AGS replica symmetric (pairwise Hebbian network, random patterns), the phase "
+               "diagram and the m(T) branch at this load.",
+        "mixture": "Theory here: the symmetric three-pattern mixture at vanishing load, m = ¼[tanh(3βm) + "
+                   "tanh(βm)] (1/2 at T = 0); the AGS phase diagram is for retrieval states and is not drawn.",
+        "unsupervised": "Theory here: unsupervised Hebbian learning at vanishing load (P·M/N ≤ 0.05): the "
+                        "archetype's overlap with the unseen pattern, n = ⟨(S/M) tanh(βnS/(M𝓡))⟩, "
+                        "m = ⟨tanh(βnS/(M𝓡))⟩ over S = Σ_a χ_a; no phase diagram.",
+        "multitasking": "Theory here: multitasking amplitudes (1 − d) d^(k−1) at T = 0 and low load; the AGS "
+                        "phase diagram is for undiluted patterns and is not drawn.",
+        "dense": "Theory here: the dense network at vanishing load, m = tanh(β m^(p−1)) (Curie–Weiss of "
+                 "order p); the pairwise AGS phase diagram does not describe it and is not drawn.",
+        "none": "Theory here: none applies to these settings (no m_theory, no phase diagram).",
+    }
+
+    def texts(self):
+        return {"equations": self.equations + "\n\n" + self._THEORY_TEXT[self._theory_kind()]}
 
     def observables(self):
         ov = self.overlaps_all()
@@ -390,8 +459,13 @@ class Hopfield(Model):
             "flip_fraction": self.last_flips / self.sigma.numel(),
             "m_theory": self.theory_overlap(),
             "load": self.count / self.p["neurons"],
+            "pd_load": self.count / self.p["neurons"] if self._theory_kind() == "ags" else float("nan"),
             "temperature": float(self.p["temperature"]),
         }
         for k in range(1, SHOWN_OVERLAPS + 1):
             obs[f"m_{k}"] = float(m0[k - 1]) if k <= self.count else float("nan")
+        # the multitasking hierarchy: |m| sorted, ranks 2 and 3 (rank 1 is best_overlap's size)
+        ranked = torch.sort(m0.abs(), descending=True).values
+        for k in (2, 3):
+            obs[f"m_rank_{k}"] = float(ranked[k - 1]) if k <= self.count else float("nan")
         return obs
