@@ -3,10 +3,10 @@
 Each sweep is compared with the one-spin-at-a-time heat-bath loop on the same
 random numbers (the permutation, then the thresholds), with the local fields
 recomputed in double precision from the couplings before every update. Paths:
-the CPU int8 + numpy path (integer patterns), the torch path (forced on the
-CPU, as it runs on a GPU), float overlaps (projector rule) and explicit
-couplings; several temperatures, chunk lengths and replica counts, several
-sweeps in a row.
+the CPU numba kernel (integer patterns, exact integer overlap counts), the
+torch path (forced on the CPU, as it runs on a GPU), float overlaps (projector
+rule) and explicit couplings; several temperatures, chunk lengths and replica
+counts, several sweeps in a row.
 """
 
 from __future__ import annotations
@@ -72,14 +72,14 @@ def _check(params, temperature, chunk, fast, sweeps=3, monkeypatch=None):
 HEBBIAN = dict(neurons=120, load=5 / 120)
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["int8-numpy", "torch"])
+@pytest.mark.parametrize("fast", [True, False], ids=["numba", "torch"])
 @pytest.mark.parametrize("temperature", [0.0, 0.3, 0.8, 2.0])
 @pytest.mark.parametrize("chunk", [1, 7, 32, 500])
 def test_hebbian_paths_equal_one_spin_at_a_time(fast, temperature, chunk, monkeypatch):
     _check(HEBBIAN, temperature, chunk, fast, monkeypatch=monkeypatch)
 
 
-@pytest.mark.parametrize("fast", [True, False], ids=["int8-numpy", "torch"])
+@pytest.mark.parametrize("fast", [True, False], ids=["numba", "torch"])
 @pytest.mark.parametrize("replicas", [2, 3])
 def test_replicas_equal_one_spin_at_a_time(fast, replicas, monkeypatch):
     _check(dict(HEBBIAN, replicas=replicas), 0.6, 16, fast, monkeypatch=monkeypatch)
@@ -100,11 +100,50 @@ def test_other_networks_equal_one_spin_at_a_time(params, chunk):
     _check(params, 0.7, chunk, fast=True)
 
 
-def test_int8_path_is_taken_only_for_integer_patterns():
-    hebb = engine.create("hopfield", seed=0, device="cpu", neurons=64, load=0.1).model.backend
+def test_compiled_path_is_taken_only_for_integer_patterns():
+    sim = engine.create("hopfield", seed=0, device="cpu", neurons=64, load=0.1, temperature=0.3)
+    hebb = sim.model.backend
     proj = engine.create("hopfield", seed=0, device="cpu", neurons=64, load=0.1, learning_rule="projector").model.backend
     assert hebb.x8 is not None and torch.equal(hebb.x8.float(), hebb.at)
-    assert proj.x8 is None
+    assert proj.x8 is None and proj.count_dtype() is None
+    assert hebb.count_dtype() == np.int16
+    sim.step(3)
+    # the kernel kept exact integer counts; m is exactly counts / N
+    assert hebb._counts is not None
+    exact = sim.model.sigma.double() @ hebb.at.double()
+    np.testing.assert_array_equal(hebb._counts, exact.numpy())
+    assert torch.equal(hebb.m, torch.from_numpy(hebb._counts).float() / 64)
+
+
+def test_count_dtype_is_the_narrowest_exact_one():
+    from engine.models.hopfield._kernels import count_dtype
+
+    ones = np.ones((10, 5), np.int8)
+    assert count_dtype(ones, 30_000) == np.int16
+    assert count_dtype(ones, 40_000) == np.int32
+    assert count_dtype(np.full((10, 100_000), 127, np.int8), 100_000) is None  # dot products beyond int32
+
+
+def test_int32_counts_give_the_same_sweep():
+    from engine.models.hopfield._kernels import sequential_sweep
+
+    rng = np.random.default_rng(4)
+    n, p, reps = 300, 17, 2
+    x8 = rng.choice(np.array([-1, 0, 1], np.int8), size=(n, p))
+    sigma = rng.choice(np.array([-1.0, 1.0], np.float32), size=(reps, n))
+    diag = (x8.astype(np.int32) ** 2).sum(1, dtype=np.int32)
+    perm = rng.permutation(n).astype(np.int64)
+    theta = (0.5 * np.log(1 / rng.random((reps, n)) - 1)).astype(np.float32)
+    out = []
+    for dtype in (np.int16, np.int32):
+        s = sigma.copy()
+        counts = (s.astype(np.int64) @ x8.astype(np.int64)).astype(dtype)
+        flips = sequential_sweep(x8, diag, perm, theta, counts, s, 2.0 / n)
+        out.append((flips, s, counts.astype(np.int64)))
+    assert out[0][0] == out[1][0] > 0
+    np.testing.assert_array_equal(out[0][1], out[1][1])
+    np.testing.assert_array_equal(out[0][2], out[1][2])
+    np.testing.assert_array_equal(out[1][2], out[1][1].astype(np.int64) @ x8.astype(np.int64))
 
 
 def test_model_sweeps_match_with_and_without_fast_path(monkeypatch):
