@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 import time
 from pathlib import Path
@@ -228,7 +229,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.brush_bar.setVisible(any(v.spec.get("paint") for v in self.grid.views))
         title = self.preset.title if self.preset and self.preset.model == d["name"] else d["title"]
         text = self.preset.description if self.preset and self.preset.model == d["name"] else d["description"]
-        self.about_label.setText(f"<b>{title}</b><br>{text}")
+        self.about_label.setText(f"<b>{title}</b><br>{text}{self._claim_html(d)}")
         self.setWindowTitle(f"Attractor Lab — {title}")
         self.recording = False
         self.act_record.setChecked(False)
@@ -441,6 +442,15 @@ class MainWindow(QtWidgets.QMainWindow):
                 shutil.rmtree(trajectory.parent, ignore_errors=True)
 
     # ---- presets ---------------------------------------------------------------------
+    def _claim_html(self, d: dict) -> str:
+        """The loaded preset's contract in words (what the test suite checks it shows), or ''."""
+        preset = self.preset
+        if preset is None or preset.model != d["name"] or preset.contract is None:
+            return ""
+        dt = preset.params.get("dt", next((p["default"] for p in d["params"] if p["name"] == "dt"), None))
+        claim = html.escape(preset.contract.describe(dt))
+        return f"<br><span style='color: #2a7a2a;'>Checked claim (preset as shipped): {claim}</span>"
+
     def _fill_presets_menu(self):
         self.presets_menu.clear()
         for path in list_presets():

@@ -16,7 +16,8 @@ new model gets its views without editing the GUI. Kinds and their options
     ``fields``, ``trajectories``, ``fixed_points``, ``click``, ``xlabel``, ``ylabel``, ``xlim``, ``ylim``
     (see ``widgets/phase_view.py``); a left click emits ``clicked(target, x, y)``.
 ``timeseries``
-    ``observables``, ``xlabel``, ``ylabel``, ``highlight``, ``logx``, ``logy``.
+    ``observables``, ``xlabel``, ``ylabel``, ``highlight``, ``logx``, ``logy``; the y span never
+    shrinks below 1e-4 of the values' size (see ``min_span``): a constant stays a flat line.
 ``lines``
     ``series`` [{``x``, ``y``, ``name``, ``color``, ``style: "dash"``, ``step: true``
     (histogram: ``len(x) == len(y) + 1``), ``symbol`` (points, not a line)}],
@@ -238,6 +239,25 @@ class TimeSeriesView(PlotView):
             v = observables.get(n, np.nan)
             self.y[n] = np.append(self.y[n], v)[-self.MAX_POINTS:]
             self.curves[n].setData(self.t, self.y[n], connect="finite")
+        self._limit_zoom()
+
+    def _limit_zoom(self) -> None:
+        """Keep the y span at least ``min_span(values)``: a quantity constant to rounding
+        (an energy at a fixed point, a conserved mean) is drawn flat, not as magnified noise."""
+        if _is_log(self.plot)[1]:
+            return
+        values = np.concatenate([y[np.isfinite(y)] for y in self.y.values()] or [np.empty(0)])
+        span = min_span(values)
+        if span != getattr(self, "_min_span", None):
+            self._min_span = span
+            self.plot.getViewBox().setLimits(minYRange=span)
+
+
+def min_span(values: np.ndarray) -> float:
+    """Smallest y span worth drawing for these values: 1e-4 of their magnitude, and 1e-6
+    at least, so that differences at the level of rounding (±1e-8) stay invisible."""
+    scale = float(np.max(np.abs(values))) if values.size else 0.0
+    return max(1e-4 * scale, 1e-6)
 
 
 class BarsView(PlotView):
