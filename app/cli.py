@@ -18,6 +18,20 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # Ctrl+C anywhere else: no traceback (run handles its own)
+        print("attractor-lab: interrupted", file=sys.stderr)
+        return 130
+
+
+def _fail(command: str, message: str, code: int = 2) -> int:
+    """One line on stderr, for errors the user can act on."""
+    print(f"attractor-lab {command}: {message}", file=sys.stderr)
+    return code
+
+
+def _main(argv: list[str]) -> int:
     commands = {"models": cmd_models, "run": cmd_run, "movie": cmd_movie, "engine": cmd_engine, "gui": cmd_gui}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
@@ -67,86 +81,132 @@ def cmd_run(argv) -> int:
                     help="refuse runs whose snapshots would need more memory than this (default 4)")
     ap.add_argument("--quiet", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
+    return _run(args)
 
+
+def _run(args) -> int:
+    """``run``: everything that can be checked is checked before computing; what was
+    computed is written even when the run stops early (a diverged model, a full
+    recording, Ctrl+C: exit 130); a file that cannot be written fails with one line."""
+    import math
     from pathlib import Path
+
+    from engine.files import check_writable_target, remove_stale_temps
+    from engine.params import MAX_SEED
+
+    out = Path(args.out)
+    suffix = out.suffix.lower()
+    if suffix not in (".npz", ".h5", ".hdf5", ".csv"):
+        return _fail("run", f"--out {out.name!r}: use one of .npz, .h5, .hdf5, .csv")
+    if not math.isfinite(args.max_memory_gb) or args.max_memory_gb <= 0:
+        return _fail("run", f"--max-memory-gb must be a positive finite number of GiB, not {args.max_memory_gb}")
+    if args.seed is not None and not 0 <= args.seed <= MAX_SEED:
+        return _fail("run", f"--seed must be an integer from 0 to {MAX_SEED}, not {args.seed}")
+    if args.steps is not None and args.steps < 0:
+        return _fail("run", f"--steps must be >= 0, not {args.steps}")
+    if args.every is not None and args.every < 1:
+        return _fail("run", f"--every must be >= 1, not {args.every}")
+    targets = [out] + ([out.with_suffix(".csv")] if args.csv and suffix != ".csv" else [])
+    for target in targets:
+        try:
+            check_writable_target(target)
+        except OSError as exc:
+            return _fail("run", f"cannot write --out {str(target)!r}: {exc.strerror or exc}")
+        remove_stale_temps(target.parent if str(target.parent) else ".")
 
     from tqdm import tqdm
 
     from engine.api import create
+    from engine.memory import MemoryBudget, check_model_memory
+    from engine.models import get as get_model
     from engine.models.base import SimulationDiverged
     from engine.presets import PresetError, load_preset
-    from engine.recorder import FORMATS, Recorder, RecordingFull
+    from engine.recorder import CsvStream, Recorder, RecordingFull
 
-    out = Path(args.out)
-    if out.suffix.lower() not in FORMATS:
-        print(f"attractor-lab run: --out {out.name!r}: use one of {', '.join(FORMATS)}", file=sys.stderr)
-        return 2
     try:
         preset = load_preset(args.preset)
     except PresetError as exc:
-        print(f"attractor-lab run: {exc}", file=sys.stderr)
-        return 2
+        return _fail("run", str(exc))
     if args.seed is not None:
         preset.seed = args.seed
     steps = args.steps if args.steps is not None else preset.run.get("steps", 1000)
     # default: the preset's run.every, else about 100 snapshots over the run
     every = args.every if args.every is not None else preset.run.get("every", max(1, -(-steps // 100)))
-    if steps < 0 or every < 1:
-        print("attractor-lab run: --steps must be >= 0 and --every >= 1", file=sys.stderr)
-        return 2
     try:
+        check_model_memory(get_model(preset.model), preset.params, MemoryBudget(), what="run")
         sim = create(preset.model, seed=preset.seed, device=args.device, **preset.params)
-    except ValueError as exc:
-        print(f"attractor-lab run: {exc}", file=sys.stderr)
-        return 2
+    except (ValueError, RuntimeError) as exc:  # RuntimeError: e.g. CUDA asked for and unusable
+        return _fail("run", str(exc))
     m = sim.model
-    # the arrays a trajectory is made of (models may leave out display-only ones)
-    keep = m.record_fields
-    first = {k: v for k, v in m.numpy_state().items() if keep is None or k in keep}
     snapshots = steps // every + 1
-    per_snapshot = sum(a.nbytes for a in first.values()) + 8 * (len(m.observables()) + 2)
-    need = snapshots * per_snapshot
-    budget = max(args.max_memory_gb * 2**30, 1)
-    if need > budget:
-        print(f"attractor-lab run: {snapshots} snapshots of {preset.model} need {need / 2**30:.2f} GiB, more than "
-              f"--max-memory-gb {args.max_memory_gb:g}; record less often (--every {int(every * need / budget) + 1}) "
-              f"or raise --max-memory-gb", file=sys.stderr)
-        return 2
-    rec = Recorder(every=every, arrays=keep, max_bytes=int(budget) + 2**20)
-    rec.capture(m.steps, m.time, first, m.observables())
-    stopped = None
-    with tqdm(total=steps, unit="step", disable=args.quiet, file=sys.stderr, desc=preset.model) as bar:
-        done = 0
-        while done < steps:
-            n = min(every, steps - done)
-            try:
-                sim.step(n)
-            except SimulationDiverged as exc:  # keep what was recorded up to here
-                stopped = f"stopped at step {m.steps}: {exc}"
-                break
-            done += n
-            bar.update(n)
-            if m.steps % every == 0:
+    if suffix == ".csv":  # observables only: streamed to the file, nothing held in memory
+        rec = CsvStream(out)
+        capture = lambda: rec.capture(m.steps, m.time, m.observables())  # noqa: E731
+    else:
+        # the arrays a trajectory is made of (models may leave out display-only ones)
+        keep = m.record_fields
+        first = {k: v for k, v in m.numpy_state().items() if keep is None or k in keep}
+        per_snapshot = sum(a.nbytes for a in first.values()) + 8 * (len(m.observables()) + 2)
+        need = snapshots * per_snapshot
+        budget = max(args.max_memory_gb * 2**30, 1)
+        if need > budget:
+            return _fail("run", f"{snapshots} snapshots of {preset.model} need {need / 2**30:.2f} GiB, more than "
+                         f"--max-memory-gb {args.max_memory_gb:g}; record less often "
+                         f"(--every {int(every * need / budget) + 1}), raise --max-memory-gb, or write "
+                         "observables only (--out FILE.csv)")
+        rec = Recorder(every=every, arrays=keep, max_bytes=int(budget) + 2**20)
+        capture = lambda: rec.capture(m.steps, m.time, m.numpy_state(), m.observables())  # noqa: E731
+    stopped, code = None, 0
+    try:
+        with m.exact_observables():
+            capture()
+        with tqdm(total=steps, unit="step", disable=args.quiet, file=sys.stderr, desc=preset.model) as bar:
+            done = 0
+            while done < steps:
+                n = min(every, steps - done)
                 try:
-                    rec.capture(m.steps, m.time, m.numpy_state(), m.observables())
-                except RecordingFull as exc:  # keep what was recorded up to here
-                    stopped = str(exc)
+                    sim.step(n)
+                except SimulationDiverged as exc:  # keep what was recorded up to here
+                    stopped, code = f"stopped at step {m.steps}: {exc}", 1
                     break
+                done += n
+                bar.update(n)
+                if m.steps % every == 0:
+                    try:
+                        capture()
+                    except RecordingFull as exc:  # keep what was recorded up to here
+                        stopped, code = str(exc), 1
+                        break
+    except KeyboardInterrupt:
+        stopped, code = f"interrupted (Ctrl+C) at step {m.steps}; keeping the {len(rec)} snapshots recorded", 130
+    except OSError as exc:  # the CSV stream's disk
+        if isinstance(rec, CsvStream):
+            rec.discard()
+        return _fail("run", f"cannot write {str(out)!r}: {exc.strerror or exc}", 1)
     if stopped:
         print(f"attractor-lab run: {stopped}", file=sys.stderr)
     meta = {"device": sim.device, "steps": steps, "preset_file": str(args.preset)}
-    rec.save(out, preset.dumps(), meta)
-    if args.csv and out.suffix.lower() != ".csv":
-        rec.save(out.with_suffix(".csv"))
+    try:
+        if isinstance(rec, CsvStream):
+            rec.close()
+        else:
+            rec.save(out, preset.dumps(), meta)
+            if args.csv:
+                rec.save(out.with_suffix(".csv"))
+    except OSError as exc:
+        return _fail("run", f"cannot write {str(out)!r}: {exc.strerror or exc}; nothing was written", 1)
+    except KeyboardInterrupt:
+        return _fail("run", f"interrupted (Ctrl+C) while writing {str(out)!r}; nothing was written", 130)
     print(f"wrote {len(rec)} snapshots of {preset.model} to {out}", file=sys.stderr)
-    return 1 if stopped else 0
+    return code
 
 
 def cmd_movie(argv) -> int:
     ap = argparse.ArgumentParser(prog="attractor-lab movie",
                                  description="Write a movie (MP4 or GIF) of one field of a recorded trajectory.")
     ap.add_argument("trajectory", help="trajectory file (.npz or .h5) from `run` or the window's recorder")
-    ap.add_argument("--array", default=None, help="which recorded field (default: the first 2D one)")
+    ap.add_argument("--array", default=None,
+                    help="which recorded field (default: the preset's main field, else the first 2D one)")
     ap.add_argument("--out", required=True, help="movie file: .mp4 or .gif")
     ap.add_argument("--fps", type=float, default=30.0, help="frames per second of the movie")
     ap.add_argument("--colormap", default="viridis", help="colour map (pyqtgraph/matplotlib names)")
@@ -159,16 +219,24 @@ def cmd_movie(argv) -> int:
     from engine.recorder import load_trajectory
     from widgets.movie import colorize, write_movie
 
+    from pathlib import Path
+
+    suffix = Path(args.trajectory).suffix.lower()
+    if suffix == ".csv":
+        return _fail("movie", f"{args.trajectory!r} is a CSV of observables, with no fields to film; "
+                     "give the trajectory's .npz or .h5 file")
+    if suffix not in (".npz", ".h5", ".hdf5"):
+        return _fail("movie", f"{args.trajectory!r}: expected a trajectory file (.npz, .h5 or .hdf5)")
+    if Path(args.out).suffix.lower() not in (".mp4", ".gif"):
+        return _fail("movie", f"--out {args.out!r}: use .mp4 or .gif")
     try:
         data = load_trajectory(args.trajectory)
     except (OSError, ValueError, KeyError) as exc:
-        print(f"attractor-lab movie: cannot read {args.trajectory!r}: {exc}", file=sys.stderr)
-        return 2
+        return _fail("movie", f"cannot read {args.trajectory!r}: {exc}")
     fields = {k.removeprefix("state/"): v for k, v in data.items() if k.startswith("state/") and v.ndim == 3}
     if not fields:
-        print(f"attractor-lab movie: {args.trajectory!r} holds no recorded 2D field", file=sys.stderr)
-        return 2
-    name = args.array or next(iter(fields))
+        return _fail("movie", f"{args.trajectory!r} holds no recorded 2D field")
+    name = args.array or _main_field(data.get("preset_toml", ""), fields) or next(iter(fields))
     if name not in fields:
         print(f"attractor-lab movie: --array {name!r} not recorded; choose one of {', '.join(fields)}", file=sys.stderr)
         return 2
@@ -183,6 +251,47 @@ def cmd_movie(argv) -> int:
     return 0
 
 
+def _main_field(preset_toml: str, fields: dict) -> str | None:
+    """The preset's main field (``view.field``), or the first field of its model's
+    first image view, if recorded."""
+    import tomllib
+
+    try:
+        preset = tomllib.loads(preset_toml)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return None
+    field = preset.get("view", {}).get("field") if isinstance(preset.get("view"), dict) else None
+    if isinstance(field, str) and field in fields:
+        return field
+    try:
+        from engine import models
+
+        views = models.get(preset.get("model")).views
+    except (ValueError, KeyError, TypeError):
+        return None
+    return next((v["array"] for v in views if v.get("kind") == "image" and v.get("array") in fields), None)
+
+
+def _display_problem() -> str | None:
+    """Why Qt could not open a window here (it would abort the process), or None."""
+    import os
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if sys.platform != "linux" or platform.split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
+        return None
+    if platform.startswith("wayland") or (not platform and os.environ.get("WAYLAND_DISPLAY")):
+        return None
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        return ("no display: DISPLAY is not set (run it in a desktop session, over `ssh -X`, or under xvfb-run; "
+                "the headless commands are `run`, `movie`, `models` and `engine`)")
+    host, _, number = display.rpartition(":")
+    if not host and number.split(".")[0].isdigit() and os.path.isdir("/tmp/.X11-unix"):
+        if not os.path.exists(f"/tmp/.X11-unix/X{number.split('.')[0]}"):
+            return f"no display: DISPLAY={display} names no running X server (/tmp/.X11-unix/X{number.split('.')[0]})"
+    return None
+
+
 def cmd_gui(argv) -> int:
     ap = argparse.ArgumentParser(prog="attractor-lab", description="Attractor Lab desktop app.",
                                  epilog="Subcommands: models, run, engine (see attractor-lab CMD --help).")
@@ -192,7 +301,26 @@ def cmd_gui(argv) -> int:
     ap.add_argument("--fps", type=int, default=30, help="display rate (frames/s)")
     ap.add_argument("--smoke-test", type=int, default=0, metavar="N",
                     help="(testing) quit after N frames and print a JSON report")
+    ap.add_argument("--screenshot", metavar="PNG", default=None,
+                    help="save a picture of the window after --smoke-test frames (default 60) and quit")
     args = ap.parse_args(argv)
+    if args.connect:
+        from engine.protocol import ConnectionFileError, read_connection_file
+        from engine.security import pid_state
+
+        try:
+            info = read_connection_file(args.connect)
+        except ConnectionFileError as exc:
+            return _fail("--connect", str(exc))
+        if pid_state(info) == "gone":
+            return _fail("--connect", f"connection file {args.connect!r} is stale: its engine (pid {info['pid']}) "
+                         "is gone; start a new engine")
+    problem = _display_problem()
+    if problem:
+        print(f"attractor-lab: {problem}", file=sys.stderr)
+        return 1
+    if args.screenshot:
+        args.smoke_test = args.smoke_test or 60
 
     from PySide6 import QtCore, QtWidgets
 
@@ -209,9 +337,11 @@ def cmd_gui(argv) -> int:
         report = {}
 
         def on_frame(n):
-            if n >= args.smoke_test:
+            if n >= args.smoke_test and not report:
                 report.update(frames=n, torch_loaded="torch" in sys.modules, model=win.current["name"],
                               engine_pid=engine.proc.pid if engine.proc else None)
+                if args.screenshot:
+                    report["screenshot"] = args.screenshot if win.grab().save(args.screenshot) else None
                 win.close()
 
         win.frame_drawn.connect(on_frame)

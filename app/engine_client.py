@@ -3,7 +3,9 @@
 Wraps :class:`engine.client.EngineClient` (torch-free) with Qt socket
 notifiers, a restarter with a restart limit, and a staged shutdown
 (request, wait, terminate, kill), in the manner of jupyter_client's
-``KernelManager`` and ``KernelRestarter``.
+``KernelManager`` and ``KernelRestarter``. A heartbeat tells within about two
+seconds that an engine (local or remote) is gone or hangs; a local engine that
+cannot start is reported with the tail of what it wrote to stderr.
 """
 
 from __future__ import annotations
@@ -19,13 +21,18 @@ from pathlib import Path
 import zmq
 from PySide6 import QtCore
 
-from engine.client import EngineClient
-from engine.protocol import ProtocolError, read_connection_file
+from engine.client import EngineClient, EventTracker
+from engine.protocol import PROTOCOL_VERSION, ConnectionFileError, ProtocolError, read_connection_file
+from engine.security import pid_state
 
 START_TIMEOUT_S = 60.0
 #: an engine that ran this long before dying resets the restart count
 STABLE_S = 60.0
 REPLY_TIMEOUT_S = 30.0
+#: a local engine whose heartbeat stays silent this long is hung: it is killed and restarted
+HUNG_KILL_S = 10.0
+#: lines of a failed engine's stderr shown to the user
+STDERR_TAIL_LINES = 12
 
 
 class QtEngine(QtCore.QObject):
@@ -39,15 +46,21 @@ class QtEngine(QtCore.QObject):
         The newest frame; older frames that arrived in the same burst are dropped.
     status(content)
     engine_error(message, where)
-        An ``error`` event, a failed request, or a crash.
+        An ``error`` event (also one missed on the lossy channel and fetched
+        afterwards), a failed request, or a crash.
+    liveness(verdict, message)
+        The heartbeat's verdict changed: ``alive``, ``busy`` (one computation
+        holds the engine's loop) or ``dead`` (no answer for ~2 s).
     dead(message)
-        The engine died and will not be restarted.
+        The engine died and will not be restarted (the message ends with the
+        tail of its stderr when it failed to start).
     """
 
     connected = QtCore.Signal(dict)
     frame = QtCore.Signal(dict, dict)
     status = QtCore.Signal(dict)
     engine_error = QtCore.Signal(str, str)
+    liveness = QtCore.Signal(str, str)
     dead = QtCore.Signal(str)
 
     def __init__(self, connection_file: str | None = None, device: str = "auto", restart_limit: int = 3,
@@ -68,6 +81,10 @@ class QtEngine(QtCore.QObject):
         self.frames_received = 0
         self.frames_dropped = 0
         self.info: dict = {}
+        self.events = EventTracker()
+        self._verdict = "alive"
+        self._fetching_events = False
+        self._stderr_path: Path | None = None
         self._poll = QtCore.QTimer(self)
         self._poll.setInterval(100)
         self._poll.timeout.connect(self._check)
@@ -77,27 +94,52 @@ class QtEngine(QtCore.QObject):
         """Start a local engine, or attach to the remote one; returns at once."""
         self._closing = False
         if self.remote_file:
-            self._attach(read_connection_file(self.remote_file))
+            try:
+                info = read_connection_file(self.remote_file)
+            except ConnectionFileError as exc:
+                QtCore.QTimer.singleShot(0, lambda: self.dead.emit(str(exc)))
+                return
+            if pid_state(info) == "gone":
+                text = (f"connection file {self.remote_file!r} is stale: its engine (pid {info['pid']}) is gone; "
+                        "start a new engine")
+                QtCore.QTimer.singleShot(0, lambda: self.dead.emit(text))
+                return
+            self._attach(info)
             return
         if self._tmpdir is not None:  # a restart: the dead engine's folder goes
             shutil.rmtree(self._tmpdir, ignore_errors=True)
         self._tmpdir = tempfile.mkdtemp(prefix="attractor-lab-")  # mode 0700
         self.connection_file = Path(self._tmpdir) / "engine.json"
+        self._stderr_path = Path(self._tmpdir) / "engine.log"
         cmd = [sys.executable, "-m", "engine", "--connection-file", str(self.connection_file),
                "--device", self.device, "--parent-pid", str(os.getpid())]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+        with open(self._stderr_path, "wb") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=log)
         self._started_at = time.monotonic()
         self._start_deadline = time.monotonic() + START_TIMEOUT_S
         self._poll.start()
 
+    def stderr_tail(self, lines: int = STDERR_TAIL_LINES) -> str:
+        """The last lines the local engine wrote to stderr ("" when none)."""
+        if self._stderr_path is None:
+            return ""
+        try:
+            with open(self._stderr_path, "rb") as f:
+                f.seek(max(0, os.fstat(f.fileno()).st_size - 16384))
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+        return "\n".join(text.strip().splitlines()[-lines:])
+
     def _check(self) -> None:
-        """Timer: wait for the connection file, then watch that the process lives."""
+        """Timer: wait for the connection file, then watch that the process lives and answers."""
         if self.proc is not None and self.proc.poll() is not None:
             self._on_exit(self.proc.returncode)
             return
         if self.client is not None:
             self._on_command_ready()  # safety net for a missed notifier edge
             self._on_state_ready()
+            self._check_heartbeat()
         if self.client is None:
             if self.connection_file.exists():
                 try:
@@ -110,6 +152,7 @@ class QtEngine(QtCore.QObject):
 
     def _attach(self, info: dict) -> None:
         self.client = EngineClient(info)
+        self.client.fetch_missed = False  # done here without blocking: _fetch_missed_events
         for sock, handler in ((self.client.command, self._on_command_ready), (self.client.state, self._on_state_ready)):
             n = QtCore.QSocketNotifier(sock.getsockopt(zmq.FD), QtCore.QSocketNotifier.Read, self)
             n.activated.connect(handler)
@@ -121,8 +164,38 @@ class QtEngine(QtCore.QObject):
             self._poll.start()
         self.request("info", {}, self._on_info)
 
+    def _check_heartbeat(self) -> None:
+        hb = self.client.heartbeat
+        if hb is None:
+            return
+        hb.tick()
+        verdict = hb.verdict()
+        if verdict != self._verdict:
+            self._verdict = verdict
+            self.liveness.emit(verdict, hb.describe())
+            if verdict == "dead":
+                self.engine_error.emit(hb.describe(), "engine")
+                self._fail_pending("the engine stopped answering")
+        if verdict == "dead" and self.proc is not None and hb.silence > HUNG_KILL_S:
+            self.engine_error.emit(f"the engine (pid {self.proc.pid}) hangs: killing it to restart it", "engine")
+            self.proc.kill()  # the next check sees it exit and restarts it
+
+    def _fail_pending(self, why: str) -> None:
+        """Requests waiting for an engine that stopped answering fail now, not after 30 s."""
+        pending, self._callbacks = self._callbacks, {}
+        for verb, _, on_error, _ in pending.values():
+            text = f"{why} before answering {verb}"
+            on_error(text) if on_error else self.engine_error.emit(text, f"{verb} request")
+
     def _on_info(self, content: dict) -> None:
+        version = str(content.get("protocol_version", ""))
+        if version.split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
+            self._give_up(f"the engine speaks protocol {version or '?'} and this window {PROTOCOL_VERSION}: "
+                          "run the same Attractor Lab version on both machines")
+            return
         self.info = content
+        if self.events.upto is None and isinstance(content.get("event_seq"), int):
+            self.events.skip_to(content["event_seq"])  # what happened before we came is not news
         self.connected.emit(content)
 
     def _on_exit(self, code: int) -> None:
@@ -139,7 +212,16 @@ class QtEngine(QtCore.QObject):
         else:
             self._give_up(f"the engine exited with code {code} and was restarted {self.restart_limit} times; giving up")
 
+    def restart(self) -> None:
+        """Start again after giving up (the window's Restart engine), with a fresh restart count."""
+        self.shutdown()
+        self.restarts = 0
+        self.start()
+
     def _give_up(self, message: str) -> None:
+        tail = self.stderr_tail()
+        if tail and self.proc is not None:
+            message += f"\n\nThe engine's last words (stderr):\n{tail}"
         self._poll.stop()
         self._detach()
         if self.proc is not None and self.proc.poll() is None:
@@ -154,6 +236,9 @@ class QtEngine(QtCore.QObject):
         if self.client is not None:
             self.client.close()
             self.client = None
+        self.info = {}
+        self.events = EventTracker()
+        self._verdict = "alive"
         pending, self._callbacks = self._callbacks, {}
         for verb, _, on_error, _ in pending.values():
             if on_error is not None and not self._closing:
@@ -266,8 +351,33 @@ class QtEngine(QtCore.QObject):
                 newest = msg
             elif msg.msg_type == "status":
                 self.status.emit(msg.content)
+                self._fetch_missed_events(msg.content.get("event_seq"))
             elif msg.msg_type == "error":
-                self.engine_error.emit(msg.content.get("message", ""), msg.content.get("where", ""))
+                if self.events.saw(msg.content.get("seq")):
+                    self.engine_error.emit(msg.content.get("message", ""), msg.content.get("where", ""))
         if newest is not None:
             self.frames_received += 1
             self.frame.emit(newest.content, newest.arrays)
+
+    def _fetch_missed_events(self, newest) -> None:
+        """A status says events were published that we did not get (the state channel
+        drops what a slow reader cannot take): ask for them, report the errors."""
+        since = self.events.missing_since(newest)
+        if since is None or self._fetching_events or not self.info:
+            return
+        self._fetching_events = True
+
+        def got(content):
+            self._fetching_events = False
+            for e in content.get("events", []):
+                if self.events.saw(e["seq"]) and e["msg_type"] == "error":
+                    c = e["content"]
+                    self.engine_error.emit(c.get("message", ""), c.get("where", ""))
+            if content.get("missed"):
+                self.engine_error.emit(f"{content['missed']} older engine events were lost", "engine")
+            self.events.skip_to(content.get("seq", since))
+
+        def failed(_message):
+            self._fetching_events = False
+
+        self.request("events", {"since": since}, got, failed)

@@ -32,6 +32,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     model_loaded = QtCore.Signal(str)
     frame_drawn = QtCore.Signal(int)
+    #: after an engine restart: the step, time and arrays the run continued from
+    state_restored = QtCore.Signal(int, float, list)
 
     def __init__(self, engine: QtEngine, preset_path: str | None = None, fps: int = 30):
         super().__init__()
@@ -45,6 +47,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.running = False
         self.recording = False
         self.preset: Preset | None = None
+        self.pending: dict = {}  # structural values the engine holds for the next reset
+        self._restore: tuple[dict, dict, bool] | None = None  # (frame content, arrays, was running)
         self._dirty: dict = {}
         self._toggled_at = 0.0
         self._frames_drawn = 0
@@ -69,6 +73,7 @@ class MainWindow(QtWidgets.QMainWindow):
         engine.status.connect(self._on_status)
         engine.engine_error.connect(self._on_engine_error)
         engine.dead.connect(self._on_dead)
+        engine.liveness.connect(self._on_liveness)
         self.state_label.setText("starting engine…")
 
     # ---- construction --------------------------------------------------------
@@ -97,6 +102,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_images = self._action("Load pattern images…", "Ctrl+I", self.load_pattern_images,
                                        "Store your own images as patterns (Hopfield models)")
         self.act_quit = self._action("Quit", "Ctrl+Q", self.close)
+        self.act_cancel = self._action("Cancel", "Esc", self.cancel_job,
+                                       "Cancel a long step, load or reset in progress")
+        self.act_restart_engine = self._action("Restart engine", "", self.restart_engine,
+                                               "Start the engine again (the run continues from the last frame)")
         menu = self.menuBar()
         f = menu.addMenu("&File")
         for a in (self.act_open, self.act_save, None, self.act_images, None, self.act_export, self.act_save_traj,
@@ -105,8 +114,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.presets_menu = menu.addMenu("&Presets")
         self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
         s = menu.addMenu("&Simulation")
-        for a in (self.act_run, self.act_step, self.act_reset, self.act_record):
-            s.addAction(a)
+        for a in (self.act_run, self.act_step, self.act_reset, self.act_record, None, self.act_cancel,
+                  self.act_restart_engine):
+            s.addSeparator() if a is None else s.addAction(a)
 
     def _build_toolbar(self):
         tb = self.addToolBar("Simulation")
@@ -196,16 +206,34 @@ class MainWindow(QtWidgets.QMainWindow):
             self.model_combo.addItem(d.get("title", name), name)
         if self.initial_preset:
             path, self.initial_preset = self.initial_preset, None
-            self.load_preset_file(path)
-        elif self.current is None:
+            if self.load_preset_file(path):
+                return
+        if self.current is None:  # the first model (also when the --preset was refused)
             self.load_model(DEFAULT_MODEL if DEFAULT_MODEL in self.models else sorted(self.models)[0])
-        else:  # engine restarted: load what we had again
-            self.load_model(self.current["name"], self.params, self.seed)
+        else:  # engine restarted: load what we had again, then continue from the last frame
+            frame = self.last_frame
+            if frame is not None and frame[0].get("model") == self.current["name"]:
+                self._restore = (frame[0], frame[1], self.running)
+            self.load_model(self.current["name"], self.params, self.seed, run=self._restore is None)
 
     def load_model(self, name: str, params: dict | None = None, seed: int | None = None, run: bool = True):
         seed = self.seed_box.value() if seed is None else seed
         self.engine.request("load", {"model": name, "params": params or {}, "seed": seed},
-                            lambda c: self._on_loaded(c, seed, run))
+                            lambda c: self._on_loaded(c, seed, run), lambda text: self._on_load_refused(name, text))
+
+    def _on_load_refused(self, name: str, message: str):
+        """A load the engine refused (memory budget, bad value): say so; the model box shows
+        what is really loaded, and a window with nothing loaded gets the default model."""
+        self._restore = None
+        self.statusBar().showMessage(message, 15000)
+        QtWidgets.QMessageBox.warning(self, "Model not loaded", f"{name}: {message}")
+        if self.current is not None:
+            idx = self.model_combo.findData(self.current["name"])
+            if idx >= 0:
+                self.model_combo.setCurrentIndex(idx)
+        elif name != DEFAULT_MODEL and DEFAULT_MODEL in self.models:
+            self.preset = None
+            self.load_model(DEFAULT_MODEL)
 
     def _on_loaded(self, content: dict, seed: int, run: bool):
         d = content["describe"]
@@ -219,6 +247,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel.set_schema(d["params"])
         self.panel.set_values(self.params)
         self.panel.mark_pending([])
+        self.pending = {}
         self.pending_label.clear()
         self.grid.set_views(d["views"])
         for v in self.grid.views:
@@ -236,9 +265,33 @@ class MainWindow(QtWidgets.QMainWindow):
         from_preset = self.preset is not None and self.preset.model == d["name"] and "steps_per_frame" in self.preset.run
         self.speed_box.setValue(self.preset.run["steps_per_frame"] if from_preset else d.get("steps_per_frame", 0))
         self.engine.request("set_speed", {"steps_per_frame": self.speed_box.value()})
-        if run:
+        if self._restore is not None:
+            self._restore_state()
+        elif run:
             self.set_running(True)
         self.model_loaded.emit(d["name"])
+
+    def _restore_state(self):
+        """After an engine restart: send back the last frame's state and continue from it."""
+        content, arrays, was_running = self._restore
+        self._restore = None
+        step, when = int(content.get("step", 0)), float(content.get("time", 0.0))
+
+        def restored(c):
+            names = c.get("restored", [])
+            self.statusBar().showMessage(
+                f"engine restarted: the run continues from step {c['step']} (t = {c['time']:.6g}); "
+                f"restored {', '.join(names)}", 20000)
+            self.state_restored.emit(int(c["step"]), float(c["time"]), list(names))
+            self.set_running(was_running)
+
+        def refused(message):
+            self.statusBar().showMessage(f"engine restarted; the run could not be restored ({message}): "
+                                         "it starts again from t = 0", 20000)
+            self.set_running(was_running)
+
+        self.engine.request("set_state", {"step": step, "time": when}, restored, refused,
+                            arrays={k: v for k, v in arrays.items()})
 
     def _on_frame(self, content: dict, arrays: dict):
         if self.current is None or content.get("model") != self.current["name"]:
@@ -260,6 +313,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.rate_label.setText(f"engine: {s.get('steps_per_second', 0):,.0f} steps/s")
         rec = s.get("recording")
         state = s.get("state", "")
+        job = s.get("job")
+        if state == "busy" and job:
+            state = f"busy: {job['verb']} ({job['seconds']:.0f} s; Esc cancels)"
         self.state_label.setText(state + (f" · rec {rec}" if rec is not None and self.recording else ""))
         # follow the engine (it pauses itself on errors), but not a status sent
         # before the user's own run/pause reached it
@@ -275,7 +331,32 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_dead(self, message: str):
         self.state_label.setText("engine dead")
-        QtWidgets.QMessageBox.critical(self, "Engine", message)
+        box = QtWidgets.QMessageBox(QtWidgets.QMessageBox.Critical, "Engine", message.split("\n\n")[0],
+                                    QtWidgets.QMessageBox.Close, self)
+        if "\n\n" in message:  # the engine's stderr tail
+            box.setDetailedText(message.split("\n\n", 1)[1])
+            box.setInformativeText(message.split("\n\n", 1)[1].splitlines()[-1])
+        restart = box.addButton("Restart engine", QtWidgets.QMessageBox.AcceptRole)
+        box.setModal(False)
+        box.buttonClicked.connect(lambda b: self.restart_engine() if b is restart else None)
+        box.show()
+        self.dead_box = box
+
+    def _on_liveness(self, verdict: str, message: str):
+        if verdict == "alive":
+            self.statusBar().showMessage("the engine answers again", 5000)
+        else:
+            self.state_label.setText("engine not answering" if verdict == "dead" else "engine busy")
+            self.statusBar().showMessage(message, 15000)
+
+    def restart_engine(self):
+        """Start the engine again; the run continues from the last frame received."""
+        self.state_label.setText("restarting engine…")
+        self.engine.restart()
+
+    def cancel_job(self):
+        self.engine.request("cancel", {}, lambda c: self.statusBar().showMessage(
+            f"cancelled: {', '.join(c['cancelled'])}" if c.get("cancelled") else "nothing to cancel", 5000))
 
     # ---- user actions --------------------------------------------------------------
     def _on_model_chosen(self, index: int):
@@ -298,6 +379,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_params_set(self, c: dict):
         self.params = dict(c["params"])
         pending = c.get("pending", {})
+        self.pending = dict(pending)
         self.panel.mark_pending(pending)
         self.pending_label.setText(
             "Waiting for reset (R): " + ", ".join(f"{k} = {v}" for k, v in pending.items()) if pending else "")
@@ -332,6 +414,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.params = dict(c["params"])
         self.seed = c.get("seed", self.seed)
         self.panel.mark_pending([])
+        self.pending = {}
         self.pending_label.clear()
         self.grid.clear()
 
@@ -452,10 +535,18 @@ class MainWindow(QtWidgets.QMainWindow):
         return f"<br><span style='color: #2a7a2a;'>Checked claim (preset as shipped): {claim}</span>"
 
     def _fill_presets_menu(self):
+        """Preset titles under a heading per model (yours marked), in model order."""
         self.presets_menu.clear()
-        for path in list_presets():
-            a = self.presets_menu.addAction(path.stem.replace("_", " "))
-            a.triggered.connect(lambda checked=False, p=path: self.load_preset_file(p))
+        groups: dict[str, list] = {}
+        for path, model, title, mine in preset_titles(list_presets()):
+            groups.setdefault(model, []).append((title, path, mine))
+        titles = {name: d.get("title", name) for name, d in self.models.items()}
+        for model in sorted(groups, key=lambda m: titles.get(m, m).lower()):
+            self.presets_menu.addSection(titles.get(model, model))
+            for title, path, mine in sorted(groups[model], key=lambda t: t[0].lower()):
+                a = self.presets_menu.addAction(title + ("  (yours)" if mine else ""))
+                a.setToolTip(str(path))
+                a.triggered.connect(lambda checked=False, p=path: self.load_preset_file(p))
 
     def open_preset_dialog(self):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open preset", str(user_presets_dir()),
@@ -477,9 +568,14 @@ class MainWindow(QtWidgets.QMainWindow):
         return True
 
     def current_preset(self) -> Preset:
-        title = self.preset.title if self.preset and self.current and self.preset.model == self.current["name"] else ""
-        return Preset(model=self.current["name"], params=dict(self.params), seed=self.seed, title=title,
-                      run={"fps": self.fps, "steps_per_frame": self.speed_box.value()})
+        """The preset of what is on screen: pending structural values (⟳) included, since
+        they are what the user chose; the loaded preset's title and description kept."""
+        same = self.preset is not None and self.current is not None and self.preset.model == self.current["name"]
+        params = {**self.params, **self._dirty, **self.pending}
+        return Preset(model=self.current["name"], params=params, seed=self.seed,
+                      title=self.preset.title if same else "", description=self.preset.description if same else "",
+                      run={"fps": self.fps, "steps_per_frame": self.speed_box.value()},
+                      view=dict(self.preset.view) if same else {})
 
     def save_preset_dialog(self):
         if self.current is None:
@@ -524,6 +620,29 @@ class MainWindow(QtWidgets.QMainWindow):
                 v.close_canvas()
         self.engine.shutdown()
         super().closeEvent(event)
+
+
+def preset_titles(paths) -> list[tuple[Path, str, str, bool]]:
+    """(path, model, title, the user's own?) of preset files, read as plain TOML (no
+    validation: the menu shows them; loading one checks it). Unreadable files are left out."""
+    import tomllib
+
+    from engine.presets import MAX_PRESET_BYTES, user_presets_dir
+
+    mine = user_presets_dir()
+    out = []
+    for path in paths:
+        try:
+            if path.stat().st_size > MAX_PRESET_BYTES:
+                continue
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError):
+            continue
+        model = data.get("model") if isinstance(data.get("model"), str) else "?"
+        title = data.get("title") if isinstance(data.get("title"), str) and data.get("title") else \
+            path.stem.replace("_", " ")
+        out.append((path, model, title, path.parent == mine))
+    return out
 
 
 def movie_views(views, record_fields) -> list:

@@ -13,6 +13,22 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 KINDS = ("float", "int", "choice", "bool")
+#: seeds are 31-bit everywhere: the window's seed box, presets, the CLI, requests, the scripting API
+MAX_SEED = 2**31 - 1
+
+
+def check_seed(value: Any, where: str = "seed") -> int:
+    """``value`` as a seed (an integer from 0 to MAX_SEED), else ``ValueError`` naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_SEED:
+        try:
+            import numpy as np
+
+            if isinstance(value, np.integer) and 0 <= int(value) <= MAX_SEED:
+                return int(value)
+        except ImportError:  # pragma: no cover - numpy is a dependency
+            pass
+        raise ValueError(f"{where} must be an integer from 0 to {MAX_SEED}, not {value!r}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,10 @@ from engine.params import Param, validate_params
 from engine.protocol import atomic_write_bytes
 
 FORMAT_VERSION = 1
+#: a preset is a few hundred bytes: larger files are refused before parsing
+MAX_PRESET_BYTES = 1 << 20
+#: tables and arrays nested deeper than this are refused (Python's parser recurses)
+MAX_PRESET_DEPTH = 16
 #: seeds shown and edited in the window are 31-bit; presets keep to the same range
 MAX_SEED = 2**31 - 1
 _TOP_KEYS = {"format_version", "model", "title", "description", "seed", "params", "run", "view", "contract"}
@@ -305,16 +309,53 @@ def load_preset(path: str | os.PathLike, schemas: dict[str, dict[str, Param]] | 
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open(path, "rb") as f:
+            raw = f.read(MAX_PRESET_BYTES + 1)
     except OSError as exc:
         raise PresetError(f"{path}: cannot read preset: {exc.strerror or exc}") from None
+    if len(raw) > MAX_PRESET_BYTES:
+        raise PresetError(f"{path}: a preset may hold at most {MAX_PRESET_BYTES >> 10} KiB; this file is larger")
+    depth = _nesting(raw)
+    if depth > MAX_PRESET_DEPTH:
+        raise PresetError(f"{path}: arrays or tables nested {depth} deep; a preset allows {MAX_PRESET_DEPTH}")
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PresetError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise PresetError(f"{path}: nested too deeply to read") from None
     preset = parse_preset(data, where=str(path), schemas=schemas)
     preset.path = path
     return preset
+
+
+def _nesting(raw: bytes) -> int:
+    """Deepest nesting of ``[``/``{`` outside strings and comments (an upper bound on
+    the parsed depth: header brackets count too), without parsing."""
+    depth = deepest = 0
+    quote = None
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i]
+        if quote is not None:
+            if c == 0x5C and quote == 0x22:  # backslash escape in a basic string
+                i += 2
+                continue
+            if c == quote:
+                quote = None
+        elif c in (0x22, 0x27):  # " or '
+            quote = c
+        elif c == 0x23:  # comment to the end of the line
+            end = raw.find(b"\n", i)
+            i = n if end < 0 else end
+            continue
+        elif c in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in (0x5D, 0x7D):
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest
 
 
 def save_preset(preset: Preset, path: str | os.PathLike) -> Path:

@@ -1,4 +1,4 @@
-"""Attractor Lab engine protocol, version 1.
+"""Attractor Lab engine protocol, version 2.
 
 The GUI (or any client) drives an engine process over ZeroMQ. The design
 follows Jupyter's kernel messaging; the full specification is in
@@ -10,7 +10,10 @@ Channels
     ``parent_id`` is the request's ``msg_id``.
     *state*: the engine binds a PUB, clients connect a SUB. Events:
     ``frame``, ``status``, ``error``, ``log``. The PUB high-water mark is
-    small, so a slow client loses old frames instead of growing a queue.
+    small, so a slow client loses old frames instead of growing a queue;
+    errors and state changes are numbered and kept by the engine (the
+    ``events`` request), so a client that missed one learns of it.
+    *heartbeat*: the engine echoes pings on a ROUTER served by its own thread.
 
 Wire format (one multipart message)::
 
@@ -20,6 +23,8 @@ Wire format (one multipart message)::
 with the key from the connection file. ``header`` and ``content`` are UTF-8
 JSON. Arrays travel as raw buffers, never as JSON lists or pickles; the
 content's ``"arrays"`` entry lists for each buffer its name, dtype and shape.
+A signature seen before (a replay) or a message dated outside the receiver's
+window (a stale one) is refused, as Jupyter's digest history does.
 
 This module imports neither torch nor Qt.
 """
@@ -27,24 +32,35 @@ This module imports neither torch nor Qt.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import hmac
 import json
 import math
 import os
 import secrets
-import tempfile
+import stat
+import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "2.0"
 #: Largest message an engine accepts; larger ones are dropped by ZeroMQ unanswered,
 #: so clients refuse them before sending.
 MAX_MESSAGE_BYTES = 256 << 20
 DELIM = b"<AL|MSG>"
+#: An HMAC key read from a connection file must be at least this long (bytes).
+MIN_KEY_BYTES = 32
+#: Messages dated further than this from the receiver's clock are refused (s).
+REPLAY_WINDOW_S = 300.0
+#: Signatures remembered for the replay check (the engine: within the window).
+DIGEST_HISTORY_MAX = 1 << 17
+#: A connection file is a few hundred bytes; refuse to parse anything much larger.
+MAX_CONNECTION_FILE_BYTES = 64 << 10
 
 #: Requests a client may send; the engine answers ``<verb>_reply``.
 REQUESTS = (
@@ -55,8 +71,10 @@ REQUESTS = (
     "run",
     "pause",
     "step",
+    "cancel",
     "reset",
     "get_state",
+    "set_state",
     "paint",
     "click",
     "set_patterns",
@@ -64,6 +82,7 @@ REQUESTS = (
     "set_speed",
     "record",
     "weights",
+    "events",
     "shutdown",
 )
 #: Events the engine publishes on the state channel.
@@ -74,7 +93,30 @@ _ALLOWED_DTYPES = {"float32", "float64", "complex64", "complex128", "bool",
 
 
 class ProtocolError(ValueError):
-    """A message that cannot be decoded (bad signature, bad layout, bad JSON)."""
+    """A message that cannot be used (bad signature, bad layout, bad JSON)."""
+
+
+class BadRequest(ProtocolError):
+    """An authentic (correctly signed) message that cannot be used: it deserves an
+    error reply. ``header`` is its header when that could be read (else None) and
+    ``identities`` the routing ids to answer to."""
+
+    def __init__(self, message: str, header: dict | None = None, identities: list[bytes] | None = None):
+        super().__init__(message)
+        self.header = header
+        self.identities = identities or []
+
+
+class ReplayedMessage(ProtocolError):
+    """A signature seen before: a captured message sent again. Dropped, counted."""
+
+
+class StaleMessage(BadRequest):
+    """A signed message dated outside the receiver's replay window."""
+
+
+class ConnectionFileError(ValueError):
+    """A connection file that is missing, malformed or unsafe; the message says which and why."""
 
 
 def new_key() -> bytes:
@@ -109,11 +151,13 @@ def unpack_arrays(meta: list[dict], buffers: list) -> dict[str, np.ndarray]:
             raise ProtocolError("each array entry must be an object with a string 'name'")
         dtype = m.get("dtype")
         if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
-            raise ProtocolError(f"array {m['name']!r}: dtype {dtype!r} not allowed")
+            raise ProtocolError(f"array {m['name']!r}: dtype {dtype!r} not allowed; allowed: {sorted(_ALLOWED_DTYPES)}")
         shape = m.get("shape", [])
         if not isinstance(shape, list) or len(shape) > 32 or not all(
                 isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
             raise ProtocolError(f"array {m['name']!r}: shape must be a list of at most 32 non-negative integers")
+        if m["name"] in out:
+            raise ProtocolError(f"array {m['name']!r} is listed twice")
         dt = np.dtype(dtype)
         expected = math.prod(shape) * dt.itemsize  # Python ints: no overflow
         if len(memoryview(buf).cast("B")) != expected:
@@ -142,19 +186,56 @@ class Message:
         return self.header.get("parent_id")
 
 
+def _parse_date(value: Any) -> float | None:
+    """A header's ``date`` (ISO 8601 with a time zone) as a POSIX time, or None."""
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        return None
+    return when.timestamp()
+
+
 class Session:
     """Signs, serialises and checks messages with one HMAC key.
 
+    Parameters
+    ----------
+    key : bytes
+        The HMAC key.
+    replay_window : float or None
+        Refuse messages dated more than this many seconds from this clock
+        (:class:`StaleMessage`). None checks no dates (clients: an engine on
+        another machine may have another clock; the engine checks).
+    history : int
+        How many signatures to remember for the duplicate check.
+
     Messages with a missing or wrong signature are refused with
-    :class:`ProtocolError` and counted in ``rejected``.
+    :class:`ProtocolError`, repeated signatures with :class:`ReplayedMessage`;
+    all are counted in ``rejected`` (replays also in ``replayed``, stale ones in
+    ``stale``).
     """
 
-    def __init__(self, key: bytes, session_id: str | None = None):
+    def __init__(self, key: bytes, session_id: str | None = None, replay_window: float | None = None,
+                 history: int = DIGEST_HISTORY_MAX):
         if not key:
             raise ValueError("an empty key would leave messages unsigned")
         self.key = key if isinstance(key, bytes) else key.encode()
         self.session_id = session_id or uuid.uuid4().hex
+        self.replay_window = replay_window
+        self.history = int(history)
         self.rejected = 0
+        self.replayed = 0
+        self.stale = 0
+        self._seen: set[bytes] = set()
+        # with a window: (date, signature) in a heap, so the oldest go first; without: arrival order
+        self._by_date: list[tuple[float, bytes]] = []
+        self._by_arrival: deque[bytes] = deque()
+        #: messages dated at or before this were forgotten from the history: refused as stale
+        self._floor = -math.inf
 
     def sign(self, parts: list) -> bytes:
         mac = hmac.new(self.key, digestmod=hashlib.sha256)
@@ -187,6 +268,24 @@ class Session:
         sig = self.sign([h, c, *buffers])
         return [*(identities or []), DELIM, sig, h, c, *buffers]
 
+    # ---- the replay check -----------------------------------------------------
+    def _remember(self, sig: bytes, date: float | None) -> None:
+        self._seen.add(sig)
+        if self.replay_window is None:
+            self._by_arrival.append(sig)
+            while len(self._by_arrival) > self.history:
+                self._seen.discard(self._by_arrival.popleft())
+            return
+        heapq.heappush(self._by_date, (date if date is not None else time.time(), sig))
+        # a message dated before now − window is refused by its date: its signature can go
+        horizon = time.time() - self.replay_window
+        while self._by_date and self._by_date[0][0] < horizon:
+            self._seen.discard(heapq.heappop(self._by_date)[1])
+        while len(self._by_date) > self.history:  # a flood: forget the oldest, refuse anything as old
+            old_date, old_sig = heapq.heappop(self._by_date)
+            self._seen.discard(old_sig)
+            self._floor = max(self._floor, old_date)
+
     def deserialize(self, frames: list) -> Message:
         frames = [f.buffer if hasattr(f, "buffer") else f for f in frames]
         try:
@@ -200,38 +299,60 @@ class Session:
             self.rejected += 1
             raise ProtocolError("message too short")
         sig, h, c, *buffers = parts
+        sig = bytes(sig)
         expected = self.sign([h, c, *buffers])
-        if not hmac.compare_digest(bytes(sig), expected):
+        if not hmac.compare_digest(sig, expected):
             self.rejected += 1
             raise ProtocolError("bad signature")
+        if sig in self._seen:
+            self.rejected += 1
+            self.replayed += 1
+            raise ReplayedMessage("duplicate signature: a replayed message")
+
+        # authentic from here on: what is wrong deserves an error reply (BadRequest)
+        def bad(text: str, header: dict | None = None, kind=BadRequest) -> BadRequest:
+            self.rejected += 1
+            return kind(text, header if isinstance(header, dict) else None, identities)
+
         try:
             header = json.loads(bytes(h))
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            self._remember(sig, None)
+            raise bad(f"bad JSON in the header: {type(exc).__name__}: {str(exc)[:200]}") from None
+        if not isinstance(header, dict):
+            self._remember(sig, None)
+            raise bad("the header must be a JSON object")
+        date = _parse_date(header.get("date"))
+        self._remember(sig, date)
+        for key in ("msg_type", "msg_id"):
+            if not isinstance(header.get(key), str) or not header[key] or len(header[key]) > 256:
+                raise bad(f"header field {key!r} must be a non-empty string", header)
+        if header.get("parent_id") is not None and not isinstance(header["parent_id"], str):
+            raise bad("header field 'parent_id' must be a string or null", header)
+        version = header.get("protocol_version")
+        if str(version).split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
+            raise bad(f"protocol version {version!r} is not {PROTOCOL_VERSION}: run the same Attractor Lab "
+                      "version on both sides", header)
+        if self.replay_window is not None:
+            now = time.time()
+            if date is None:
+                raise bad("header field 'date' must be an ISO 8601 time with a time zone", header, StaleMessage)
+            if abs(date - now) > self.replay_window or date <= self._floor:
+                self.stale += 1
+                raise bad(f"message dated {header['date']} is {date - now:+.0f} s from this machine's clock; "
+                          f"allowed ±{self.replay_window:.0f} s (synchronise the clocks)", header, StaleMessage)
+        try:
             content = json.loads(bytes(c))
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            self.rejected += 1
-            raise ProtocolError(f"bad JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
-        if not isinstance(header, dict) or not isinstance(content, dict):
-            self.rejected += 1
-            raise ProtocolError("header and content must be JSON objects")
-        for key in ("msg_type", "msg_id"):
-            if not isinstance(header.get(key), str):
-                self.rejected += 1
-                raise ProtocolError(f"header field {key!r} must be a string")
-        if header.get("parent_id") is not None and not isinstance(header["parent_id"], str):
-            self.rejected += 1
-            raise ProtocolError("header field 'parent_id' must be a string or null")
-        major = str(header.get("protocol_version", "0")).split(".")[0]
-        if major != PROTOCOL_VERSION.split(".")[0]:
-            self.rejected += 1
-            raise ProtocolError(f"protocol version {header.get('protocol_version')} is not {PROTOCOL_VERSION}")
+            raise bad(f"bad JSON in the content: {type(exc).__name__}: {str(exc)[:200]}", header) from None
+        if not isinstance(content, dict):
+            raise bad("the content must be a JSON object", header)
         try:
             arrays = unpack_arrays(content.pop("arrays", []), buffers) if buffers or content.get("arrays") else {}
-        except ProtocolError:
-            self.rejected += 1
-            raise
+        except ProtocolError as exc:
+            raise bad(f"bad arrays: {exc}", header) from None
         except Exception as exc:  # anything else a crafted buffer description provokes
-            self.rejected += 1
-            raise ProtocolError(f"bad arrays: {type(exc).__name__}: {exc}") from None
+            raise bad(f"bad arrays: {type(exc).__name__}: {exc}", header) from None
         return Message(header["msg_type"], content, header, arrays, identities)
 
 
@@ -241,42 +362,115 @@ class Session:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
-    ``mode`` defaults to what ``open`` would give (0666 less the umask)."""
-    path = os.fspath(path)
-    if mode is None:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    The temporary file is created exclusively (``O_EXCL``, an unpredictable
+    name, never through a planted symlink) beside the target; see
+    :mod:`engine.files`. ``mode`` defaults to what ``open`` would give (0666
+    less the umask)."""
+    from engine.files import write_atomically
+
+    write_atomically(path, lambda f: f.write(data), mode)
 
 
 def write_connection_file(path: str | os.PathLike, info: dict) -> None:
-    """Write connection info (ports and key) readable by the owner only."""
+    """Write connection info (ports and keys) readable by the owner only."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConnectionFileError(f"connection file {path!r}: the folder {folder!r} does not exist")
     atomic_write_bytes(path, json.dumps(info, indent=2).encode(), mode=0o600)
 
 
-def read_connection_file(path: str | os.PathLike) -> dict:
-    with open(path, "rb") as f:
-        info = json.loads(f.read())
+def _check_port(where: str, info: dict, key: str, required: bool = True) -> None:
+    value = info.get(key)
+    if value is None and not required:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
+        raise ConnectionFileError(f"{where}: {key!r} must be a port number from 1 to 65535, not {value!r}")
+
+
+def check_connection_info(info: Any, where: str = "connection info") -> dict:
+    """Validate parsed connection info; raise :class:`ConnectionFileError` naming the key."""
+    if not isinstance(info, dict):
+        raise ConnectionFileError(f"{where}: expected a JSON object, not {type(info).__name__}")
     for key in ("transport", "ip", "command_port", "state_port", "key"):
         if key not in info:
-            raise ValueError(f"connection file {os.fspath(path)!r} lacks {key!r}")
+            raise ConnectionFileError(f"{where}: lacks {key!r}")
+    if info["transport"] != "tcp":
+        raise ConnectionFileError(f"{where}: 'transport' must be \"tcp\", not {info['transport']!r}")
+    if not isinstance(info["ip"], str) or not info["ip"] or len(info["ip"]) > 255:
+        raise ConnectionFileError(f"{where}: 'ip' must be an address or host name, not {info['ip']!r}")
+    for port in ("command_port", "state_port"):
+        _check_port(where, info, port)
+    _check_port(where, info, "hb_port", required=False)
+    key = info["key"]
+    if not isinstance(key, str):
+        raise ConnectionFileError(f"{where}: 'key' must be a string of at least {MIN_KEY_BYTES} characters, "
+                                  f"not {type(key).__name__} {str(key)[:20]}")
+    if len(key.encode()) < MIN_KEY_BYTES:
+        raise ConnectionFileError(f"{where}: 'key' has {len(key.encode())} bytes; at least {MIN_KEY_BYTES} are "
+                                  "needed (delete the file for a fresh random key)")
+    scheme = info.get("signature_scheme", "hmac-sha256")
+    if scheme != "hmac-sha256":
+        raise ConnectionFileError(f"{where}: 'signature_scheme' must be \"hmac-sha256\", not {scheme!r}")
+    for name in ("curve_server_key", "curve_public_key", "curve_secret_key"):
+        value = info.get(name)
+        if value is not None and not (isinstance(value, str) and len(value) == 40):
+            raise ConnectionFileError(f"{where}: {name!r} must be a 40-character Z85 CURVE key")
+    if ("curve_server_key" in info) != ("curve_secret_key" in info) or \
+            ("curve_public_key" in info) != ("curve_secret_key" in info):
+        raise ConnectionFileError(f"{where}: CURVE needs all of curve_server_key, curve_public_key and "
+                                  "curve_secret_key")
+    pid = info.get("pid")
+    if pid is not None and (isinstance(pid, bool) or not isinstance(pid, int) or pid <= 0):
+        raise ConnectionFileError(f"{where}: 'pid' must be a positive integer, not {pid!r}")
+    version = info.get("protocol_version", PROTOCOL_VERSION)
+    if not isinstance(version, str) or version.split(".")[0] != PROTOCOL_VERSION.split(".")[0]:
+        raise ConnectionFileError(f"{where}: the engine speaks protocol {version!r} and this Attractor Lab "
+                                  f"{PROTOCOL_VERSION}: run the same version on both machines")
     return info
 
 
+def read_connection_file(path: str | os.PathLike, check_mode: bool = True) -> dict:
+    """Read and check a connection file.
+
+    Raises :class:`ConnectionFileError` (a ``ValueError``) with one line naming
+    the file and what is wrong: missing, not JSON, a key of the wrong type or
+    length, or (``check_mode``, POSIX) readable or writable by other users.
+    """
+    path = os.fspath(path)
+    where = f"connection file {path!r}"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConnectionFileError(f"{where}: the folder {folder!r} does not exist")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise ConnectionFileError(f"{where} does not exist (is the engine running?)") from None
+    except OSError as exc:
+        raise ConnectionFileError(f"{where}: cannot open: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise ConnectionFileError(f"{where} is not a regular file")
+        if check_mode and os.name == "posix":
+            if st.st_mode & 0o077:
+                raise ConnectionFileError(
+                    f"{where} has mode {stat.S_IMODE(st.st_mode):04o}: other users can read or change its key; "
+                    "`chmod 600` it (or delete it for a fresh key)")
+            if st.st_uid != os.getuid():
+                raise ConnectionFileError(f"{where} belongs to another user (uid {st.st_uid})")
+        data = f.read(MAX_CONNECTION_FILE_BYTES + 1)
+    if len(data) > MAX_CONNECTION_FILE_BYTES:
+        raise ConnectionFileError(f"{where} is larger than {MAX_CONNECTION_FILE_BYTES >> 10} KiB: not a connection file")
+    try:
+        info = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConnectionFileError(f"{where} is not valid JSON: {str(exc)[:120]}") from None
+    return check_connection_info(info, where)
+
+
 def endpoint(info: dict, channel: str) -> str:
-    return f"{info['transport']}://{info['ip']}:{info[channel + '_port']}"
+    ip = info["ip"]
+    if ":" in ip and not ip.startswith("["):  # IPv6 literal
+        ip = f"[{ip}]"
+    return f"{info['transport']}://{ip}:{info[channel + '_port']}"

@@ -1,7 +1,12 @@
 """Trajectory recorder: states every K steps, observables, and the preset that made them.
 
 Files say how they were made: every format embeds the preset (TOML text) and
-a JSON metadata record. Writes are atomic (temporary file, then rename).
+a JSON metadata record. Writes are atomic: an exclusive temporary file beside
+the target, then a rename (:mod:`engine.files`); a failed write (a full disk)
+raises ``OSError`` and leaves neither the target nor the temporary file.
+HDF5 files are built in memory and written with Python's own calls, because
+libhdf5 crashes the process when a write fails on a full disk.
+:class:`CsvStream` writes observables row by row for runs that keep no state.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.files import exclusive_temp, remove_stale_temps, write_atomically
 from engine.protocol import atomic_write_bytes
 
 FORMATS = (".npz", ".h5", ".hdf5", ".csv")
@@ -73,6 +79,15 @@ class Recorder:
             if len(seq) < n + 1:
                 seq.append(float("nan"))
 
+    def snapshot(self) -> "Recorder":
+        """A copy to save while recording goes on (the arrays are shared, the lists are not)."""
+        snap = Recorder(self.every, self.arrays, self.max_bytes)
+        snap.nbytes = self.nbytes
+        snap.steps, snap.times = list(self.steps), list(self.times)
+        snap.frames = {k: list(v) for k, v in self.frames.items()}
+        snap.observables = {k: list(v) for k, v in self.observables.items()}
+        return snap
+
     def stacked(self) -> dict[str, np.ndarray]:
         out = {}
         for k, seq in self.frames.items():
@@ -117,39 +132,81 @@ class Recorder:
             payload[f"state/{k}"] = v
         for k, v in self.observables.items():
             payload[f"obs/{k}"] = np.asarray(v, dtype=np.float64)
-        # straight into a temporary file beside the target (no in-memory copy of
-        # the archive), then renamed: a crash never leaves half a file
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez_compressed(f, **payload)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        # straight into the temporary file (no in-memory copy of the archive)
+        write_atomically(path, lambda f: np.savez_compressed(f, **payload))
 
     def _save_h5(self, path: Path, preset_toml: str, meta: str) -> None:
         import h5py  # only needed for this format
 
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        # built in memory: libhdf5 segfaults when the disk fills under it; Python's writes raise
+        buf = io.BytesIO()
+        with h5py.File(buf, "w") as f:
+            f.attrs["preset_toml"] = preset_toml
+            f.attrs["metadata_json"] = meta
+            f.create_dataset("step", data=np.asarray(self.steps, dtype=np.int64))
+            f.create_dataset("time", data=np.asarray(self.times, dtype=np.float64))
+            g = f.create_group("state")
+            for k, v in self.stacked().items():
+                g.create_dataset(k, data=v, compression="gzip", compression_opts=4)
+            o = f.create_group("obs")
+            for k, v in self.observables.items():
+                o.create_dataset(k, data=np.asarray(v, dtype=np.float64))
+        view = buf.getbuffer()
         try:
-            with h5py.File(tmp, "w") as f:
-                f.attrs["preset_toml"] = preset_toml
-                f.attrs["metadata_json"] = meta
-                f.create_dataset("step", data=np.asarray(self.steps, dtype=np.int64))
-                f.create_dataset("time", data=np.asarray(self.times, dtype=np.float64))
-                g = f.create_group("state")
-                for k, v in self.stacked().items():
-                    g.create_dataset(k, data=v, compression="gzip", compression_opts=4)
-                o = f.create_group("obs")
-                for k, v in self.observables.items():
-                    o.create_dataset(k, data=np.asarray(v, dtype=np.float64))
-            os.replace(tmp, path)
+            write_atomically(path, lambda out: out.write(view))
         finally:
-            if tmp.exists():
-                tmp.unlink()
+            view.release()
+
+
+class CsvStream:
+    """Observables written row by row to a CSV file (a run that keeps no states).
+
+    Rows go to an exclusive temporary file beside ``path``; :meth:`close` renames
+    it into place, :meth:`discard` removes it. The columns are those of the first
+    row (``step``, ``time``, then the observables sorted); a later row lacking
+    one writes ``nan``.
+    """
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        remove_stale_temps(self.path.parent if str(self.path.parent) else ".")
+        fd, self.tmp = exclusive_temp(self.path)
+        self.file = os.fdopen(fd, "w", newline="")
+        self.writer = csv.writer(self.file)
+        self.names: list[str] | None = None
+        self.rows = 0
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def capture(self, step: int, time: float, observables: dict[str, float]) -> None:
+        if self.names is None:
+            self.names = sorted(observables)
+            self.writer.writerow(["step", "time", *self.names])
+        self.writer.writerow([int(step), repr(float(time)),
+                              *(repr(float(observables.get(n, float("nan")))) for n in self.names)])
+        self.rows += 1
+
+    def close(self) -> Path:
+        try:
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        return self.path
+
+    def discard(self) -> None:
+        try:
+            self.file.close()
+        except OSError:
+            pass
+        try:
+            os.unlink(self.tmp)
+        except FileNotFoundError:
+            pass
 
 
 def load_trajectory(path: str | os.PathLike) -> dict:

@@ -2,34 +2,47 @@
 
 It steps the model as fast as it can in chunks short enough to answer commands
 within a few tens of milliseconds, and publishes the newest state at most at
-the display rate the client asked for. See ``docs/protocol.md``.
+the display rate the client asked for. It never blocks: a long ``step`` runs
+in chunks between which other requests are answered; a ``load`` or ``reset``
+runs in a worker thread after a memory check (refused up front when it would
+not fit); a ``record`` save writes a snapshot of the recording in a thread.
+Each of these answers when done, or ``cancelled`` when a ``cancel`` (or a
+``pause``, for a step) stops it. See ``docs/protocol.md``.
 """
 
 from __future__ import annotations
 
+import copy
 import ctypes
 import logging
-import math
 import os
 import signal
 import socket
 import sys
+import threading
 import time
 import traceback
+from collections import deque
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
-import numpy as np
 import zmq
 
-from engine import __version__, models
+from engine import models
 from engine.device import choose_device, configure_torch, describe
+from engine.heartbeat import HeartbeatServer
+from engine.memory import MemoryBudget, check_model_memory
 from engine.models.base import SimulationDiverged
-from engine.presets import MAX_SEED, Preset
 from engine.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
+    REPLAY_WINDOW_S,
     REQUESTS,
+    BadRequest,
+    ConnectionFileError,
     ProtocolError,
+    ReplayedMessage,
     Session,
     endpoint,
     new_key,
@@ -37,14 +50,38 @@ from engine.protocol import (
     write_connection_file,
 )
 from engine.recorder import Recorder, RecordingFull
+from engine.security import (
+    check_advertise,
+    check_bind_address,
+    claim_connection_file,
+    curve_available,
+    is_loopback,
+    is_wildcard,
+    make_curve_server,
+    new_curve_keys,
+    start_authenticator,
+)
+from engine.server_requests import (
+    EVENT_HISTORY,
+    RequestHandlers,
+    _int,
+    _scalar,
+    check_seed,
+    preset_for,
+)
 
 log = logging.getLogger("attractor_lab.engine")
 
 #: A chunk of steps aims at this duration, so commands wait at most about this long.
 CHUNK_SECONDS = 0.03
-#: Upper bound a client may ask for a recording's memory budget.
-MAX_RECORDING_BYTES = 16 << 30
 STATUS_INTERVAL = 0.5
+#: the most steps one ``step`` request may ask for
+MAX_STEP_REQUEST = 10**7
+#: requests answered while a load or reset computes in its thread (the rest would
+#: touch the model being replaced)
+WHILE_BUSY = {"info", "list_models", "pause", "cancel", "events", "get_state", "set_display_rate", "set_speed",
+              "shutdown", "load", "reset"}
+_DEFERRED = object()  # a handler's answer: the reply comes when its job ends
 
 
 def _die_with_parent() -> None:
@@ -57,36 +94,71 @@ def _die_with_parent() -> None:
             pass
 
 
-class EngineServer:
+@dataclass
+class _Job:
+    """A request whose reply waits: a step in chunks, or work in a thread."""
+
+    verb: str
+    msg_id: str
+    identities: list[bytes]
+    started: float = field(default_factory=time.monotonic)
+    total: int = 0  # steps asked (step jobs)
+    done: int = 0
+    exclusive: bool = False  # a load or reset: the model is being replaced
+    estimate: int = 0  # bytes it may hold (thread jobs)
+    thread: threading.Thread | None = None
+    result: Any = None
+    error: BaseException | None = None
+    error_tb: str = ""
+    finish: Callable[[Any], dict] | None = None  # main thread, with the thread's result
+
+    def describe(self) -> dict:
+        return {"verb": self.verb, "seconds": round(time.monotonic() - self.started, 3), "done": self.done,
+                "total": self.total}
+
+
+class EngineServer(RequestHandlers):
     """Serve one engine over ZeroMQ.
 
     Parameters
     ----------
     connection_file : path
-        Written (owner-only) with the ports and the key. When it already holds a
-        ``key``, that key is used.
+        Written (owner-only) with the ports and the keys. An existing file is
+        refused when others can read it, its key is short, or an engine still
+        serves it; otherwise its key is kept.
     device : str
         ``auto``, ``cpu`` or ``cuda[:N]``.
     ip : str
-        Address to bind; loopback by default. Binding another address exposes
-        the engine to the network (messages stay signed).
+        Address to bind; loopback by default. Any other address turns on CURVE
+        encryption and client authentication (keys in the connection file), or
+        is refused when libzmq has no CURVE.
     parent_pid : int, optional
         Exit when this process is gone.
+    memory_budget_gb : float, optional
+        Refuse resets estimated above this; default 80 % of the available memory.
+    curve : bool, optional
+        Force CURVE on (True) for a loopback engine too.
     """
 
     def __init__(self, connection_file, device="auto", ip="127.0.0.1", parent_pid=None, threads=None,
-                 advertise: str | None = None):
+                 advertise: str | None = None, memory_budget_gb: float | None = None, curve: bool | None = None):
+        ip = check_bind_address(ip)
+        if advertise is not None:
+            advertise = check_advertise(advertise)
+        self.memory_budget = MemoryBudget.from_gb(memory_budget_gb)
+        use_curve = bool(curve) or not is_loopback(ip)
+        if use_curve and not curve_available():
+            raise ValueError(f"--ip {ip}: an engine reachable from the network must encrypt its traffic, and this "
+                             "libzmq has no CURVE (libsodium); bind 127.0.0.1 and use an SSH tunnel (see README)")
+        self.connection_file = Path(connection_file)
+        key = claim_connection_file(self.connection_file)  # refuses unsafe or busy files
         self.threads = configure_torch(threads)
         self.device = choose_device(device)
-        self.connection_file = Path(connection_file)
-        key = None
-        if self.connection_file.exists():
-            try:
-                key = read_connection_file(self.connection_file)["key"].encode()
-            except (ValueError, KeyError, OSError):
-                key = None
-        self.session = Session(key or new_key())
+        self.session = Session(key or new_key(), replay_window=REPLAY_WINDOW_S)
         self.ctx = zmq.Context()
+        self._auth = None
+        keys = new_curve_keys() if use_curve else None
+        ipv6 = ":" in ip
         self.command = self.ctx.socket(zmq.ROUTER)
         self.command.linger = 0
         self.command.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
@@ -94,22 +166,49 @@ class EngineServer:
         self.state.linger = 0
         # small high-water mark: a slow subscriber loses old frames, the engine never queues them
         self.state.sndhwm = 8
-        cmd_port = self.command.bind_to_random_port(f"tcp://{ip}")
-        state_port = self.state.bind_to_random_port(f"tcp://{ip}")
+        self._tick = time.monotonic()
+        self.heartbeat = None
+        try:
+            if keys:
+                self._auth = start_authenticator(self.ctx, keys["client_public"])
+                for sock in (self.command, self.state):
+                    make_curve_server(sock, keys["server_secret"])
+            bind_ip = f"[{ip}]" if ipv6 else ip
+            for sock in (self.command, self.state):
+                sock.ipv6 = ipv6
+            cmd_port = self.command.bind_to_random_port(f"tcp://{bind_ip}")
+            state_port = self.state.bind_to_random_port(f"tcp://{bind_ip}")
+            self.heartbeat = HeartbeatServer(self.ctx, ip, lambda: self._tick,
+                                             keys["server_secret"] if keys else None, ipv6)
+            hb_port = self.heartbeat.start()
+        except zmq.ZMQError as exc:
+            self._close_sockets()
+            raise ValueError(f"--ip {ip}: cannot bind: {exc.strerror if hasattr(exc, 'strerror') else exc} "
+                             "(use an address of this machine, 0.0.0.0 or 127.0.0.1)") from None
         if advertise is None:
             # 0.0.0.0 binds every interface but is no address to connect to
-            advertise = socket.getfqdn() if ip in ("0.0.0.0", "::", "*") else ip
+            advertise = socket.getfqdn() if is_wildcard(ip) else ip
         self.info = {
             "transport": "tcp",
             "ip": advertise,
             "command_port": cmd_port,
             "state_port": state_port,
+            "hb_port": hb_port,
             "key": self.session.key.decode(),
             "signature_scheme": "hmac-sha256",
             "protocol_version": PROTOCOL_VERSION,
             "pid": os.getpid(),
+            "hostname": socket.gethostname(),
         }
-        write_connection_file(self.connection_file, self.info)
+        if keys:
+            self.info.update(curve_server_key=keys["server_public"], curve_public_key=keys["client_public"],
+                             curve_secret_key=keys["client_secret"])
+        try:
+            write_connection_file(self.connection_file, self.info)
+        except OSError as exc:
+            self._close_sockets()
+            raise ValueError(f"cannot write the connection file {str(self.connection_file)!r}: "
+                             f"{exc.strerror or exc}") from None
         self.parent_pid = parent_pid
         if parent_pid:
             _die_with_parent()
@@ -121,15 +220,23 @@ class EngineServer:
         self.recording_changes: list[dict] = []  # live parameter changes during the recording
         self.recording_active = False  # capturing (a stopped or full recording still waits to be saved)
         self._per_step: float | None = None  # seconds per model step (moving average)
-        self.steps_per_frame = 0  # cap on steps between two frames; 0 = as fast as possible
+        self.steps_per_frame = 0  # 0: as fast as possible
         self._steps_since_frame = 0
         self._last_frame = 0.0
         self._last_status = 0.0
-        self._rate_steps = 0
         self._rate_t0 = time.perf_counter()
+        self._rate_steps = 0
         self.steps_per_second = 0.0
         self._stop = False
         self._frame_due = False
+        self._serving = False  # in serve_forever; otherwise (in-process tests) jobs finish inside the request
+        self.step_job: _Job | None = None
+        self.jobs: list[_Job] = []  # thread jobs (load, reset, record save)
+        self._orphans: list[_Job] = []  # cancelled thread jobs still computing
+        self.events: deque[dict] = deque(maxlen=EVENT_HISTORY)
+        self.event_seq = 0
+        self.last_error: str | None = None
+        self._last_state = None
 
     # ---- publishing ------------------------------------------------------
     def publish(self, msg_type, content=None, arrays=None):
@@ -174,10 +281,18 @@ class EngineServer:
         self._last_status = now
         self.publish("status", self.status())
 
+    def _state_name(self) -> str:
+        if self._busy_job() is not None:
+            return "busy"
+        if self.running or self.step_job is not None:
+            return "running"
+        return "paused" if self.model is not None else "idle"
+
     def status(self) -> dict:
         m = self.model
+        busy = self._busy_job() or self.step_job
         return {
-            "state": "running" if self.running else ("paused" if m is not None else "idle"),
+            "state": self._state_name(),
             "model": m.name if m else None,
             "step": m.steps if m else 0,
             "time": m.time if m else 0.0,
@@ -185,49 +300,96 @@ class EngineServer:
             "device": describe(self.device),
             "recording": len(self.recorder) if self.recorder is not None else None,
             "rejected_messages": self.session.rejected,
+            "replayed_messages": self.session.replayed,
+            "stale_messages": self.session.stale,
             "pending": m.pending if m else {},
+            "event_seq": self.event_seq,
+            "last_error": self.last_error,
+            "job": busy.describe() if busy else None,
         }
+
+    def _event(self, msg_type: str, content: dict) -> dict:
+        """Number an event and keep it for clients that miss it on the lossy channel."""
+        self.event_seq += 1
+        content = {**content, "seq": self.event_seq}
+        self.events.append({"seq": self.event_seq, "msg_type": msg_type, "content": content,
+                            "time": time.time()})
+        return content
 
     def error(self, message: str, where: str, tb: str = "") -> None:
         log.error("%s: %s", where, message)
-        self.publish("error", {"message": message, "where": where, "traceback": tb})
+        self.last_error = f"{where}: {message}"
+        content = self._event("error", {"message": message, "where": where, "traceback": tb})
+        self.publish("error", content)
+        self.publish_status()  # the status carries event_seq: it repeats the news every 0.5 s
+
+    def _state_event(self, why: str) -> None:
+        """Log a change of state (running, paused, busy, a new model or run) as a numbered event."""
+        m = self.model
+        now = (self._state_name(), m.name if m else None)
+        if why == "state" and now == self._last_state:
+            return
+        self._last_state = now
+        self._event("state", {"why": why, "state": now[0], "model": now[1], "step": m.steps if m else 0,
+                              "time": m.time if m else 0.0})
 
     # ---- main loop --------------------------------------------------------
     def serve_forever(self) -> None:
         poller = zmq.Poller()
         poller.register(self.command, zmq.POLLIN)
+        self._serving = True
         try:
             while not self._stop:
-                capped = self.steps_per_frame and self._steps_since_frame >= self.steps_per_frame
-                if self.running and not capped:
+                self._tick = time.monotonic()
+                busy = self._busy_job() is not None
+                advancing = (self.running or self.step_job is not None) and not busy
+                capped = self.step_job is None and self.steps_per_frame and \
+                    self._steps_since_frame >= self.steps_per_frame
+                if advancing and not capped:
                     timeout = 0
-                elif self.running:  # wait for the next frame, answering commands meanwhile
+                elif advancing:  # wait for the next frame, answering commands meanwhile
                     timeout = max(0, int(1000 * (self._last_frame + 1.0 / self.fps - time.perf_counter())))
                 else:
-                    timeout = 50
+                    timeout = 20 if self.jobs else 50
                 if poller.poll(timeout):
                     self._handle_pending()
-                if self.running and not self._stop and not capped:
-                    self._run_chunk()
+                self._collect_thread_jobs()
+                if not self._stop and self._busy_job() is None:
+                    if self.step_job is not None:
+                        self._step_job_chunk()
+                    elif self.running and not capped:
+                        self._run_chunk()
                 now = time.perf_counter()
-                if self.model is not None and (
-                    self._frame_due or (self.running and now - self._last_frame >= 1.0 / self.fps)
+                if self.model is not None and self._busy_job() is None and (
+                    self._frame_due or ((self.running or self.step_job) and now - self._last_frame >= 1.0 / self.fps)
                 ):
                     self.publish_frame()
+                self._state_event("state")
                 if now - self._last_status >= STATUS_INTERVAL:
                     self.publish_status()
                     if self.parent_pid and not _alive(self.parent_pid):
                         log.warning("parent %s is gone: exiting", self.parent_pid)
                         break
         finally:
+            self._serving = False
             self.close()
 
-    def close(self) -> None:
+    def _close_sockets(self) -> None:
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
         self.command.close(0)
         self.state.close(0)
         self.ctx.term()
+
+    def close(self) -> None:
+        if self.step_job is not None:
+            self._end_step_job(cancelled=True)
+        self._close_sockets()
         try:
-            if read_connection_file(self.connection_file).get("pid") == os.getpid():
+            if read_connection_file(self.connection_file, check_mode=False).get("pid") == os.getpid():
                 self.connection_file.unlink()
         except (OSError, ValueError):
             pass
@@ -240,6 +402,14 @@ class EngineServer:
                 return
             try:
                 msg = self.session.deserialize(frames)
+            except BadRequest as exc:  # signed, so authentic: say what is wrong
+                log.warning("refused a message: %s (%d so far)", exc, self.session.rejected)
+                self._reply_bad(exc)
+                continue
+            except ReplayedMessage as exc:
+                log.warning("dropped a replayed message: %s (%d replays, %d rejected so far)", exc,
+                            self.session.replayed, self.session.rejected)
+                continue
             except ProtocolError as exc:
                 log.warning("dropped a message: %s (%d so far)", exc, self.session.rejected)
                 continue
@@ -249,30 +419,297 @@ class EngineServer:
                 continue
             self._dispatch(msg)
 
+    def _reply_bad(self, exc: BadRequest) -> None:
+        header = exc.header or {}
+        msg_type = header.get("msg_type") if isinstance(header.get("msg_type"), str) else ""
+        verb = msg_type.removesuffix("_request") if msg_type.endswith("_request") else ""
+        parent = header.get("msg_id") if isinstance(header.get("msg_id"), str) else None
+        content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
+        self._send_reply(f"{verb}_reply" if verb else "error_reply", content, None, parent, exc.identities)
+
+    def _send_reply(self, reply_type, content, arrays, parent_id, identities) -> None:
+        try:
+            frames = self.session.serialize(reply_type, content, arrays, parent_id=parent_id, identities=identities)
+        except (TypeError, ValueError) as exc:  # a result JSON cannot carry
+            frames = self.session.serialize(reply_type, {"status": "error", "ename": type(exc).__name__,
+                                                         "evalue": str(exc)}, None, parent_id, identities)
+        self.command.send_multipart(frames, copy=False)
+
     def _dispatch(self, msg) -> None:
         verb = msg.msg_type.removesuffix("_request")
         reply_type = f"{verb}_reply"
         arrays = None
+        busy = self._busy_job()
         if not msg.msg_type.endswith("_request") or verb not in REQUESTS:
             content = {"status": "error", "ename": "UnknownRequest",
                        "evalue": f"unknown request {msg.msg_type!r}; known: {', '.join(r + '_request' for r in REQUESTS)}"}
+        elif busy is not None and verb not in WHILE_BUSY and not (verb == "record" and msg.content.get(
+                "action", "status") in ("status", "save")):
+            content = {"status": "error", "ename": "EngineBusy",
+                       "evalue": f"{verb}: the engine is busy with a {busy.verb} ({time.monotonic() - busy.started:.1f} s "
+                                 "so far); wait for it, or send cancel_request"}
         else:
             try:
-                result = getattr(self, f"_on_{verb}")(msg.content, msg.arrays)
+                handler = getattr(self, f"_on_{verb}")
+                if verb in _JOB_VERBS:  # these may answer later: they keep the request
+                    result = handler(msg.content, msg.arrays, msg)
+                else:
+                    result = handler(msg.content, msg.arrays)
+                if result is _DEFERRED:
+                    if not self._serving:
+                        self._finish_jobs_now()
+                    return
                 if isinstance(result, tuple):
                     result, arrays = result
                 content = {"status": "ok", **(result or {})}
-            except KeyError as exc:
-                content = {"status": "error", "ename": "ValueError",
-                           "evalue": f"{msg.msg_type}: missing field {exc.args[0]!r}"}
             except Exception as exc:  # a bad request must never take the engine down
-                content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
-                if not isinstance(exc, (ValueError, OSError)):
-                    content["traceback"] = traceback.format_exc()
-        self.command.send_multipart(
-            self.session.serialize(reply_type, content, arrays, parent_id=msg.msg_id, identities=msg.identities),
-            copy=False,
-        )
+                content = _error_content(msg.msg_type, exc)
+        self._send_reply(reply_type, content, arrays, msg.msg_id, msg.identities)
+
+    # ---- jobs ----------------------------------------------------------------
+    def _busy_job(self) -> _Job | None:
+        return next((j for j in self.jobs if j.exclusive), None)
+
+    def _reply_job(self, job: _Job, content: dict, arrays=None) -> None:
+        self._send_reply(f"{job.verb}_reply", content, arrays, job.msg_id, job.identities)
+
+    def _start_thread_job(self, msg, work: Callable[[], Any], finish: Callable[[Any], dict], exclusive: bool,
+                          estimate: int = 0) -> object:
+        job = _Job(msg.msg_type.removesuffix("_request"), msg.msg_id, msg.identities, exclusive=exclusive,
+                   estimate=estimate, finish=finish)
+
+        def run():
+            try:
+                job.result = work()
+            except BaseException as exc:  # reported by the main thread
+                job.error, job.error_tb = exc, traceback.format_exc()
+
+        job.thread = threading.Thread(target=run, name=f"engine-{job.verb}", daemon=True)
+        self.jobs.append(job)
+        job.thread.start()
+        if exclusive:
+            self.running = False  # nothing steps the model being replaced
+            self._state_event("state")
+        return _DEFERRED
+
+    def _collect_thread_jobs(self) -> None:
+        self._orphans = [j for j in self._orphans if j.thread.is_alive()]
+        for job in [j for j in self.jobs if not j.thread.is_alive()]:
+            self.jobs.remove(job)
+            if job.error is not None:
+                content = _error_content(f"{job.verb}_request", job.error, job.error_tb)
+            else:
+                try:
+                    content = {"status": "ok", **job.finish(job.result)}
+                except Exception as exc:
+                    content = _error_content(f"{job.verb}_request", exc, traceback.format_exc())
+            self._reply_job(job, content)
+
+    def _finish_jobs_now(self) -> None:
+        """Without the serving loop (a server driven in-process), run jobs to their end."""
+        while self.jobs or self.step_job is not None:
+            for job in list(self.jobs):
+                job.thread.join()
+            self._collect_thread_jobs()
+            if self.step_job is not None:
+                self._step_job_chunk()
+
+    def _cancel_jobs(self, exclusive_only: bool = False) -> list[str]:
+        """Stop the step in progress (unless ``exclusive_only``) and any load or reset; each
+        is answered with ``cancelled``. A cancelled thread finishes unseen."""
+        cancelled = []
+        if self.step_job is not None and not exclusive_only:
+            cancelled.append(self.step_job.verb)
+            self._end_step_job(cancelled=True)
+        for job in [j for j in self.jobs if j.exclusive]:
+            self.jobs.remove(job)
+            self._orphans.append(job)
+            seconds = time.monotonic() - job.started
+            self._reply_job(job, {"status": "error", "ename": "Cancelled",
+                                  "evalue": f"{job.verb} cancelled after {seconds:.1f} s; the model is unchanged"})
+            cancelled.append(job.verb)
+        if cancelled:
+            self._frame_due = True
+        return cancelled
+
+    # ---- requests that run as jobs ----------------------------------------------
+    def _memory_check(self, cls, params: dict, what: str) -> int:
+        reserved = sum(j.estimate for j in self._orphans)
+        return check_model_memory(cls, params, self.memory_budget, self.device, what, reserved)
+
+    def _on_load(self, c, arrays=None, msg=None):
+        name = c.get("model")
+        cls = models.get(name)
+        params = c.get("params", {})
+        if not isinstance(params, dict):
+            raise ValueError("load: 'params' must be an object of name: value")
+        seed = check_seed(c)
+        self._cancel_jobs(exclusive_only=True)  # a new model supersedes a load or reset in progress
+        estimate = self._memory_check(cls, params, "load")
+
+        def finish(model):
+            self._cancel_jobs()  # a step of the old model ends here
+            self.model = model
+            self.model.display_mode = True
+            self.running = False
+            self._per_step = None
+            self.recorder = None
+            self.recording_active = False
+            self._frame_due = True
+            self._state_event("load")
+            return {"model": name, "params": model.p, "describe": cls.describe()}
+
+        return self._start_thread_job(msg, lambda: cls(device=self.device, seed=seed, **params), finish, True,
+                                      estimate)
+
+    def _on_reset(self, c, arrays=None, msg=None):
+        m = self._need_model()
+        seed = None if c.get("seed") is None else check_seed(c)
+        self._cancel_jobs(exclusive_only=True)
+        estimate = self._memory_check(type(m), {**m.p, **m.pending}, "reset")
+        if self.step_job is not None:
+            self._end_step_job(cancelled=True)
+        # the reset builds on a shallow copy: the model keeps serving frames meanwhile, and a
+        # cancelled reset leaves it untouched (Model.reset replaces attributes, never edits them)
+        fresh = copy.copy(m)
+        fresh.p, fresh._pending = dict(m.p), dict(m._pending)
+
+        def work():
+            fresh.reset(seed)
+            return fresh
+
+        def finish(model):
+            self.model = model
+            self._per_step = None
+            if self.recorder is not None and self.recording_active:
+                # a new run: the recording starts again, with the preset that makes it
+                # (a stopped or full recording waits to be saved, untouched)
+                self.recorder = Recorder(self.recorder.every, self.recorder.arrays, self.recorder.max_bytes)
+                self.recording_preset = preset_for(model).dumps()
+                self.recording_changes = []
+                self._capture()
+            self._frame_due = True
+            self._state_event("reset")
+            return {"params": model.p, "seed": model.seed}
+
+        return self._start_thread_job(msg, work, finish, True, estimate)
+
+    def _on_step(self, c, arrays=None, msg=None):
+        self._need_model()
+        n = _int(c, "n", 1, 1, MAX_STEP_REQUEST)
+        if self.step_job is not None:  # a new step replaces the one in progress
+            self._end_step_job(cancelled=True)
+        self.running = False
+        self.step_job = _Job("step", msg.msg_id, msg.identities, total=n)
+        if self._serving:
+            self._step_job_chunk()  # short steps answer at once
+        return _DEFERRED
+
+    def _step_job_chunk(self) -> None:
+        job, m = self.step_job, self.model
+        k = job.total - job.done
+        if self._per_step is not None:
+            k = min(k, max(1, int(CHUNK_SECONDS / self._per_step)))
+        else:
+            k = min(k, 1)
+        if self.recorder is not None:
+            k = min(k, self.recorder.every - m.steps % self.recorder.every)
+        try:
+            self._advance(k)
+        except SimulationDiverged as exc:
+            self.error(str(exc), "step")
+            self._end_step_job(stopped=str(exc))
+            return
+        except Exception as exc:
+            self.step_job = None
+            self._reply_job(job, _error_content("step_request", exc, traceback.format_exc()))
+            self._frame_due = True
+            return
+        job.done += k
+        if job.done >= job.total:
+            self._end_step_job()
+
+    def _end_step_job(self, cancelled: bool = False, stopped: str | None = None) -> None:
+        job, m = self.step_job, self.model
+        self.step_job = None
+        content = {"status": "ok", "step": m.steps, "time": m.time, "done": job.done, "cancelled": cancelled}
+        if stopped:
+            content["stopped"] = stopped
+        self._reply_job(job, content)
+        self._frame_due = True
+
+    def _on_cancel(self, c, arrays=None, msg=None):
+        return {"cancelled": self._cancel_jobs()}
+
+    def _on_run(self, c, arrays=None, msg=None):
+        self._need_model()
+        if "fps" in c:
+            self._on_set_display_rate(c)
+        if "steps_per_frame" in c:
+            self._on_set_speed(c)
+        if self.step_job is not None:
+            self._end_step_job(cancelled=True)
+        self.running = True
+        return {}
+
+    def _on_pause(self, c, arrays=None, msg=None):
+        self.running = False
+        if self.step_job is not None:  # pausing stops whatever advances the simulation
+            self._end_step_job(cancelled=True)
+        self._frame_due = True
+        return {}
+
+    def _on_record(self, c, arrays=None, msg=None):
+        action = c.get("action", "status")
+        m = self._need_model()
+        if action != "status":
+            log.info("record %s at step %d (%s)", action, m.steps, {k: v for k, v in c.items() if k != "action"})
+        if action == "start":
+            self._record_start(c, m)
+        elif action == "stop":
+            pass
+        elif action == "save":
+            if self.recorder is None or len(self.recorder) == 0:
+                raise ValueError("nothing recorded: send record_request with action='start' first")
+            path = c["path"]
+            if not isinstance(path, str) or not path:
+                raise ValueError(f"record: 'path' must be a non-empty string, not {path!r}")
+            snapshot = self.recorder.snapshot()  # writing runs in a thread; recording goes on
+            meta = {"device": str(self.device), "param_changes": list(self.recording_changes)}
+            preset = self.recording_preset
+
+            def work():
+                try:
+                    return snapshot.save(path, preset, meta)
+                except OSError as exc:
+                    raise ValueError(f"record: cannot write {path!r} on the engine's machine: "
+                                     f"{exc.strerror or exc}") from None
+
+            return self._start_thread_job(msg, work, lambda p: {"path": str(p), "snapshots": len(snapshot)}, False)
+        elif action == "discard":
+            self.recorder = None
+            self.recording_active = False
+        elif action != "status":
+            raise ValueError(f"record: action must be start, stop, save, discard or status, not {action!r}")
+        if action == "stop" and self.recorder is not None:
+            self._stop_recording()
+        return {"snapshots": len(self.recorder) if self.recorder else 0, "step": m.steps}
+
+    # ---- stepping ------------------------------------------------------------------
+    def _advance(self, n: int) -> None:
+        """Step the model ``n`` steps, timing it and capturing snapshots on multiples of ``every``."""
+        t0 = time.perf_counter()
+        self.model.step(n)
+        if self.device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(self.device)
+        per_step = max((time.perf_counter() - t0) / n, 1e-8)
+        self._per_step = per_step if self._per_step is None else 0.7 * self._per_step + 0.3 * per_step
+        self._rate_steps += n
+        self._steps_since_frame += n
+        if self.recorder is not None and self.model.steps % self.recorder.every == 0:
+            self._capture()
 
     def _run_chunk(self) -> None:
         # Size the chunk so that it ends when the next frame is due (and never
@@ -286,33 +723,15 @@ class EngineServer:
         rec = self.recorder
         if rec is not None:
             n = min(n, rec.every - self.model.steps % rec.every)
-        t0 = time.perf_counter()
         try:
-            self.model.step(n)
+            self._advance(n)
         except SimulationDiverged as exc:
             self.running = False
             self._frame_due = True
             self.error(str(exc), "step")
-            return
         except Exception as exc:  # keep serving; the user sees what broke
             self.running = False
             self.error(f"{type(exc).__name__}: {exc}", "step", traceback.format_exc())
-            return
-        if self.device.type == "cuda":
-            import torch
-
-            torch.cuda.synchronize(self.device)
-        per_step = max((time.perf_counter() - t0) / n, 1e-8)
-        self._per_step = per_step if self._per_step is None else 0.7 * self._per_step + 0.3 * per_step
-        self._rate_steps += n
-        self._steps_since_frame += n
-        if rec is not None and self.model.steps % rec.every == 0:
-            self._capture()
-
-    def _stop_recording(self) -> None:
-        """Capture no more; what was recorded waits to be saved."""
-        self.recording_active = False
-        self.recorder.every = 10**18  # no step count is a multiple of it
 
     def _capture(self) -> None:
         m = self.model
@@ -321,249 +740,24 @@ class EngineServer:
                 self.recorder.capture(m.steps, m.time, m.numpy_state(), m.observables())
         except RecordingFull as exc:
             log.warning("%s", exc)
-            self.error(str(exc), "record")
             self._stop_recording()  # keep what we have
+            self.error(str(exc), "record")
         except Exception as exc:
             log.warning("recording stopped: %r", exc)
             self._stop_recording()
             self.error(f"recording stopped: {type(exc).__name__}: {exc}", "record", traceback.format_exc())
 
-    # ---- request handlers ---------------------------------------------------
-    def _need_model(self):
-        if self.model is None:
-            raise ValueError("no model loaded; send load_request first")
-        return self.model
 
-    def _on_info(self, c, arrays=None):
-        return {
-            "engine_version": __version__,
-            "protocol_version": PROTOCOL_VERSION,
-            "device": str(self.device),
-            "device_description": describe(self.device),
-            "threads": self.threads,
-            "pid": os.getpid(),
-            "model": self.model.name if self.model else None,
-            "max_message_bytes": MAX_MESSAGE_BYTES,
-        }
-
-    def _on_list_models(self, c, arrays=None):
-        return {"models": {n: models.get(n).describe() for n in models.names()}}
-
-    def _on_load(self, c, arrays=None):
-        name = c.get("model")
-        cls = models.get(name)
-        params = c.get("params", {})
-        if not isinstance(params, dict):
-            raise ValueError("load: 'params' must be an object of name: value")
-        self.model = cls(device=self.device, seed=_int(c, "seed", 0, 0, MAX_SEED), **params)
-        self.model.display_mode = True
-        self.running = False
-        self._per_step = None
-        self.recorder = None
-        self.recording_active = False
-        self._frame_due = True
-        return {"model": name, "params": self.model.p, "describe": cls.describe()}
-
-    def _on_set_params(self, c, arrays=None):
-        m = self._need_model()
-        params = c.get("params", {})
-        if not isinstance(params, dict):
-            raise ValueError("set_params: 'params' must be an object of name: value")
-        waiting = m.set(**params)
-        if self.recorder is not None and self.recording_active:  # the file says when the run changed
-            self.recording_changes.append({"step": m.steps, "params": {k: v for k, v in params.items()
-                                                                        if k not in waiting}})
-        self._frame_due = True
-        return {"params": m.p, "pending": m.pending, "waiting": waiting}
-
-    def _on_run(self, c, arrays=None):
-        self._need_model()
-        if "fps" in c:
-            self._on_set_display_rate(c)
-        if "steps_per_frame" in c:
-            self._on_set_speed(c)
-        self.running = True
-        return {}
-
-    def _on_pause(self, c, arrays=None):
-        self.running = False
-        self._frame_due = True
-        return {}
-
-    def _on_step(self, c, arrays=None):
-        m = self._need_model()
-        n = _int(c, "n", 1, 1, 10**7)
-        self.running = False
-        done = 0
-        try:
-            # in pieces: snapshots land on multiples of `every`, and SIGTERM is honoured
-            while done < n and not self._stop:
-                k = n - done
-                if self.recorder is not None:
-                    k = min(k, self.recorder.every - m.steps % self.recorder.every)
-                k = min(k, 10_000)
-                m.step(k)
-                done += k
-                if self.recorder is not None and m.steps % self.recorder.every == 0:
-                    self._capture()
-        except SimulationDiverged as exc:
-            self.error(str(exc), "step")
-        self._frame_due = True
-        return {"step": m.steps, "time": m.time}
-
-    def _on_reset(self, c, arrays=None):
-        m = self._need_model()
-        seed = c.get("seed")
-        m.reset(None if seed is None else _int(c, "seed", 0, 0, MAX_SEED))
-        self._per_step = None
-        if self.recorder is not None and self.recording_active:
-            # a new run: the recording starts again, with the preset that makes it
-            # (a stopped or full recording waits to be saved, untouched)
-            self.recorder = Recorder(self.recorder.every, self.recorder.arrays, self.recorder.max_bytes)
-            self.recording_preset = preset_for(m).dumps()
-            self.recording_changes = []
-            self._capture()
-        self._frame_due = True
-        return {"params": m.p, "seed": m.seed}
-
-    def _on_get_state(self, c, arrays=None):
-        m = self._need_model()
-        with m.exact_observables():  # a script asking for the state gets exact values
-            return {"step": m.steps, "time": m.time, "observables": m.observables(), "params": m.p}, m.numpy_state()
-
-    def _on_paint(self, c, arrays=None):
-        m = self._need_model()
-        m.paint(c["field"], float(c["x"]), float(c["y"]), float(c.get("radius", 5)), float(c.get("value", 1.0)),
-                c.get("mode", "set"))
-        self._frame_due = True
-        return {}
-
-    def _on_click(self, c, arrays=None):
-        m = self._need_model()
-        target = c["target"]
-        if not isinstance(target, str) or not target:
-            raise ValueError(f"click: 'target' must be a non-empty string (the view's \"click\"), not {target!r}")
-        x, y = _finite(c, "x"), _finite(c, "y")
-        m.click(target, x, y)  # models that take no clicks raise ValueError
-        self._frame_due = True
-        return {}
-
-    def _on_weights(self, c, arrays=None):
-        m = self._need_model()
-        action, path = c["action"], c["path"]
-        if action not in ("save", "load"):
-            raise ValueError(f"weights: action must be save or load, not {action!r}")
-        if not isinstance(path, str) or not path:
-            raise ValueError(f"weights: 'path' must be a non-empty string (a file on the engine's machine), not {path!r}")
-        if not hasattr(m, f"{action}_weights"):
-            raise ValueError(f"model {m.name!r} has no trained weights to {action}")
-        if action == "save":
-            return {"path": str(m.save_weights(path)), "step": m.steps}
-        m.load_weights(path)  # refuses a file that does not fit, naming the mismatch; the model is unchanged
-        self._frame_due = True
-        return {"path": path, "step": m.steps}
-
-    def _on_set_patterns(self, c, arrays=None):
-        m = self._need_model()
-        if not hasattr(m, "set_image_patterns"):
-            raise ValueError(f"model {m.name!r} does not take user patterns")
-        if not arrays or "patterns" not in arrays:
-            raise ValueError("set_patterns: send the patterns as an array named 'patterns' (P, N)")
-        m.set_image_patterns(np.array(arrays["patterns"]))
-        return {"params": m.p, "pending": m.pending}
-
-    def _on_set_speed(self, c, arrays=None):
-        n = _int(c, "steps_per_frame", 0, 0, 10**7)  # 0: as fast as possible
-        self.steps_per_frame = n
-        return {"steps_per_frame": n}
-
-    def _on_set_display_rate(self, c, arrays=None):
-        fps = c["fps"]
-        if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 240:
-            raise ValueError(f"fps must be in [1, 240], not {fps}")
-        self.fps = float(fps)
-        return {"fps": self.fps}
-
-    def _on_record(self, c, arrays=None):
-        action = c.get("action", "status")
-        m = self._need_model()
-        if action != "status":
-            log.info("record %s at step %d (%s)", action, m.steps, {k: v for k, v in c.items() if k != "action"})
-        if action == "start":
-            # "fields", not "arrays": the protocol keeps content["arrays"] for buffer descriptions
-            names = c.get("fields")
-            state_names = set(m.numpy_state())
-            if names is not None:
-                if not isinstance(names, list) or not names or not all(isinstance(x, str) for x in names):
-                    raise ValueError("record: 'fields' must be a non-empty list of array names")
-                unknown = sorted(set(names) - state_names)
-                if unknown:
-                    raise ValueError(f"record: unknown fields {unknown}; this model has {sorted(state_names)}")
-            if names is None and m.record_fields is not None:
-                names = [n for n in m.record_fields if n in state_names]
-            self.recorder = Recorder(_int(c, "every", 1, 1, 10**9), names,
-                                     _int(c, "max_bytes", 1 << 30, 1 << 20, MAX_RECORDING_BYTES))
-            self.recording_preset = preset_for(m).dumps()
-            self.recording_changes = []
-            self.recording_active = True
-            self._capture()
-        elif action == "stop":
-            pass
-        elif action == "save":
-            if self.recorder is None or len(self.recorder) == 0:
-                raise ValueError("nothing recorded: send record_request with action='start' first")
-            meta = {"device": str(self.device), "param_changes": self.recording_changes}
-            try:
-                path = self.recorder.save(c["path"], self.recording_preset, meta)
-            except OSError as exc:
-                raise ValueError(f"record: cannot write {c['path']!r} on the engine's machine: "
-                                 f"{exc.strerror or exc}") from None
-            return {"path": str(path), "snapshots": len(self.recorder)}
-        elif action == "discard":
-            self.recorder = None
-            self.recording_active = False
-        elif action != "status":
-            raise ValueError(f"record: action must be start, stop, save, discard or status, not {action!r}")
-        if action == "stop" and self.recorder is not None:
-            self._stop_recording()
-        return {"snapshots": len(self.recorder) if self.recorder else 0, "step": m.steps}
-
-    def _on_shutdown(self, c, arrays=None):
-        self._stop = True
-        self.running = False
-        return {}
+_JOB_VERBS = {"load", "reset", "step", "cancel", "run", "pause", "record"}
 
 
-def preset_for(model) -> Preset:
-    """A preset that recreates ``model`` as it is now."""
-    return Preset(model=model.name, params=dict(model.p), seed=model.seed, title=f"{model.title} (recorded)")
-
-
-def _scalar(value) -> int | float:
-    """An observable for JSON: integers (counts: NFE, accepted steps) stay exact
-    integers, everything else becomes a float."""
-    if hasattr(value, "item"):  # numpy scalars, 0-d arrays and tensors
-        value = value.item()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return float(value)
-
-
-def _int(content: dict, key: str, default: int, lo: int, hi: int) -> int:
-    """An integer field of a request, checked against [lo, hi]."""
-    value = content.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or \
-            value in (float("inf"), float("-inf")) or int(value) != value or not lo <= value <= hi:
-        raise ValueError(f"{key!r} must be an integer in [{lo}, {hi}], not {value!r}")
-    return int(value)
-
-
-def _finite(content: dict, key: str) -> float:
-    """A required finite number field of a request."""
-    value = content[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ValueError(f"{key!r} must be a finite number, not {value!r}")
-    return float(value)
+def _error_content(msg_type: str, exc: BaseException, tb: str | None = None) -> dict:
+    if isinstance(exc, KeyError):
+        return {"status": "error", "ename": "ValueError", "evalue": f"{msg_type}: missing field {exc.args[0]!r}"}
+    content = {"status": "error", "ename": type(exc).__name__, "evalue": str(exc)}
+    if not isinstance(exc, (ValueError, OSError)):
+        content["traceback"] = tb if tb is not None else traceback.format_exc()
+    return content
 
 
 def _alive(pid: int) -> bool:
@@ -586,12 +780,16 @@ def main(argv=None) -> int:
     import argparse
 
     ap = argparse.ArgumentParser(prog="attractor-lab engine", description="Run an Attractor Lab engine process.")
-    ap.add_argument("--connection-file", required=True, help="where to write ports and key (owner-only)")
+    ap.add_argument("--connection-file", required=True, help="where to write ports and keys (owner-only)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
-    ap.add_argument("--ip", default="127.0.0.1", help="address to bind (default: loopback only)")
+    ap.add_argument("--ip", default="127.0.0.1",
+                    help="address to bind (default: loopback only); any other address encrypts with CURVE")
     ap.add_argument("--advertise", default=None,
                     help="address clients connect to, written in the connection file "
                          "(default: the bound address, or this host's name when binding 0.0.0.0)")
+    ap.add_argument("--curve", action="store_true", help="encrypt with CURVE on loopback too")
+    ap.add_argument("--memory-budget-gb", type=float, default=None,
+                    help="refuse resets estimated above this (default: 80%% of the available memory)")
     ap.add_argument("--parent-pid", type=int, default=None, help="exit when this process dies")
     ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: 1 on ≤4 cores)")
     args = ap.parse_args(argv)
@@ -600,17 +798,36 @@ def main(argv=None) -> int:
     if fault == "crash_on_start":
         print("engine: crashing on start as asked by ATTRACTOR_LAB_FAULT", file=sys.stderr)
         return 3
+    if args.threads is not None and args.threads < 1:
+        print(f"engine: --threads must be >= 1, not {args.threads}", file=sys.stderr)
+        return 2
     try:
         server = EngineServer(args.connection_file, args.device, args.ip, args.parent_pid, args.threads,
-                              args.advertise)
-    except ValueError as exc:
+                              args.advertise, args.memory_budget_gb, args.curve or None)
+    except (ValueError, ConnectionFileError) as exc:
         print(f"engine: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # e.g. torch: CUDA requested but unusable
+        print(f"engine: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
     if fault == "no_reply":
         server._dispatch = lambda msg: None  # swallow every request
     elif fault == "garbage":
         server._dispatch = lambda msg: server.command.send_multipart([*msg.identities, b"garbage", b"\x00\xff"])
     signal.signal(signal.SIGTERM, lambda *a: setattr(server, "_stop", True))
-    log.info("serving on %s (%s)", endpoint(server.info, "command"), describe(server.device))
-    server.serve_forever()
-    return 0
+    log.info("serving on %s (%s%s)", endpoint(server.info, "command"), describe(server.device),
+             ", CURVE" if server.info.get("curve_server_key") else "")
+    code = 0
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("engine: interrupted; connection file removed", file=sys.stderr)
+        code = 130
+    if server.jobs or server._orphans:
+        # a load or reset still computing in its thread: leave without waiting for it
+        # (interpreter shutdown under a running torch thread aborts the process)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code

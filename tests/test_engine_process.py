@@ -21,7 +21,7 @@ def engine(tmp_path):
 
 def test_load_run_frames_and_params(engine):
     info = engine.request("info")
-    assert info["protocol_version"].startswith("1.")
+    assert info["protocol_version"].startswith("2.")
     assert "gray_scott" in engine.request("list_models")["models"]
     engine.request("load", {"model": "gray_scott", "params": {"grid": 64}, "seed": 3})
     engine.request("run", {"fps": 50})
@@ -152,7 +152,12 @@ def test_malformed_signed_requests_get_errors_not_a_dead_engine(engine, tmp_path
     frames[-1] = b"12345"
     frames[1] = s.sign(frames[2:])
     engine.command.send_multipart(frames)
-    assert engine.recv_reply(timeout=0.5) is None  # dropped, not answered
+    # signed, so authentic: each gets an error reply saying what is wrong
+    replies = [engine.recv_reply(timeout=5) for _ in range(3)]
+    assert all(r is not None and r.content["status"] == "error" for r in replies)
+    texts = " | ".join(r.content["evalue"] for r in replies)
+    assert "'msg_id'" in texts and "'msg_type'" in texts and "do not fit shape" in texts
+    assert replies[2].parent_id == _json.loads(bytes(frames[2]))["msg_id"]
     assert engine.request("info")["model"] == "gray_scott"  # and still serving
 
 
@@ -203,7 +208,9 @@ def test_stopped_recording_survives_reset_and_huge_shapes_are_dropped(engine, tm
         frames[3] = _json.dumps(content).encode()
         frames[1] = s.sign(frames[2:])
         engine.command.send_multipart(frames)
-    assert engine.recv_reply(timeout=0.5) is None
+    for _ in range(3):  # answered with an error, never allocated
+        reply = engine.recv_reply(timeout=5)
+        assert reply is not None and reply.content["ename"] == "BadRequest", reply
     assert engine.request("info")["model"] == "gray_scott"
     with pytest.raises(EngineError, match="2147483647"):
         engine.request("reset", {"seed": 2**40})

@@ -81,7 +81,7 @@ def test_array_meta_must_match_buffers():
 
 def test_connection_file_is_owner_only(tmp_path):
     path = tmp_path / "c.json"
-    info = {"transport": "tcp", "ip": "127.0.0.1", "command_port": 1, "state_port": 2, "key": "abc"}
+    info = {"transport": "tcp", "ip": "127.0.0.1", "command_port": 1, "state_port": 2, "key": "k" * 64}
     write_connection_file(path, info)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert read_connection_file(path) == info

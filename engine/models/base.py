@@ -46,7 +46,21 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from engine.params import Param, validate_params
+from engine.params import Param, check_seed, validate_params
+
+
+#: :meth:`Model.estimate_bytes` of a model that does not say
+DEFAULT_MODEL_BYTES = 256 << 20
+#: numpy dtype kinds a tensor of each kind accepts in set_state
+_DTYPE_KINDS = {"float": "fiub", "complex": "fciub", "int": "iub", "bool": "b"}
+
+
+def _kind(dtype: torch.dtype) -> str:
+    if dtype.is_complex:
+        return "complex"
+    if dtype.is_floating_point:
+        return "float"
+    return "bool" if dtype == torch.bool else "int"
 
 
 class SimulationDiverged(RuntimeError):
@@ -78,6 +92,10 @@ class Model:
     #: ``state()`` arrays a recording keeps by default (None: all); display-only
     #: arrays (vector-field grids, trail buffers, histograms) need not fill files
     record_fields: ClassVar[tuple[str, ...] | None] = None
+    #: ``state()`` arrays that are the model's dynamical state, which the generic
+    #: :meth:`set_state` writes back (None: the generic one takes none). A dict maps
+    #: a ``state()`` name to the keyword of a model's own ``set_state``.
+    state_fields: ClassVar[tuple[str, ...] | dict[str, str] | None] = None
 
     def __init__(self, device: str | torch.device = "cpu", seed: int = 0, **params: Any):
         self.device = torch.device(device)
@@ -88,7 +106,7 @@ class Model:
         #: True while an engine draws live frames: models may then reuse costly
         #: observables for a moment (the scripting API and recordings get exact ones)
         self.display_mode = False
-        self.seed = int(seed)
+        self.seed = check_seed(seed, f"{self.name}: seed")
         self.steps = 0
         self.time = 0.0
         self.reset(seed)
@@ -141,7 +159,7 @@ class Model:
         saved = dict(self.__dict__)
         saved_p, saved_pending = dict(self.p), dict(self._pending)
         if seed is not None:
-            self.seed = int(seed)
+            self.seed = check_seed(seed, f"{self.name}: seed")
         self.p.update(self._pending)
         self._pending.clear()
         self.generator = torch.Generator(device=self.device).manual_seed(self.seed)
@@ -169,6 +187,87 @@ class Model:
     @property
     def dt(self) -> float:
         return float(self.p.get("dt", self.time_per_step))
+
+    # ---- setting the state ----------------------------------------------
+    def set_state(self, **arrays) -> None:
+        """Set the dynamical state from arrays named as in :meth:`state` (those in
+        ``state_fields``): each is checked for shape, a compatible dtype and finite
+        values before anything changes, then written into the model's own tensors.
+
+        Models whose state is not a plain tensor override this (``ode_system``,
+        ``burgers``, ``navier_stokes``); an override stays authoritative.
+        """
+        allowed = tuple(self.state_fields or ())
+        if not allowed:
+            raise ValueError(f"{self.name}: this model's state cannot be set (it declares no state_fields)")
+        if not arrays:
+            raise ValueError(f"{self.name}: set_state needs arrays, e.g. {allowed[0]}=...")
+        unknown = sorted(set(arrays) - set(allowed))
+        if unknown:
+            raise ValueError(f"{self.name}: set_state takes {', '.join(allowed)}, not {', '.join(unknown)}")
+        current = self.state()
+        planned = []
+        for name, value in arrays.items():
+            target = current[name]
+            if not isinstance(target, torch.Tensor):
+                raise ValueError(f"{self.name}: {name!r} is computed from the state and cannot be set")
+            a = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+            if a.shape != tuple(target.shape):
+                raise ValueError(f"{self.name}: set_state: {name!r} must have shape {tuple(target.shape)}, "
+                                 f"not {a.shape}")
+            if a.dtype.kind not in _DTYPE_KINDS[_kind(target.dtype)]:
+                raise ValueError(f"{self.name}: set_state: {name!r} must be {_kind(target.dtype)} "
+                                 f"({target.dtype}), not {a.dtype}")
+            if a.dtype.kind in "fc" and not np.isfinite(a).all():
+                raise ValueError(f"{self.name}: set_state: {name!r} must be finite; found "
+                                 f"{int((~np.isfinite(a)).sum())} NaN/inf values")
+            planned.append((name, target, torch.as_tensor(np.ascontiguousarray(a)).to(target.device, target.dtype)))
+        before = [(target, target.clone()) for _, target, _ in planned]
+        for _, target, value in planned:
+            target.copy_(value)
+        after = self.state()
+        for name, _, value in planned:  # a state() that returns a copy would not keep what we wrote
+            if not torch.equal(torch.as_tensor(after[name]).to(value.device, value.dtype), value):
+                for target, old in before:
+                    target.copy_(old)
+                raise ValueError(f"{self.name}: {name!r} is a copy of the state, not the state itself; "
+                                 "this model needs a set_state of its own")
+        self._on_state_set()
+
+    def _on_state_set(self) -> None:
+        """Hook: refresh what is derived from the state after :meth:`set_state`."""
+
+    def restore_state(self, arrays: dict, step: int, time: float) -> list[str]:
+        """Continue a run from arrays of its frames (a window after an engine crash):
+        the ``state_fields`` among ``arrays`` go to :meth:`set_state`, then the step
+        count and the simulated time are set. Returns the names restored."""
+        fields = self.state_fields
+        if fields is None and type(self).set_state is not Model.set_state:
+            # a model's own set_state: its keywords that name arrays of its state()
+            import inspect
+
+            keywords = [p for p in inspect.signature(self.set_state).parameters.values()
+                        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+            fields = {k.name: k.name for k in keywords if k.name in arrays}
+        mapping = fields if isinstance(fields, dict) else {n: n for n in (fields or ())}
+        given = {key: arrays[name] for name, key in mapping.items() if name in arrays}
+        if not given:
+            raise ValueError(f"{self.name}: nothing to restore: the model's state "
+                             f"({', '.join(mapping) or 'none declared'}) is not among {', '.join(sorted(arrays))}")
+        self.set_state(**given)
+        self.steps = int(step)
+        self.time = float(time)
+        self._on_state_set()
+        return sorted(name for name, key in mapping.items() if key in given)
+
+    # ---- memory --------------------------------------------------------
+    @classmethod
+    def estimate_bytes(cls, params: dict[str, Any]) -> int:
+        """Memory a reset with ``params`` (every parameter, validated) needs at its peak,
+        in bytes: the engine refuses a reset whose estimate exceeds its budget before
+        allocating anything. The default is a conservative 256 MiB; models whose size
+        grows with their parameters override it."""
+        return DEFAULT_MODEL_BYTES
 
     # ---- to implement -----------------------------------------------
     def _reset(self) -> None:

@@ -84,6 +84,7 @@ class OdeSystem(Model):
     steps_per_frame = 1
     #: a recording keeps the states (B, d) and fixed points, not the display's trails and grids
     record_fields = ("x_now", "fp", "fp_kind")
+    state_fields = {"x_now": "x"}  # a frame's x_now restores the batch through set_state(x=...)
 
     # ---- lifecycle ------------------------------------------------------------
     def _reset(self) -> None:
@@ -211,6 +212,13 @@ class OdeSystem(Model):
         self._nfe_done = self._accepted_done = self._rejected_done = 0
         self._inv0 = None
         self._start_solver(arr.to(self.device, self.dtype))
+
+    def _on_state_set(self) -> None:
+        """After a restore that set the simulated time: the solve continues from that time
+        (a forced system's field depends on it)."""
+        if self._t != self.time:
+            self._t = float(self.time)
+            self._start_solver(self.solver.state.detach().clone())
 
     # ---- measurements ------------------------------------------------------------
     def _invariant(self, x: torch.Tensor) -> torch.Tensor | None:
