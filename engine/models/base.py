@@ -250,10 +250,12 @@ class Model:
                         if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
             fields = {k.name: k.name for k in keywords if k.name in arrays}
         mapping = fields if isinstance(fields, dict) else {n: n for n in (fields or ())}
+        if not mapping:
+            raise ValueError(f"{self.name}: this model cannot take its state back from frames "
+                             "(no state_fields, no set_state of its own)")
         given = {key: arrays[name] for name, key in mapping.items() if name in arrays}
         if not given:
-            raise ValueError(f"{self.name}: nothing to restore: the model's state "
-                             f"({', '.join(mapping) or 'none declared'}) is not among {', '.join(sorted(arrays))}")
+            raise ValueError(f"{self.name}: none of its state arrays ({', '.join(mapping)}) was sent")
         self.set_state(**given)
         self.steps = int(step)
         self.time = float(time)

@@ -152,6 +152,22 @@ class Hopfield(Model):
 
     _custom_patterns: np.ndarray | None = None
 
+    @classmethod
+    def estimate_bytes(cls, p) -> int:
+        """Peak memory of a reset, for the engine's budget: the patterns (an int8 draw and its
+        float32 copy), dilution masks, noisy examples, the explicit N×N couplings when
+        needed, the projector's Gram matrix, the replicas."""
+        n = p["neurons"]
+        count = max(1, int(round(p["load"] * n)))
+        rows = count * max(1, p["examples"])
+        need = 5 * count * n + (9 * count * n if p["pattern_dilution"] > 0 else 0)
+        need += 13 * rows * n if p["examples"] else 0
+        if p["synaptic_dilution"] > 0 or rows >= n:
+            need += 15 * n * n
+        if p["learning_rule"] == "projector":
+            need += 24 * rows * rows + 8 * rows * n
+        return need + 16 * p["replicas"] * n + (64 << 20)
+
     # ---- patterns ---------------------------------------------------------
     def set_image_patterns(self, patterns: np.ndarray) -> None:
         """Use these ±1 patterns (P, N) for ``pattern_source = "images"`` (see

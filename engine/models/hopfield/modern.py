@@ -98,6 +98,11 @@ class ModernHopfield(Model):
             )
         return torch.from_numpy(self._custom_patterns).to(device=self.device, dtype=torch.float64)
 
+    @classmethod
+    def estimate_bytes(cls, p) -> int:
+        """Peak memory of a reset (engine budget): four float64 copies of the (d, P) patterns."""
+        return 32 * p["neurons"] * p["patterns"] + (64 << 20)
+
     def _reset(self) -> None:
         d, count = self.p["neurons"], self.p["patterns"]
         if self.p["cue_pattern"] > count:

@@ -137,6 +137,13 @@ class RateNetwork(Model):
     )
     #: a recording keeps the state itself; the rest is display (rings, theory lines)
     record_fields = ("x",)
+    state_fields = ("x",)  # a view of the state row: set_state writes it in place
+
+    @classmethod
+    def estimate_bytes(cls, p) -> int:
+        """Peak memory of a reset (engine budget): J (N×N) and the rings of recent states."""
+        item = 8 if p["dtype"] == "float64" else 4
+        return int(1.1 * p["neurons"] ** 2 * item) + (64 << 20)
 
     # ---- lifecycle ----------------------------------------------------------
     def _reset(self) -> None:

@@ -98,6 +98,12 @@ class NavierStokes(SpectralModel):
     dt_max_auto = 2.0**-5
     cfl_formula = "dt·k_c·max(|u|+|v|)"
 
+    @classmethod
+    def estimate_bytes(cls, p) -> int:
+        """Peak memory of a reset (engine budget): some 30 complex spectral arrays of the grid
+        (operators, ETDRK4 coefficients, stages) in double precision."""
+        return 256 * p["grid"] ** 2 + (64 << 20)
+
     # ---- lifecycle ------------------------------------------------------------------
     def _reset(self) -> None:
         n = self.p["grid"]

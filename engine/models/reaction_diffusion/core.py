@@ -298,6 +298,31 @@ class ReactionDiffusion(Model):
             f"{self.name}: paused at step {reached} and restored step {step} (t = {time_now:.4g}), the last state "
             f"that passed the stability checks: {what}")
 
+    state_fields = ("u", "v")
+
+    @classmethod
+    def estimate_bytes(cls, p) -> int:
+        """Peak memory of a reset (engine budget): the fields, the scheme's stages and the
+        spectral coefficients, about 48 grid-sized arrays at the chosen precision."""
+        return 48 * p["grid"] ** 2 * (8 if p["dtype"] == "float64" else 4) + (64 << 20)
+
+    def set_state(self, u=None, v=None) -> None:
+        """Set ``u`` and/or ``v`` (grid, grid): finite numbers (the scripting API's and a
+        restarted window's way to continue a run)."""
+        for name, value in (("u", u), ("v", v)):
+            if value is not None:
+                a = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+                if a.dtype.kind not in "fiu" or not np.isfinite(a).all():
+                    raise ValueError(f"{self.name}: set_state: {name!r} must hold finite numbers")
+        if u is None and v is None:
+            raise ValueError(f"{self.name}: set_state needs u and/or v")
+        self.set_fields(u=u, v=v)
+        self._on_state_set()
+
+    def _on_state_set(self) -> None:
+        self._checked = (self._fields, self.steps, self.time)  # the last good state is this one
+        self._nyquist = None
+
     # ---- lifecycle ---------------------------------------------------------------
     def _reset(self) -> None:
         self.check_numerics()
