@@ -75,6 +75,14 @@ class Simulation:
     def observables(self) -> dict[str, float]:
         return {k: float(v) for k, v in self.model.observables().items()}
 
+    def set_state(self, **arrays: Any) -> "Simulation":
+        """Set the model's state from arrays named as in :meth:`state` (e.g. ``u=``, ``v=``
+        for reaction–diffusion, ``x=`` for ``ode_system``, ``w=`` for ``navier_stokes``).
+        Shapes, dtypes and finiteness are checked before anything changes; a ``ValueError``
+        names what does not fit."""
+        self.model.set_state(**arrays)
+        return self
+
     def set(self, **params: Any) -> list[str]:
         """Change parameters; returns the structural ones that wait for :meth:`reset`."""
         return self.model.set(**params)

@@ -24,7 +24,7 @@ class MemoryBudgetExceeded(ValueError):
 
 def format_bytes(n: float) -> str:
     """``1.5 GiB``, ``12 MiB``: sizes for messages."""
-    for unit, shift in (("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
+    for unit, shift in (("EiB", 60), ("PiB", 50), ("TiB", 40), ("GiB", 30), ("MiB", 20), ("KiB", 10)):
         if n >= 1 << shift:
             return f"{n / (1 << shift):.3g} {unit}"
     return f"{int(n)} B"

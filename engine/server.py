@@ -237,6 +237,7 @@ class EngineServer(RequestHandlers):
         self.event_seq = 0
         self.last_error: str | None = None
         self._last_state = None
+        self._warn_window = [0.0, 0, 0]  # start, lines logged, lines held back
 
     # ---- publishing ------------------------------------------------------
     def publish(self, msg_type, content=None, arrays=None):
@@ -403,21 +404,34 @@ class EngineServer(RequestHandlers):
             try:
                 msg = self.session.deserialize(frames)
             except BadRequest as exc:  # signed, so authentic: say what is wrong
-                log.warning("refused a message: %s (%d so far)", exc, self.session.rejected)
+                self._warn(f"refused a message: {exc}")
                 self._reply_bad(exc)
                 continue
             except ReplayedMessage as exc:
-                log.warning("dropped a replayed message: %s (%d replays, %d rejected so far)", exc,
-                            self.session.replayed, self.session.rejected)
+                self._warn(f"dropped a replayed message: {exc} ({self.session.replayed} replays so far)")
                 continue
             except ProtocolError as exc:
-                log.warning("dropped a message: %s (%d so far)", exc, self.session.rejected)
+                self._warn(f"dropped a message: {exc}")
                 continue
             except Exception as exc:  # backstop: nothing a client sends may end the engine
                 self.session.rejected += 1
-                log.warning("dropped a message: %s: %s", type(exc).__name__, exc)
+                self._warn(f"dropped a message: {type(exc).__name__}: {exc}")
                 continue
             self._dispatch(msg)
+
+    def _warn(self, text: str) -> None:
+        """Log a refused message; a flood is summarised (at most 20 lines per 10 s)."""
+        now = time.monotonic()
+        if now - self._warn_window[0] > 10.0:
+            if self._warn_window[2]:
+                log.warning("... and %d more refused messages (%d in all)", self._warn_window[2],
+                            self.session.rejected)
+            self._warn_window = [now, 0, 0]
+        if self._warn_window[1] < 20:
+            self._warn_window[1] += 1
+            log.warning("%s (%d refused so far)", text, self.session.rejected)
+        else:
+            self._warn_window[2] += 1
 
     def _reply_bad(self, exc: BadRequest) -> None:
         header = exc.header or {}
@@ -662,7 +676,7 @@ class EngineServer(RequestHandlers):
     def _on_record(self, c, arrays=None, msg=None):
         action = c.get("action", "status")
         m = self._need_model()
-        if action != "status":
+        if action in ("start", "stop", "save", "discard"):
             log.info("record %s at step %d (%s)", action, m.steps, {k: v for k, v in c.items() if k != "action"})
         if action == "start":
             self._record_start(c, m)
@@ -812,6 +826,14 @@ def main(argv=None) -> int:
         return 2
     if fault == "no_reply":
         server._dispatch = lambda msg: None  # swallow every request
+    elif fault == "slow_reset":  # every load and reset takes 3 s more (to test cancelling them)
+        start = server._start_thread_job
+
+        def slow(msg, work, finish, exclusive, estimate=0):
+            delayed = (lambda: (time.sleep(3.0), work())[1]) if exclusive else work
+            return start(msg, delayed, finish, exclusive, estimate)
+
+        server._start_thread_job = slow
     elif fault == "garbage":
         server._dispatch = lambda msg: server.command.send_multipart([*msg.identities, b"garbage", b"\x00\xff"])
     signal.signal(signal.SIGTERM, lambda *a: setattr(server, "_stop", True))
