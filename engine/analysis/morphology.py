@@ -66,6 +66,7 @@ import numpy as np
 from scipy import ndimage
 
 from engine.analysis import PATTERN_CLASSES  # noqa: F401 - re-exported: the classes a preset may claim
+from engine.theory.turing import dominant_wavelength
 
 
 UNIFORM_CONTRAST = 1e-3
@@ -142,27 +143,6 @@ def nyquist_fraction(field: np.ndarray) -> float:
     line_x = float(gx @ gx) / nx
     line_y = float(gy @ gy) / ny
     return (line_x + line_y - corner) / total
-
-
-# ---- spectrum ---------------------------------------------------------------------
-def dominant_wavelength(field: np.ndarray) -> float:
-    """Dominant wavelength in cells: the power-weighted mean |m| of the rings within
-    ±25 % of the radial spectrum's peak (m: modes per side); nan for a uniform field."""
-    f = np.asarray(field, dtype=np.float64)
-    ny, nx = f.shape
-    power = np.abs(np.fft.rfft2(f - f.mean())) ** 2
-    my = np.fft.fftfreq(ny, d=1.0 / ny)[:, None] * (nx / ny)  # in modes per nx cells
-    mx = np.fft.rfftfreq(nx, d=1.0 / nx)[None, :]
-    weight = np.where((mx > 0) & (mx < nx / 2), 2.0, 1.0)
-    ring = np.rint(np.sqrt(my**2 + mx**2)).astype(int)
-    spectrum = np.bincount(ring.ravel(), weights=(power * weight).ravel())
-    if spectrum.size < 2 or spectrum[1:].max(initial=0.0) <= 0.0:
-        return float("nan")
-    m = np.arange(spectrum.size)
-    peak = int(np.argmax(spectrum[1:]) + 1)
-    window = (m >= 0.75 * peak) & (m <= 1.25 * peak) & (m > 0)
-    m_mean = float(np.sum(m[window] * spectrum[window]) / np.sum(spectrum[window]))
-    return nx / m_mean
 
 
 # ---- phase defects ----------------------------------------------------------------
@@ -284,7 +264,7 @@ def classify_pattern(field: np.ndarray, earlier: np.ndarray | None = None) -> Mo
     nan = float("nan")
     if contrast < UNIFORM_CONTRAST:
         return Morphology("uniform", contrast, nan, nan, 0, 0.0, 0, 0.0, nan, nyq)
-    lam = dominant_wavelength(f)
+    lam = dominant_wavelength(f, f.shape[1])[1]  # in cells
     area_in_lam2 = f.size / lam**2 if math.isfinite(lam) else nan
     motion = nan
     if earlier is not None:

@@ -27,13 +27,13 @@ for RK4 and ETDRK4). Gershgorin's discs of the same matrices bound it but
 overstate it where the coupling is strong (Pearson's Gray–Scott at dt = 1:
 1.94 against 2.02). Checks run every 16–256 steps depending on how close the
 last came (never costing more than a tenth of the stepping) and at the end of
-a stepping call. A second detector watches
-the power on the Nyquist lines of each field's spectrum, which a grid-scale
-oscillation fills even where the bound says nothing. A run that fails either
-check is paused with :class:`NumericalInstability`, restored to the last state
-that passed, with a message naming dt, the limit and the fix; a live change of
-dt, of a diffusion coefficient or of the chemistry that the current state would
-not survive is refused the same way.
+a stepping call. A second detector watches the power on the Nyquist lines of
+each field's spectrum, which a grid-scale oscillation fills even where the
+local analysis says nothing. A run that fails either check is paused with
+:class:`NumericalInstability`, restored to the last state that passed, with a
+message naming dt, the limit and the fix; a live change of dt, of a diffusion
+coefficient or of the chemistry that the current state would not survive is
+refused the same way.
 
 Lengths are in domain units: the cell size is ``h = length / grid``;
 ``length = 0`` means ``grid × default_cell`` so that the pattern scale in
