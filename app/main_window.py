@@ -275,6 +275,7 @@ class MainWindow(QtWidgets.QMainWindow):
         """After an engine restart: send back the last frame's state and continue from it."""
         content, arrays, was_running = self._restore
         self._restore = None
+        self.restored_from = (content, arrays)
         step, when = int(content.get("step", 0)), float(content.get("time", 0.0))
 
         def restored(c):

@@ -215,6 +215,26 @@ class Trajectory3DFrame(GLFrame):
             self.gl_view.refit()  # a new run: fit the camera to it
 
 
+def place_beside(main: QtCore.QRect | None, size: QtCore.QSize, screen: QtCore.QRect, index: int = 0) -> QtCore.QPoint:
+    """Where a 3D window of ``size`` goes: right of the main window, else left of it, else
+    (no room on either side) in the main window's top-right corner below its toolbars,
+    clear of the status bar; ``index`` offsets further windows. All on ``screen``."""
+    gap, step = 10, 30
+    w, h = size.width(), size.height()
+    if main is None:
+        x = screen.right() - w - gap - index * (w + gap)
+        return QtCore.QPoint(max(screen.left(), x), max(screen.top(), screen.bottom() - h - 40))
+    y = min(max(screen.top(), main.top() + index * step), screen.bottom() - h)
+    if main.right() + gap + w <= screen.right():
+        return QtCore.QPoint(main.right() + gap, y)
+    if main.left() - gap - w >= screen.left():
+        return QtCore.QPoint(main.left() - gap - w, y)
+    x = max(screen.left(), min(main.right(), screen.right()) - w - gap - index * step)
+    y = main.top() + 90 + index * step  # below the menu and tool bars
+    y = max(screen.top(), min(y, min(main.bottom(), screen.bottom()) - h - 40))  # above the status bar
+    return QtCore.QPoint(x, y)
+
+
 class _Window3D(QtWidgets.QWidget):
     """A top-level window holding a 3D view; closing it unticks the frame's toggle."""
 
@@ -226,11 +246,12 @@ class _Window3D(QtWidgets.QWidget):
         self.toggle = toggle
         QtWidgets.QVBoxLayout(self).addWidget(widget)
         self.resize(460, 420)
-        screen = QtGui.QGuiApplication.primaryScreen()
-        if screen is not None:  # bottom-right corner, where it hides the least; a second one beside it
-            geo = screen.availableGeometry()
-            shift = len(_Window3D.open_windows) * (self.width() + 10)
-            self.move(max(geo.left(), geo.right() - self.width() - 10 - shift), geo.bottom() - self.height() - 40)
+        anchor = toggle.window()
+        screen = anchor.screen() if anchor is not None and anchor.isVisible() else None
+        screen = screen or QtGui.QGuiApplication.primaryScreen()
+        if screen is not None:  # beside the main window, never over its status bar
+            main = anchor.frameGeometry() if anchor is not None and anchor.isVisible() else None
+            self.move(place_beside(main, self.size(), screen.availableGeometry(), len(_Window3D.open_windows)))
         _Window3D.open_windows.add(self)
         self._released = False
 

@@ -3,15 +3,59 @@
 Each numeric parameter gets a slider and a spin box kept in step; choices get a
 combo box and booleans a check box. Tooltips come from the declared help text;
 structural parameters (applied on reset) are marked with ⟳.
+
+Sliders of parameters that span decades move logarithmically: those declared
+``log``, and floats whose range reaches 1000 times their default (a diffusion
+coefficient in [0, 1000] with default 0.16). A range that starts at 0 keeps 0 at
+the slider's left end and spreads the decades from a floor three decades
+below the default over the rest. A value 0 that the help text gives a meaning
+("0 means …", "0 = automatic", "(0: none)") is shown as that word.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
 SLIDER_STEPS = 1000
+#: a float whose range spans this many times its default gets a logarithmic slider
+LOG_SPAN = 1e3
+_ZERO_WORDS = (
+    (re.compile(r"\b0 means\b|\b0 = automatic\b|\b0: auto"), "auto"),
+    (re.compile(r"\(0: none\)|\b0 = none\b"), "none"),
+    (re.compile(r"\b0 = never\b|\(0: never\)"), "never"),
+    (re.compile(r"\b0: off\b|\(0 = off\)"), "off"),
+)
+
+
+def zero_text(spec: dict) -> str:
+    """The word shown for 0 when the help text gives 0 a meaning ('' otherwise)."""
+    if spec.get("min") != 0:
+        return ""
+    help_text = spec.get("help") or ""
+    return next((word for pattern, word in _ZERO_WORDS if pattern.search(help_text)), "")
+
+
+def log_floor(spec: dict) -> float | None:
+    """Where a logarithmic slider starts, or None for a linear one."""
+    if spec["kind"] not in ("float", "int"):
+        return None
+    lo, hi = spec.get("min"), spec.get("max")
+    if lo is None or hi is None or lo < 0 or hi <= 0:
+        return None
+    if spec.get("log") and lo > 0:
+        return float(lo)
+    if spec["kind"] != "float":
+        return None
+    default = spec.get("default") or 0.0
+    ref = default if default > 0 else (spec.get("step") or 0.0)
+    if ref <= 0 or hi / ref < LOG_SPAN:
+        return None
+    if lo > 0:
+        return float(lo)
+    return min(10.0 ** (math.floor(math.log10(ref)) - 3), hi / 1e6)
 
 
 class _FloatBox(QtWidgets.QDoubleSpinBox):
@@ -27,13 +71,19 @@ class _FloatBox(QtWidgets.QDoubleSpinBox):
         return f"{value:.6g}"
 
     def valueFromText(self, text: str) -> float:  # noqa: N802 (Qt API)
+        body = text.replace(self.suffix(), "").strip()
+        if self.specialValueText() and body == self.specialValueText():
+            return self.minimum()
         try:
-            return float(text.replace(self.suffix(), "").strip())
+            return float(body)
         except ValueError:
             return self.value()
 
     def validate(self, text: str, pos: int):
         body = text.replace(self.suffix(), "").strip()
+        special = self.specialValueText()
+        if special and special.startswith(body):
+            return (QtGui.QValidator.Acceptable if body == special else QtGui.QValidator.Intermediate), text, pos
         try:
             float(body)
             return QtGui.QValidator.Acceptable, text, pos
@@ -58,7 +108,10 @@ class _NumberRow(QtWidgets.QWidget):
         hi = spec.get("max")
         self.lo = float(lo if lo is not None else -1e9)
         self.hi = float(hi if hi is not None else 1e9)
-        self.log = bool(spec.get("log")) and self.lo > 0
+        floor = log_floor(spec)
+        self.log = floor is not None
+        self.floor = floor if floor is not None else self.lo
+        self.zero_slot = self.log and self.lo == 0  # the slider's left end is 0, the decades follow
         lay = QtWidgets.QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
@@ -72,6 +125,8 @@ class _NumberRow(QtWidgets.QWidget):
             self.box = _FloatBox(step)
             self.box.setRange(self.lo, self.hi)
         self.box.setKeyboardTracking(False)
+        if zero_text(spec):
+            self.box.setSpecialValueText(zero_text(spec))
         if spec.get("unit"):
             self.box.setSuffix(f" {spec['unit']}")
         self.box.setMinimumWidth(110)
@@ -86,17 +141,23 @@ class _NumberRow(QtWidgets.QWidget):
         if self.hi <= self.lo:
             return 0
         if self.log:
-            f = (math.log(v) - math.log(self.lo)) / (math.log(self.hi) - math.log(self.lo))
-        else:
-            f = (v - self.lo) / (self.hi - self.lo)
+            if self.zero_slot and v < self.floor:
+                return 0 if v <= 0 else 1
+            first = 1 if self.zero_slot else 0
+            f = (math.log(max(v, self.floor)) - math.log(self.floor)) / (math.log(self.hi) - math.log(self.floor))
+            return first + int(round(min(max(f, 0.0), 1.0) * (SLIDER_STEPS - first)))
+        f = (v - self.lo) / (self.hi - self.lo)
         return int(round(min(max(f, 0.0), 1.0) * SLIDER_STEPS))
 
     def _from_slider(self, s: int) -> float:
-        f = s / SLIDER_STEPS
         if self.log:
-            v = math.exp(math.log(self.lo) + f * (math.log(self.hi) - math.log(self.lo)))
+            if self.zero_slot and s == 0:
+                return 0 if self.is_int else 0.0
+            first = 1 if self.zero_slot else 0
+            f = (s - first) / (SLIDER_STEPS - first)
+            v = math.exp(math.log(self.floor) + f * (math.log(self.hi) - math.log(self.floor)))
         else:
-            v = self.lo + f * (self.hi - self.lo)
+            v = self.lo + s / SLIDER_STEPS * (self.hi - self.lo)
         return int(round(v)) if self.is_int else v
 
     def set_value(self, v) -> None:
