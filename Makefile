@@ -52,8 +52,12 @@ bench: install
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/run_all.py
 
+# A picture of the window after 60 frames, from any clone: headless by default (Qt's offscreen
+# platform, 3D views off); run under a display with QT_QPA_PLATFORM=xcb to include them.
+SCREENSHOT ?= docs/screenshot.png
 screenshot: install
-	../shared/tools/xshot docs/screenshot.png 8 -- $(VENV)/bin/attractor-lab
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} ATTRACTOR_LAB_3D=$${ATTRACTOR_LAB_3D:-off} \
+		$(VENV)/bin/attractor-lab --screenshot $(SCREENSHOT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache
