@@ -668,21 +668,37 @@ def export_view(view, path: str | Path) -> Path:
         import imageio.v3 as iio
 
         image = render()  # a hidden 3D view says so (ValueError)
-        tmp = path.with_name(f".tmp-{path.name}")
-        iio.imwrite(tmp, image, extension=".png")
-        tmp.replace(path)
-        return path
+        return _replace_with(path, lambda tmp: iio.imwrite(tmp, image, extension=".png"))
     item = view.export_item()
     if item is None:
         raise ValueError(f"the view {view.title!r} has nothing to export")
-    tmp = path.with_name(f".tmp-{path.stem}{suffix}")
-    if suffix == ".svg":
-        _export_svg(item, tmp)
-    else:
-        exporter = pgx.ImageExporter(item)
-        exporter.parameters()["width"] = max(int(item.boundingRect().width()) * 2, 400)
-        exporter.export(str(tmp))
-    tmp.replace(path)
+
+    def write(tmp: Path) -> None:
+        if suffix == ".svg":
+            _export_svg(item, tmp)
+        else:
+            exporter = pgx.ImageExporter(item)
+            exporter.parameters()["width"] = max(int(item.boundingRect().width()) * 2, 400)
+            exporter.export(str(tmp))
+
+    return _replace_with(path, write)
+
+
+def _replace_with(path: Path, write) -> Path:
+    """``write(tmp)`` to an exclusive temporary file beside ``path`` (O_EXCL, an
+    unpredictable name), then rename it into place; nothing is left on failure."""
+    import os
+
+    from engine.files import exclusive_temp
+
+    fd, tmp = exclusive_temp(path)
+    os.close(fd)
+    try:
+        write(tmp)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
     return path
 
 
