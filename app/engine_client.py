@@ -200,6 +200,9 @@ class QtEngine(QtCore.QObject):
 
     def _on_exit(self, code: int) -> None:
         self._detach()
+        tail = self.stderr_tail()
+        if tail and not self._closing:  # the engine's stderr goes to a file: show how it ended
+            print(f"attractor-lab: the engine exited with code {code}; its last words:\n{tail}", file=sys.stderr)
         if self._closing:
             return
         if time.monotonic() - self._started_at > STABLE_S:

@@ -122,6 +122,27 @@ def test_an_engine_that_cannot_start_says_why_and_can_be_restarted(qtbot, monkey
     assert engine.proc is None
 
 
+def test_a_hung_engine_is_reported_within_seconds(qtbot, window):
+    import time
+
+    win = window
+    verdicts = []
+    win.engine.liveness.connect(lambda verdict, message: verdicts.append((verdict, message)))
+    pid = win.engine.proc.pid
+    os.kill(pid, signal.SIGSTOP)  # alive, answering nothing: hung
+    t0 = time.monotonic()
+    try:
+        qtbot.waitUntil(lambda: any(v == "dead" for v, _ in verdicts), timeout=10_000)
+        assert time.monotonic() - t0 < 3.5
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    message = next(m for v, m in verdicts if v == "dead")
+    assert f"process {pid} exists but is hung" in message
+    assert win.state_label.text() == "engine not answering"
+    qtbot.waitUntil(lambda: verdicts[-1][0] == "alive", timeout=10_000)
+    assert win.engine.proc.pid == pid  # back in time: not restarted
+
+
 def test_kill_9_resumes_the_run_from_the_last_frame(qtbot, window):
     win = window
     engine = win.engine
