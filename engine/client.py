@@ -108,7 +108,8 @@ class EngineClient:
 
     def __init__(self, info: dict, context: zmq.Context | None = None):
         self.info = info
-        self.session = Session(info["key"].encode())
+        # duplicates only (another machine's clock may differ), over the last 16 384 messages
+        self.session = Session(info["key"].encode(), history=1 << 14)
         self.ctx = context or zmq.Context.instance()
         self.command = self.ctx.socket(zmq.DEALER)
         self.command.linger = 0
