@@ -85,3 +85,31 @@ def test_connection_file_is_owner_only(tmp_path):
     write_connection_file(path, info)
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert read_connection_file(path) == info
+
+
+def test_replays_are_refused_even_after_the_history_fills():
+    from engine.protocol import ReplayedMessage, StaleMessage
+
+    sender = Session(b"k" * 32)
+    receiver = Session(b"k" * 32, replay_window=300.0, history=4)
+    sent = [sender.serialize("info_request", {}) for _ in range(10)]
+    for frames in sent:
+        receiver.deserialize(frames)
+    with pytest.raises(ReplayedMessage):  # still remembered
+        receiver.deserialize(sent[-1])
+    with pytest.raises(StaleMessage, match="clock"):  # forgotten under the flood: refused by its date
+        receiver.deserialize(sent[0])
+    assert receiver.replayed == 1 and receiver.stale == 1 and receiver.rejected == 2
+    assert len(receiver._seen) <= 4
+
+
+def test_connection_info_is_checked_key_by_key(tmp_path):
+    from engine.protocol import ConnectionFileError, check_connection_info
+
+    good = {"transport": "tcp", "ip": "127.0.0.1", "command_port": 1, "state_port": 2, "key": "k" * 64}
+    assert check_connection_info(dict(good)) == good
+    for change, message in (({"key": 7}, "'key' must be a string"), ({"state_port": 70000}, "'state_port'"),
+                            ({"transport": "udp"}, "'transport'"), ({"curve_server_key": "x" * 40}, "CURVE needs"),
+                            ({"pid": -1}, "'pid'")):
+        with pytest.raises(ConnectionFileError, match=message):
+            check_connection_info({**good, **change})
