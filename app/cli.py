@@ -294,7 +294,7 @@ def _display_problem() -> str | None:
 
 def cmd_gui(argv) -> int:
     ap = argparse.ArgumentParser(prog="attractor-lab", description="Attractor Lab desktop app.",
-                                 epilog="Subcommands: models, run, engine (see attractor-lab CMD --help).")
+                                 epilog="Subcommands: models, run, movie, engine (see attractor-lab CMD --help).")
     ap.add_argument("--preset", help="preset TOML to open")
     ap.add_argument("--device", default="auto", help="engine device: auto, cpu or cuda[:N]")
     ap.add_argument("--connect", metavar="FILE", help="attach to a running engine through its connection file")
