@@ -21,7 +21,7 @@ $(VENV)/.installed: $(PY) pyproject.toml
 	touch $@
 
 $(VENV)/.dev-installed: $(VENV)/.installed
-	$(PY) -m pip install -e ".[dev]"
+	$(PY) -m pip install -e ".[dev,sweep]"
 	touch $@
 
 install: $(VENV)/.installed

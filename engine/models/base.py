@@ -300,6 +300,20 @@ class Model:
         (e.g. launch a trajectory from that point). Models that support it override."""
         raise ValueError(f"model {self.name!r} does not take clicks on {target!r}")
 
+    # ---- theory for sweeps ----------------------------------------------
+    @classmethod
+    def theory_lines(cls, x: str, y: str | None, params: dict[str, Any], x_range: tuple[float, float],
+                     y_range: tuple[float, float] | None = None) -> list[dict]:
+        """Theory to draw over a sweep of parameter ``x`` (and ``y``) with the other
+        parameters at ``params`` (every parameter, validated), over the axes' ranges.
+
+        Returns a list of ``{"name": str, "x": [...], "y": [...]}`` in parameter units
+        (NaN separates pieces of one line). On a plane (``y`` given) both coordinates
+        are parameters; for a 1D sweep ``y`` is a predicted observable, named by the
+        line's ``"observable"`` key. The default: no theory (``[]``); models whose
+        theory applies at these parameters override it."""
+        return []
+
     # ---- description --------------------------------------------------
     @classmethod
     def describe(cls) -> dict:
