@@ -168,6 +168,42 @@ class Hopfield(Model):
             need += 24 * rows * rows + 8 * rows * n
         return need + 16 * p["replicas"] * n + (64 << 20)
 
+    @classmethod
+    def theory_lines(cls, x, y, params, x_range, y_range=None) -> list[dict]:
+        """Sweep overlays where the theory applies (pairwise Hebbian network of random
+        patterns, as in :meth:`_theory_kind`): AGS T_g, T_M and T_c on the temperature ×
+        load plane; AGS m(T) or m(α) along one of them; the multitasking amplitudes
+        (1 − d) d^(k−1) along pattern_dilution at T = 0."""
+        p = params
+        if not (p["synaptic_dilution"] == 0 and p["pattern_source"] == "random" and p["learning_rule"] == "hebbian"
+                and p["interaction_order"] == 2 and p["examples"] == 0 and p["start"] != "mixture"):
+            return []
+        if {x, y} == {"temperature", "load"} and p["pattern_dilution"] == 0:
+            pd = theory.phase_diagram()
+            load_max = max(y_range if x == "temperature" else x_range)
+            alpha_g = np.linspace(0.0, max(float(pd["alpha"][-1]), load_max), 64)
+            lines = [("T_g = 1 + √α (spin glass)", alpha_g, 1.0 + np.sqrt(alpha_g)),
+                     ("T_M (retrieval exists)", pd["alpha"], pd["T_M"]),
+                     ("T_c (retrieval global)", pd["alpha_Tc"], pd["T_c"])]
+            return [{"name": name, "x": t if x == "temperature" else a, "y": a if x == "temperature" else t}
+                    for name, a, t in lines]
+        if y is not None:
+            return []
+        grid = np.linspace(float(x_range[0]), float(x_range[1]), 41)
+        n = p["neurons"]
+        if x == "temperature" and p["pattern_dilution"] == 0:
+            alpha = max(1, round(p["load"] * n)) / n
+            m = [_rs_overlap(alpha, float(t)) for t in grid]
+            return [{"name": f"AGS m(T) at α = {alpha:.4g}", "x": grid, "y": m, "observable": "m_cued"}]
+        if x == "load" and p["pattern_dilution"] == 0:
+            m = [_rs_overlap(max(1, round(a * n)) / n, float(p["temperature"])) for a in grid]
+            return [{"name": f"AGS m(α) at T = {p['temperature']:g}", "x": grid, "y": m, "observable": "m_cued"}]
+        if x == "pattern_dilution" and p["temperature"] == 0 and p["start"] == "cue":
+            amplitudes = np.array([theory.multitasking_amplitudes(min(d, 0.999), 3) for d in grid])
+            return [{"name": f"(1 − d) d^{k - 1}" if k > 1 else "1 − d", "x": grid, "y": amplitudes[:, k - 1],
+                     "observable": obs} for k, obs in ((1, "best_overlap"), (2, "m_rank_2"), (3, "m_rank_3"))]
+        return []
+
     # ---- patterns ---------------------------------------------------------
     def set_image_patterns(self, patterns: np.ndarray) -> None:
         """Use these ±1 patterns (P, N) for ``pattern_source = "images"`` (see

@@ -145,6 +145,20 @@ class RateNetwork(Model):
         item = 8 if p["dtype"] == "float64" else 4
         return int(1.1 * p["neurons"] ** 2 * item) + (64 << 20)
 
+    @classmethod
+    def theory_lines(cls, x, y, params, x_range, y_range=None) -> list[dict]:
+        """Sweep overlays: the transition g = 1 on any plane with the gain as an axis; along
+        the gain alone, the N → ∞ exponent λ = g − 1 below it (noise-free networks)."""
+        if y is not None and "g" in (x, y):
+            other = y_range if x == "g" else x_range
+            line, across = [1.0, 1.0], [float(other[0]), float(other[1])]
+            return [{"name": "transition g = 1", "x": line if x == "g" else across,
+                     "y": across if x == "g" else line}]
+        if y is None and x == "g" and params["noise"] == 0 and x_range[0] < 1.0:
+            g = np.linspace(float(x_range[0]), min(1.0, float(x_range[1])), 21)
+            return [{"name": "λ = g − 1 (N → ∞)", "x": g, "y": g - 1.0, "observable": "lyapunov"}]
+        return []
+
     # ---- lifecycle ----------------------------------------------------------
     def _reset(self) -> None:
         n = self.p["neurons"]

@@ -301,6 +301,32 @@ class ReactionDiffusion(Model):
     state_fields = ("u", "v")
 
     @classmethod
+    def theory_lines(cls, x, y, params, x_range, y_range=None) -> list[dict]:
+        """Sweep overlay on a plane of two parameters of the linear analysis (the chemistry,
+        Du, Dv): the boundary of the Turing-unstable region of the uniform state — where
+        min(−σ(0), max_{k>0} σ(k)) changes sign — sampled on a 40 × 40 grid."""
+        inputs = set(cls.reaction_names) | {"Du", "Dv"}
+        if y is None or x not in inputs or y not in inputs:
+            return []
+        from engine.theory.contour import sample_plane, zero_contour
+
+        def margin(xv: float, yv: float) -> float:
+            bare = cls.__new__(cls)  # parameters only: steady_state and cell_size read self.p
+            bare.p = {**params, x: xv, y: yv}
+            state = bare.steady_state()
+            if state is None:
+                return math.nan
+            jac = turing.jacobian_complex_step(cls.reaction, state[0], state[1],
+                                               {n: bare.p[n] for n in cls.reaction_names})
+            a = turing.analyse(jac, (bare.p["Du"], bare.p["Dv"]), bare.cell_size, bare.p["scheme"],
+                               steady_state=state, samples=200)
+            return float(min(-a.sigma[0], a.sigma[1:].max()))
+
+        xs, ys, values = sample_plane(margin, x_range, y_range)
+        cx, cy = zero_contour(xs, ys, values)
+        return [{"name": "Turing boundary", "x": cx, "y": cy}] if cx.size else []
+
+    @classmethod
     def estimate_bytes(cls, p) -> int:
         """Peak memory of a reset (engine budget): the fields, the scheme's stages and the
         spectral coefficients, about 48 grid-sized arrays at the chosen precision."""
