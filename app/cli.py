@@ -5,6 +5,7 @@
     attractor-lab run PRESET --steps N --out FILE [--every K]      headless run to NPZ/HDF5/CSV
     attractor-lab movie TRAJ --array v --out movie.mp4             a movie of a recorded field
     attractor-lab engine --connection-file FILE [--ip ADDR]        start an engine (e.g. on a GPU box)
+    attractor-lab sweep new|run|show …                             parameter sweeps on Dask (app/sweep_cli.py)
 
 The window's process never imports torch; ``models`` and ``run`` do, in their own process.
 """
@@ -32,10 +33,17 @@ def _fail(command: str, message: str, code: int = 2) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    commands = {"models": cmd_models, "run": cmd_run, "movie": cmd_movie, "engine": cmd_engine, "gui": cmd_gui}
+    commands = {"models": cmd_models, "run": cmd_run, "movie": cmd_movie, "engine": cmd_engine, "gui": cmd_gui,
+                "sweep": cmd_sweep}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     return cmd_gui(argv)
+
+
+def cmd_sweep(argv) -> int:
+    from app.sweep_cli import cmd_sweep as sweep_main
+
+    return sweep_main(argv)
 
 
 def cmd_engine(argv) -> int:

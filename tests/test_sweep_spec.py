@@ -150,3 +150,43 @@ def test_store_masks_points_not_done_and_survives_a_reopen(tmp_path):
     with StoreWriter(path) as w:  # the lock went with the first writer
         assert w.reset_failed() == 1
     assert open_results(path).failed == 0
+
+
+def test_cli_new_writes_a_valid_sweep_and_show_prints_and_draws(tmp_path):
+    from engine.sweep.spec import load_sweep
+    from engine.sweep.store import StoreWriter, create_store
+
+    out = tmp_path / "s.toml"
+    r = subprocess.run([sys.executable, "-m", "app.cli", "sweep", "new", "--from", "presets/hopfield_retrieval.toml",
+                        "--x", "temperature:0:1.5:31", "--y", "load:0.01:0.2:20", "--seeds", "3",
+                        "--keep", "m_cued:mean", "--keep", "m_cued:above:0.5", "--out", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    s = load_sweep(out)
+    assert s.shape == (20, 31, 3) and s.base.params["neurons"] == 4096 and s.seeds == (0, 1, 2)
+    assert [o.name for o in s.outputs] == ["m_cued.mean", "m_cued.above_0.5"]
+    assert s.axes[1].values[0] == 0.01 and s.axes[1].values[-1] == 0.2
+    # a bad axis is refused with the key, nothing written
+    r = subprocess.run([sys.executable, "-m", "app.cli", "sweep", "new", "--from", "presets/hopfield_retrieval.toml",
+                        "--x", "temperature:0:9:5", "--out", str(tmp_path / "t.toml")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "x.stop" in r.stderr and not (tmp_path / "t.toml").exists()
+
+    store = tmp_path / "r.zarr"
+    attrs = {"model": "hopfield", "title": "tiny", "steps": 10, "burn_in": 5,
+             "axes": [{"param": "temperature", "values": [0.0, 1.0], "spacing": "linear", "unit": ""},
+                      {"param": "load", "values": [0.05], "spacing": "linear", "unit": ""}],
+             "seeds": [0, 1], "outputs": [{"name": "m.mean", "kind": "observable", "observable": "m_cued"}],
+             "base_params": {}, "theory": [{"name": "T_M", "x": [0.5, 0.6], "y": [0.0, 0.1]}], "versions": {}}
+    create_store(store, (1, 2, 2), ["m.mean"], attrs)
+    with StoreWriter(store) as w:
+        for i, v in enumerate([0.9, 1.0, 0.1, 0.2]):
+            w.record({"index": i, "ok": i != 3, "values": {"m.mean": v}, "steps": 10, "seconds": 0.1,
+                      "error": "RuntimeError: x"})
+    r = subprocess.run([sys.executable, "-m", "app.cli", "sweep", "show", str(store)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "3 done, 1 failed" in r.stdout and "0.95" in r.stdout and "0.1" in r.stdout  # seed means
+    assert "#3 (temperature = 1, load = 0.05, seed 1): RuntimeError: x" in r.stdout
+    png = store.with_suffix(".png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
