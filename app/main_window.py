@@ -10,6 +10,7 @@ from pathlib import Path
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from app.engine_client import QtEngine
+from app.sweep_dock import SweepDock
 from engine.presets import (
     MAX_SEED,
     Preset,
@@ -64,6 +65,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.setCentralWidget(self.grid)
         self.dock_layout.insertWidget(3, self.grid.text_panel)
         self._build_statusbar()
+        self._build_sweep_dock()
 
         self._flush_timer = QtCore.QTimer(self, singleShot=True, interval=PARAM_FLUSH_MS)
         self._flush_timer.timeout.connect(self._flush_params)
@@ -181,6 +183,20 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setWidget(box)
         dock.setMinimumWidth(360)
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
+
+    def _build_sweep_dock(self):
+        """The sweep panel (app/sweep_dock.py): it runs sweeps in a process of its own; a clicked
+        point of its map becomes the live run."""
+        self.sweep_dock = SweepDock(self, device=self.engine.device, base=lambda: {
+            "describe": self.current, "params": self.current_preset().params if self.current else {},
+            "seed": self.seed_box.value(), "observables": list(self.last_frame[0].get("observables", {}))
+            if self.last_frame else []})
+        self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.sweep_dock)
+        self.sweep_dock.hide()
+        self.menuBar().addMenu("&View").addAction(self.sweep_dock.toggleViewAction())
+        self.model_loaded.connect(lambda _name: self.sweep_dock.model_changed())
+        self.sweep_dock.open_point.connect(lambda model, params, seed: (
+            setattr(self, "preset", None), self.load_model(model, params, seed)))
 
     def _build_statusbar(self):
         sb = self.statusBar()
@@ -619,6 +635,7 @@ class MainWindow(QtWidgets.QMainWindow):
         for v in self.grid.views:
             if hasattr(v, "close_canvas"):
                 v.close_canvas()
+        self.sweep_dock.shutdown()
         self.engine.shutdown()
         super().closeEvent(event)
 
