@@ -6,8 +6,9 @@
     attractor-lab movie TRAJ --array v --out movie.mp4             a movie of a recorded field
     attractor-lab engine --connection-file FILE [--ip ADDR]        start an engine (e.g. on a GPU box)
     attractor-lab sweep new|run|show …                             parameter sweeps on Dask (app/sweep_cli.py)
+    attractor-lab train-operator --system S --out DIR              train a Fourier neural operator
 
-The window's process never imports torch; ``models`` and ``run`` do, in their own process.
+The window's process never imports torch; ``models``, ``run`` and ``train-operator`` do, in their own process.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ def _fail(command: str, message: str, code: int = 2) -> int:
 
 def _main(argv: list[str]) -> int:
     commands = {"models": cmd_models, "run": cmd_run, "movie": cmd_movie, "engine": cmd_engine, "gui": cmd_gui,
-                "sweep": cmd_sweep}
+                "sweep": cmd_sweep, "train-operator": cmd_train_operator}
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     return cmd_gui(argv)
@@ -300,9 +301,64 @@ def _display_problem() -> str | None:
     return None
 
 
+def cmd_train_operator(argv) -> int:
+    ap = argparse.ArgumentParser(
+        prog="attractor-lab train-operator",
+        description="Generate data with the engine's own solver (seeded), train a Fourier neural operator "
+                    "u(t) -> u(t + dt) with the viscosity (and forcing) as inputs, measure it on a held-out test "
+                    "split and write DIR/weights.safetensors and DIR/card.json.")
+    ap.add_argument("--system", required=True, choices=("burgers", "navier_stokes"))
+    ap.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder (created if missing)")
+    ap.add_argument("--samples", type=int, default=None, help="training trajectories (default per system)")
+    ap.add_argument("--test-samples", type=int, default=None, help="held-out test trajectories")
+    ap.add_argument("--epochs", type=int, default=None, help="passes over the training pairs")
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (data generation and training)")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the training data and the initialisation")
+    ap.add_argument("--test-seed", type=int, default=1_000_003, help="seed of the test split (not --seed)")
+    ap.add_argument("--steps", type=int, default=None, help="snapshots per trajectory after the start")
+    ap.add_argument("--grid", type=int, default=None, help="training grid (default: 256 Burgers, 64 Navier–Stokes)")
+    ap.add_argument("--batch", type=int, default=None, help="pairs per optimiser step")
+    ap.add_argument("--lr", type=float, default=None, help="peak learning rate (one-cycle schedule)")
+    ap.add_argument("--unroll", type=int, default=None, help="steps the loss follows the operator's own output")
+    ap.add_argument("--width", type=int, default=None, help="channels of the Fourier layers")
+    ap.add_argument("--modes", type=int, default=None, help="Fourier modes kept per axis")
+    ap.add_argument("--layers", type=int, default=None, help="Fourier layers")
+    ap.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
+                    help="precision the weights are stored in")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default: the engine's rule, 1 on machines with <= 4 cores)")
+    ap.add_argument("--quiet", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+
+    import shlex
+    import time
+
+    from engine.device import choose_device, configure_torch
+    from engine.models.neural_operator._training import train_operator
+
+    try:
+        device = choose_device(args.device)
+        configure_torch(args.threads)  # flush subnormals; threads as asked, else the engine's rule
+        command = "attractor-lab train-operator " + shlex.join(argv)
+        started = time.perf_counter()
+        train_operator(args.system, args.out, samples=args.samples, test_samples=args.test_samples,
+                       epochs=args.epochs, device=device, seed=args.seed, test_seed=args.test_seed,
+                       grid=args.grid, steps=args.steps, batch=args.batch, lr=args.lr, unroll=args.unroll,
+                       width=args.width, modes=args.modes, layers=args.layers, weights_dtype=args.weights_dtype,
+                       command=command, show_progress=not args.quiet,
+                       message=lambda text: print(text, file=sys.stderr))
+    except ValueError as exc:
+        print(f"attractor-lab train-operator: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}/weights.safetensors and card.json in {time.perf_counter() - started:.0f} s",
+          file=sys.stderr)
+    return 0
+
+
 def cmd_gui(argv) -> int:
     ap = argparse.ArgumentParser(prog="attractor-lab", description="Attractor Lab desktop app.",
-                                 epilog="Subcommands: models, run, movie, engine (see attractor-lab CMD --help).")
+                                 epilog="Subcommands: models, run, movie, engine, sweep, train-operator "
+                                        "(see attractor-lab CMD --help).")
     ap.add_argument("--preset", help="preset TOML to open")
     ap.add_argument("--device", default="auto", help="engine device: auto, cpu or cuda[:N]")
     ap.add_argument("--connect", metavar="FILE", help="attach to a running engine through its connection file")
