@@ -16,7 +16,7 @@ def window(qtbot):
     from engine.presets import shipped_presets_dir
 
     engine = QtEngine(device="cpu")
-    # three trajectories, μ = 5, dt = 0.1
+    # one trajectory, μ = 5, dt = 0.1
     win = MainWindow(engine, preset_path=str(shipped_presets_dir() / "ode_van_der_pol_relaxation.toml"), fps=30)
     qtbot.addWidget(win)
     win.show()
@@ -43,16 +43,16 @@ def test_click_in_phase_portrait_launches_a_trajectory(qtbot, window):
 
     win = window
     _wait_frames(qtbot, win)
-    assert win.last_frame[1]["tails"].shape[0] == 3
+    assert win.last_frame[1]["tails"].shape[0] == 1
     phase = _view(win, "phase")
     scene = phase.view_box.mapViewToScene(QtCore.QPointF(0.5, -1.5))
     pos = phase.plot.mapFromScene(scene)
     QTest.mouseClick(phase.plot.viewport(), QtCore.Qt.LeftButton, QtCore.Qt.NoModifier, pos)
-    qtbot.waitUntil(lambda: win.last_frame[1]["tails"].shape[0] == 4, timeout=10_000)
-    tail = win.last_frame[1]["tails"][3]
+    qtbot.waitUntil(lambda: win.last_frame[1]["tails"].shape[0] == 2, timeout=10_000)
+    tail = win.last_frame[1]["tails"][1]
     first = tail[np.isfinite(tail).all(-1)][0]
     assert np.allclose(first, [0.5, -1.5], atol=0.1)  # it starts where we clicked (one pixel ≈ 0.02)
-    assert win.last_frame[0]["observables"]["trajectories"] == 4
+    assert win.last_frame[0]["observables"]["trajectories"] == 2
 
 
 def test_solver_counts_on_screen_are_the_engines(qtbot, window):

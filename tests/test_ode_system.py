@@ -212,3 +212,45 @@ def test_cli_run_records_the_states_not_the_display_buffers(tmp_path):
     sim = engine.create("ode_system", seed=preset["seed"], device="cpu", **preset["params"])
     sim.step(40)
     assert np.allclose(sim.state()["x_now"], t["state/x_now"][-1])
+
+
+def test_step_range_rejected_fraction_invariant_range_and_radius():
+    # the observables the ode presets' contracts read, against the arrays they summarise
+    sim = _sim(mu=5.0, dt=1.0, trajectories=1)
+    assert math.isnan(sim.observables()["step_range"])  # no period yet
+    sim.step(25)
+    o, s = sim.observables(), sim.model.solver
+    t, h = np.array(s.steps).T
+    end = float(s.last_crossing[0])
+    last = h[(t > end - o["period"]) & (t <= end)]
+    assert o["step_range"] == pytest.approx(math.log10(last.max() / last.min()), abs=1e-12)
+    assert o["rejected_fraction"] == o["rejected_total"] / (o["accepted_total"] + o["rejected_total"])
+    assert o["radius_max"] == pytest.approx(float(np.linalg.norm(sim.state()["x_now"], axis=1).max()))
+    pend = _sim(system="pendulum", damping=0.0, trajectories=3)
+    pend.model.set_state([[0.5, 0.0], [0.0, 2.5], [3.0, 0.0]])
+    o = pend.observables()
+    assert o["invariant_min"] == pytest.approx(-math.cos(0.5)) and o["invariant_max"] == pytest.approx(3.125 - 1.0)
+    assert math.isnan(_sim(system="lorenz").observables()["invariant_min"])  # nothing conserved
+
+
+def _preset_sim(name, **override):
+    from engine.presets import load_preset, shipped_presets_dir
+
+    preset = load_preset(shipped_presets_dir() / f"{name}.toml")
+    return engine.create(preset.model, seed=preset.seed, device="cpu", **{**preset.params, **override})
+
+
+def test_the_fixed_points_the_ode_presets_name():
+    # what their contracts cannot say: the centre of the Lotka–Volterra cycles, the spiral's degenerate origin
+    pts, _, kinds = _preset_sim("ode_lotka_volterra_cycles").model.fixed_points()
+    assert [tuple(np.round(p, 9)) for p, k in zip(pts, kinds) if k == MARGINAL] == [(1.0, 0.375)]
+    st = _preset_sim("ode_spiral_demo").state()
+    assert st["fp_kind"].tolist() == [MARGINAL] and np.abs(st["fp"]).max() < 1e-3
+
+
+def test_the_non_stiff_cycle_the_stiff_preset_compares_with():
+    # ode_van_der_pol_stiff's contract: ≥ 500 evaluations per unit time at μ = 100; its description
+    # quotes μ = 1 at the same tolerances as about 75, less than a fifth of that
+    sim = _preset_sim("ode_van_der_pol_stiff", mu=1.0, dt=1.0)
+    sim.step(20)
+    assert 60 < sim.observables()["nfe_total"] / sim.model.time < 100

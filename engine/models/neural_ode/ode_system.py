@@ -75,8 +75,8 @@ class OdeSystem(Model):
          "logx": True, "series": [{"x": "hist_edges", "y": "hist_counts", "name": "steps", "step": True}]},
         {"kind": "timeseries", "observables": ["nfe_rate"], "title": "Function evaluations per unit time"},
         {"kind": "values", "title": "Solver and dynamics",
-         "observables": ["nfe", "accepted", "rejected", "step_size", "nfe_total", "period", "lyapunov",
-                         "invariant", "invariant_drift", "energy", "trajectories"]},
+         "observables": ["nfe", "accepted", "rejected", "step_size", "nfe_total", "rejected_fraction", "step_range",
+                         "period", "lyapunov", "invariant", "invariant_drift", "energy", "trajectories"]},
         {"kind": "timeseries", "observables": ["lyapunov"], "title": "Largest Lyapunov exponent (running)"},
         {"kind": "trajectory3d", "array": "traj3d", "title": "Trajectories in 3D (Lorenz; planar otherwise)"},
         {"kind": "text", "array": "equations"},
@@ -310,6 +310,7 @@ class OdeSystem(Model):
             (t0, n0), (t1, n1) = self._nfe_history[0], self._nfe_history[-1]
             rate = (n1 - n0) / (t1 - t0) if t1 > t0 else float("nan")
         inv = self._invariant(s.state) if self.sys.conserved(self.sp) else None
+        accepted, rejected = self._accepted_done + s.func.accepted, self._rejected_done + s.func.rejected
         energy = float("nan")
         if self.sys.invariant is not None and self.p["system"] in ("pendulum", "duffing"):
             energy = float(self.sys.invariant(x, self.sp))
@@ -319,12 +320,17 @@ class OdeSystem(Model):
             "rejected": float(s.func.rejected),
             "step_size": float(s.func.last_step),
             "nfe_total": float(nfe_total),
-            "accepted_total": float(self._accepted_done + s.func.accepted),
-            "rejected_total": float(self._rejected_done + s.func.rejected),
+            "accepted_total": float(accepted),
+            "rejected_total": float(rejected),
+            "rejected_fraction": rejected / (accepted + rejected) if accepted + rejected else float("nan"),
             "nfe_rate": rate,
             "period": float(s.period[0]),
+            "step_range": self._step_range(),
             "invariant": float(inv[0]) if inv is not None else float("nan"),
             "invariant_drift": float((inv - self._inv0).abs().max()) if inv is not None else float("nan"),
+            "invariant_min": float(inv.min()) if inv is not None else float("nan"),
+            "invariant_max": float(inv.max()) if inv is not None else float("nan"),
+            "radius_max": float(s.state.to(torch.float64).norm(dim=-1).max()),
             "energy": energy,
             "lyapunov": float(s.lyapunov()[0]),
             "x": float(x[0]),
@@ -332,6 +338,20 @@ class OdeSystem(Model):
             "z": float(x[2]) if self.sys.dim > 2 else float("nan"),
             "trajectories": float(s.batch),
         }
+
+    def _step_range(self) -> float:
+        """log10(largest / smallest accepted step) over trajectory 1's last period (between its
+        last two section crossings): how far the step falls within one cycle. NaN before a
+        period is measured, or when the steps of that period are no longer all in the history."""
+        s = self.solver
+        period, end = float(s.period[0]), float(s.last_crossing[0])
+        if not (math.isfinite(period) and period > 0) or not s.steps:
+            return float("nan")
+        steps = np.array(s.steps, dtype=np.float64)
+        if steps[0, 0] - steps[0, 1] > end - period:
+            return float("nan")
+        h = steps[(steps[:, 0] > end - period) & (steps[:, 0] <= end), 1]
+        return float(np.log10(h.max() / h.min())) if h.size and h.min() > 0 else float("nan")
 
 
 def _log_histogram(h: np.ndarray, bins: int = 30):
