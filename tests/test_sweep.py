@@ -137,10 +137,13 @@ def test_sigkill_midway_then_resume_computes_only_the_rest(cluster, tmp_path):
     while time.monotonic() < deadline and proc.poll() is None:
         line = proc.stdout.readline()
         if line.startswith("{") and json.loads(line)["done"] >= 4:
-            # read the store while it is being written
+            # freeze the writer at once (points take milliseconds: the whole sweep could end while
+            # the store is read), then read the store as the kill will leave it
+            os.kill(proc.pid, signal.SIGSTOP)
             seen = open_results(store).done
             if seen >= 4:
                 break
+            os.kill(proc.pid, signal.SIGCONT)
     assert seen >= 4, proc.stderr.read() if proc.poll() is not None else "no progress"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
