@@ -202,7 +202,10 @@ def dask_client(scheduler: str | None, workers: int | None):
         n = workers or default_workers()
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
                                silence_logs=logging.ERROR,
-                               env={"ATTRACTOR_LAB_THREADS": "1", "NUMBA_NUM_THREADS": "1"})
+                               env={"ATTRACTOR_LAB_THREADS": "1", "NUMBA_NUM_THREADS": "1",
+                                    # a point is a fresh model: a background torch.compile (~20 s a
+                                    # worker) would cost more than it saves; ATTRACTOR_LAB_COMPILE=1 asks
+                                    "ATTRACTOR_LAB_COMPILE": os.environ.get("ATTRACTOR_LAB_COMPILE", "0")})
         client = Client(cluster, set_as_default=False)
     try:
         yield client
