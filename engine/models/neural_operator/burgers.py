@@ -6,8 +6,9 @@ Fourier pseudo-spectral with the 2/3 rule and ETDRK4 (see :mod:`._spectral`,
 which also holds the batched ``burgers_solve`` for data generation). A smooth
 start steepens into a shock whose width is set by ν (about 2ν/Δu for a jump
 Δu): ``max_gradient`` grows, then saturates and decays as the shock loses
-amplitude. The mean of u is conserved exactly (the nonlinear term is a
-derivative). Each engine step advances ``dt``; ``dt = 0`` chooses it from the
+amplitude; ``spectrum_slope``, the log–log slope of the energy spectrum between
+the 4th mode and 0.3/ν, is −2 for the tail of a jump. The mean of u is
+conserved exactly (the nonlinear term is a derivative). Each engine step advances ``dt``; ``dt = 0`` chooses it from the
 CFL rule (a power of two, so times land exactly).
 
 Initial conditions: ``sine`` (u = amplitude·sin(2πx/length), which breaks at
@@ -218,7 +219,18 @@ class Burgers(SpectralModel):
             "dt": self._dt_now,
             "cfl": self.solver.cfl(vh, self._dt_now),
             "tail_energy": tail,
+            "spectrum_slope": self._spectrum_slope(),
         }
+
+    def _spectrum_slope(self) -> float:
+        """Slope of log E(k) against log k between the 4th mode and 0.3/ν (well above the box
+        scale, well below the viscous cut-off): −2 for the tail of a jump. NaN when that range
+        spans less than a factor 2 or the spectrum has zeros there."""
+        k, e = self._spectrum()
+        band = (k >= k[min(3, k.size - 1)]) & (k <= 0.3 / self.p["viscosity"]) if k.size else k
+        if not band.any() or k[band][-1] < 2 * k[band][0] or not (e[band] > 0).all():
+            return float("nan")
+        return float(np.polyfit(np.log(k[band]), np.log(e[band]), 1)[0])
 
     def texts(self):
         tail = self.observables()["tail_energy"]

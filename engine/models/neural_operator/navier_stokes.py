@@ -20,7 +20,8 @@ an exact steady state of the nonlinear term that decays as e^{−2νk²t}),
 ``rest``; each scaled by ``amplitude``. Or any array through
 :meth:`NavierStokes.set_state`, or painting: a Gaussian vortex set or added.
 The mean vorticity is zero (the curl of a periodic velocity field has none):
-set_state and painting remove the mean.
+set_state and painting remove the mean. ``forced_share`` is the fraction of
+the enstrophy in the forcing's Fourier mode k = 2π(1, 1) (NaN unforced).
 """
 
 from __future__ import annotations
@@ -205,6 +206,8 @@ class NavierStokes(SpectralModel):
         shells = self.solver.shells
         total = float(z.sum() - z[..., 0, 0].sum())
         tail = float(z[0][shells > 2 * kept // 3].sum()) / total if total > 0 else 0.0
+        # the forcing's Fourier mode k = 2π(1, 1) (with its conjugate): its share of the enstrophy
+        forced = float(z[0, 1, 1]) / total if self.p["forcing"] != 0 and total > 0 else math.nan
         return {
             "energy": float(self.solver.energy(wh)[0]),
             "enstrophy": float(self.solver.enstrophy(wh)[0]),
@@ -213,4 +216,5 @@ class NavierStokes(SpectralModel):
             "dt": self._dt_now,
             "cfl": self.solver.cfl(wh, self._dt_now),
             "tail_enstrophy": tail,
+            "forced_share": forced,
         }
