@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 APT_PACKAGES := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
 
-.PHONY: run test install dev sysdeps bench clean screenshot
+.PHONY: run test install dev sysdeps bench clean screenshot bundle cli-reference install-desktop
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -59,5 +59,21 @@ screenshot: install
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} ATTRACTOR_LAB_3D=$${ATTRACTOR_LAB_3D:-off} \
 		$(VENV)/bin/attractor-lab --screenshot $(SCREENSHOT)
 
+# The README's command reference, generated from the commands' --help (tests/test_packaging.py checks it).
+cli-reference: install
+	$(PY) -m app.cli_reference --write README.md
+
+# Menu entry, icons and AppStream metadata for the current user (Linux desktops).
+install-desktop: install
+	$(VENV)/bin/attractor-lab install-desktop
+
+# A one-folder PyInstaller bundle with the CPU build of torch (not part of `make test`):
+# dist/attractor-lab/attractor-lab; check it with packaging/smoke_test.sh.
+bundle: install
+	$(PY) -m pip install -q -e ".[bundle]"
+	$(PY) -m PyInstaller --noconfirm --log-level WARN --distpath dist --workpath build/pyinstaller \
+		packaging/attractor-lab.spec
+	@du -sh dist/attractor-lab | awk '{print "bundle size: " $$1 " (dist/attractor-lab)"}'
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -5,17 +5,22 @@
     attractor-lab run PRESET --steps N --out FILE [--every K]      headless run to NPZ/HDF5/CSV
     attractor-lab movie TRAJ --array v --out movie.mp4             a movie of a recorded field
     attractor-lab engine --connection-file FILE [--ip ADDR]        start an engine (e.g. on a GPU box)
-    attractor-lab sweep new|run|show …                             parameter sweeps on Dask (app/sweep_cli.py)
     attractor-lab train-operator --system S --out DIR              train a Fourier neural operator
+    attractor-lab sweep new|run|show …                             parameter sweeps on Dask (app/sweep_cli.py)
+    attractor-lab presets [--paths]                                shipped and user presets by model
+    attractor-lab thumbnails [PRESET …]                            render preset thumbnails (cached)
+    attractor-lab install-desktop [--uninstall]                    menu entry, icons, AppStream metadata
+    attractor-lab --version
 
 The window's process never imports torch; ``models``, ``run`` and ``train-operator`` do, in their own process.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
+
+from app.cli_help import CliParser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,11 +39,33 @@ def _fail(command: str, message: str, code: int = 2) -> int:
 
 
 def _main(argv: list[str]) -> int:
-    commands = {"models": cmd_models, "run": cmd_run, "movie": cmd_movie, "engine": cmd_engine, "gui": cmd_gui,
-                "sweep": cmd_sweep, "train-operator": cmd_train_operator}
+    if argv[:1] in (["--version"], ["-V"]):
+        from app.desktop_cli import version_text
+
+        print(version_text())
+        return 0
+    commands = _commands()
     if argv and argv[0] in commands:
         return commands[argv[0]](argv[1:])
     return cmd_gui(argv)
+
+
+def _commands() -> dict:
+    """Subcommand name -> function(argv) -> exit code (``gui`` is the default)."""
+    from app import desktop_cli
+
+    return {
+        "models": cmd_models,
+        "run": cmd_run,
+        "movie": cmd_movie,
+        "engine": cmd_engine,
+        "gui": cmd_gui,
+        "train-operator": cmd_train_operator,
+        "sweep": cmd_sweep,
+        "presets": desktop_cli.cmd_presets,
+        "thumbnails": desktop_cli.cmd_thumbnails,
+        "install-desktop": desktop_cli.cmd_install_desktop,
+    }
 
 
 def cmd_sweep(argv) -> int:
@@ -54,7 +81,7 @@ def cmd_engine(argv) -> int:
 
 
 def cmd_models(argv) -> int:
-    ap = argparse.ArgumentParser(prog="attractor-lab models", description="List models and their parameters.")
+    ap = CliParser(prog="attractor-lab models", description="List models and their parameters.")
     ap.add_argument("--json", action="store_true", help="print the declarations as JSON")
     args = ap.parse_args(argv)
     from engine import api
@@ -76,9 +103,9 @@ def cmd_models(argv) -> int:
 
 
 def cmd_run(argv) -> int:
-    ap = argparse.ArgumentParser(prog="attractor-lab run",
+    ap = CliParser(prog="attractor-lab run",
                                  description="Run a preset without a window and write the trajectory.")
-    ap.add_argument("preset", help="preset TOML file")
+    ap.add_argument("preset", help="preset TOML file, or the name of a shipped or user preset")
     ap.add_argument("--steps", type=int, default=None, help="steps to run (default: the preset's run.steps or 1000)")
     ap.add_argument("--out", required=True, help="output file: .npz, .h5 or .csv (observables only)")
     ap.add_argument("--every", type=int, default=None,
@@ -129,11 +156,11 @@ def _run(args) -> int:
     from engine.memory import MemoryBudget, check_model_memory
     from engine.models import get as get_model
     from engine.models.base import SimulationDiverged
-    from engine.presets import PresetError, load_preset
+    from engine.presets import PresetError, find_preset, load_preset
     from engine.recorder import CsvStream, Recorder, RecordingFull
 
     try:
-        preset = load_preset(args.preset)
+        preset = load_preset(find_preset(args.preset))
     except PresetError as exc:
         return _fail("run", str(exc))
     if args.seed is not None:
@@ -211,7 +238,7 @@ def _run(args) -> int:
 
 
 def cmd_movie(argv) -> int:
-    ap = argparse.ArgumentParser(prog="attractor-lab movie",
+    ap = CliParser(prog="attractor-lab movie",
                                  description="Write a movie (MP4 or GIF) of one field of a recorded trajectory.")
     ap.add_argument("trajectory", help="trajectory file (.npz or .h5) from `run` or the window's recorder")
     ap.add_argument("--array", default=None,
@@ -260,49 +287,8 @@ def cmd_movie(argv) -> int:
     return 0
 
 
-def _main_field(preset_toml: str, fields: dict) -> str | None:
-    """The preset's main field (``view.field``), or the first field of its model's
-    first image view, if recorded."""
-    import tomllib
-
-    try:
-        preset = tomllib.loads(preset_toml)
-    except (tomllib.TOMLDecodeError, RecursionError):
-        return None
-    field = preset.get("view", {}).get("field") if isinstance(preset.get("view"), dict) else None
-    if isinstance(field, str) and field in fields:
-        return field
-    try:
-        from engine import models
-
-        views = models.get(preset.get("model")).views
-    except (ValueError, KeyError, TypeError):
-        return None
-    return next((v["array"] for v in views if v.get("kind") == "image" and v.get("array") in fields), None)
-
-
-def _display_problem() -> str | None:
-    """Why Qt could not open a window here (it would abort the process), or None."""
-    import os
-
-    platform = os.environ.get("QT_QPA_PLATFORM", "")
-    if sys.platform != "linux" or platform.split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
-        return None
-    if platform.startswith("wayland") or (not platform and os.environ.get("WAYLAND_DISPLAY")):
-        return None
-    display = os.environ.get("DISPLAY", "")
-    if not display:
-        return ("no display: DISPLAY is not set (run it in a desktop session, over `ssh -X`, or under xvfb-run; "
-                "the headless commands are `run`, `movie`, `models` and `engine`)")
-    host, _, number = display.rpartition(":")
-    if not host and number.split(".")[0].isdigit() and os.path.isdir("/tmp/.X11-unix"):
-        if not os.path.exists(f"/tmp/.X11-unix/X{number.split('.')[0]}"):
-            return f"no display: DISPLAY={display} names no running X server (/tmp/.X11-unix/X{number.split('.')[0]})"
-    return None
-
-
 def cmd_train_operator(argv) -> int:
-    ap = argparse.ArgumentParser(
+    ap = CliParser(
         prog="attractor-lab train-operator",
         description="Generate data with the engine's own solver (seeded), train a Fourier neural operator "
                     "u(t) -> u(t + dt) with the viscosity (and forcing) as inputs, measure it on a held-out test "
@@ -355,19 +341,84 @@ def cmd_train_operator(argv) -> int:
     return 0
 
 
+def _main_field(preset_toml: str, fields: dict) -> str | None:
+    """The preset's main field (``view.field``), or the first field of its model's
+    first image view, if recorded."""
+    import tomllib
+
+    try:
+        preset = tomllib.loads(preset_toml)
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return None
+    field = preset.get("view", {}).get("field") if isinstance(preset.get("view"), dict) else None
+    if isinstance(field, str) and field in fields:
+        return field
+    try:
+        from engine import models
+
+        views = models.get(preset.get("model")).views
+    except (ValueError, KeyError, TypeError):
+        return None
+    return next((v["array"] for v in views if v.get("kind") == "image" and v.get("array") in fields), None)
+
+
+def _display_problem() -> str | None:
+    """Why Qt could not open a window here (it would abort the process), or None."""
+    import os
+
+    platform = os.environ.get("QT_QPA_PLATFORM", "")
+    if sys.platform != "linux" or platform.split(":")[0] in ("offscreen", "minimal", "vnc", "eglfs", "linuxfb"):
+        return None
+    if platform.startswith("wayland") or (not platform and os.environ.get("WAYLAND_DISPLAY")):
+        return None
+    display = os.environ.get("DISPLAY", "")
+    if not display:
+        return ("no display: DISPLAY is not set (run it in a desktop session, over `ssh -X`, or under xvfb-run; "
+                "the headless commands are `run`, `movie`, `models` and `engine`)")
+    host, _, number = display.rpartition(":")
+    if not host and number.split(".")[0].isdigit() and os.path.isdir("/tmp/.X11-unix"):
+        if not os.path.exists(f"/tmp/.X11-unix/X{number.split('.')[0]}"):
+            return f"no display: DISPLAY={display} names no running X server (/tmp/.X11-unix/X{number.split('.')[0]})"
+    return None
+
+
 def cmd_gui(argv) -> int:
-    ap = argparse.ArgumentParser(prog="attractor-lab", description="Attractor Lab desktop app.",
-                                 epilog="Subcommands: models, run, movie, engine, sweep, train-operator "
-                                        "(see attractor-lab CMD --help).")
-    ap.add_argument("--preset", help="preset TOML to open")
+    names = ", ".join(c for c in _commands() if c != "gui")
+    ap = CliParser(prog="attractor-lab", description=f"Attractor Lab desktop app. Subcommands: {names} "
+                   "(attractor-lab CMD --help). It remembers the window's layout, the last preset and the recent "
+                   "files between sessions.")
+    ap.add_argument("--version", "-V", action="version", version=_version())
+    ap.add_argument("preset_arg", nargs="?", metavar="PRESET", default=None,
+                    help="preset to open: a file or the name of a shipped or user preset (same as --preset)")
+    ap.add_argument("--preset", help="preset to open (default: the one open when the window last closed)")
     ap.add_argument("--device", default="auto", help="engine device: auto, cpu or cuda[:N]")
     ap.add_argument("--connect", metavar="FILE", help="attach to a running engine through its connection file")
     ap.add_argument("--fps", type=int, default=30, help="display rate (frames/s)")
+    ap.add_argument("--reset-settings", action="store_true",
+                    help="forget the window's layout, the last model and preset and the recent files, then start")
     ap.add_argument("--smoke-test", type=int, default=0, metavar="N",
-                    help="(testing) quit after N frames and print a JSON report")
+                    help="(testing) quit after N frames and print a JSON report; leaves the user's settings alone")
     ap.add_argument("--screenshot", metavar="PNG", default=None,
                     help="save a picture of the window after --smoke-test frames (default 60) and quit")
+    ap.add_argument("--export-view", metavar="PNG", default=None,
+                    help="(testing) export the main view as PNG or SVG after --smoke-test frames (default 60) and quit")
     args = ap.parse_args(argv)
+    if args.preset_arg and args.preset:
+        print(f"attractor-lab: give the preset once: {args.preset_arg!r} or --preset {args.preset!r}", file=sys.stderr)
+        return 2
+    preset = args.preset or args.preset_arg
+    if preset:
+        from engine.presets import PresetError, find_preset
+
+        try:
+            preset = str(find_preset(preset))
+        except PresetError as exc:
+            if args.preset_arg and "/" not in preset and "." not in preset:  # a mistyped subcommand?
+                names = ", ".join(c for c in _commands() if c != "gui")
+                print(f"attractor-lab: {preset!r} is neither a command ({names}) nor a preset file or name "
+                      "(`attractor-lab presets` lists them)", file=sys.stderr)
+                return 2
+            return _fail("--preset", str(exc))
     if args.connect:
         from engine.protocol import ConnectionFileError, read_connection_file
         from engine.security import pid_state
@@ -383,18 +434,29 @@ def cmd_gui(argv) -> int:
     if problem:
         print(f"attractor-lab: {problem}", file=sys.stderr)
         return 1
-    if args.screenshot:
+    if args.screenshot or args.export_view:
         args.smoke_test = args.smoke_test or 60
+    if args.smoke_test:
+        import os
+        import tempfile
+
+        from app.settings import SETTINGS_DIR_ENV
+
+        if not os.environ.get(SETTINGS_DIR_ENV):  # a test run neither reads nor changes the user's settings
+            os.environ[SETTINGS_DIR_ENV] = tempfile.mkdtemp(prefix="attractor-lab-settings-")
 
     from PySide6 import QtCore, QtWidgets
 
     from app.engine_client import QtEngine
     from app.main_window import MainWindow
+    from app.settings import configure_application, reset_settings
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
-    app.setApplicationName("Attractor Lab")
+    configure_application(app)
+    if args.reset_settings:
+        print(f"attractor-lab: settings reset ({reset_settings()})", file=sys.stderr)
     engine = QtEngine(connection_file=args.connect, device=args.device)
-    win = MainWindow(engine, preset_path=args.preset, fps=args.fps)
+    win = MainWindow(engine, preset_path=preset, fps=args.fps)
     win.show()
     engine.start()
     if args.smoke_test:
@@ -403,17 +465,44 @@ def cmd_gui(argv) -> int:
         def on_frame(n):
             if n >= args.smoke_test and not report:
                 report.update(frames=n, torch_loaded="torch" in sys.modules, model=win.current["name"],
+                              preset=str(win.preset.path) if win.preset is not None and win.preset.path else None,
                               engine_pid=engine.proc.pid if engine.proc else None)
                 if args.screenshot:
                     report["screenshot"] = args.screenshot if win.grab().save(args.screenshot) else None
+                if args.export_view:
+                    report["export_view"] = _export_main_view(win, args.export_view)
                 win.close()
 
         win.frame_drawn.connect(on_frame)
         QtCore.QTimer.singleShot(120_000, win.close)
         code = app.exec()
         print(json.dumps(report))
-        return code if report else 1
+        return code if report and all(report.get(k, "") is not None for k in ("screenshot", "export_view")) else 1
     return app.exec()
+
+
+def _version() -> str:
+    from app.desktop_cli import version_text
+
+    return version_text()
+
+
+def _export_main_view(win, path: str) -> str | None:
+    """Export the window's main view (the preset's field, else the first exportable view); the
+    file's name, or None when it failed (the reason on stderr)."""
+    from app.main_window import export_view
+
+    field = win.preset.view.get("field") if win.preset is not None else None
+    views = [v for v in win.grid.views if v.export_item() is not None]
+    view = next((v for v in views if v.spec.get("array") == field), views[0] if views else None)
+    if view is None:
+        print("attractor-lab: --export-view: no view to export", file=sys.stderr)
+        return None
+    try:
+        return str(export_view(view, path))
+    except (OSError, ValueError) as exc:
+        print(f"attractor-lab: --export-view: {exc}", file=sys.stderr)
+        return None
 
 
 if __name__ == "__main__":

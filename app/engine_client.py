@@ -21,6 +21,7 @@ from pathlib import Path
 import zmq
 from PySide6 import QtCore
 
+from app.launch import engine_command
 from engine.client import EngineClient, EventTracker
 from engine.protocol import PROTOCOL_VERSION, ConnectionFileError, ProtocolError, read_connection_file
 from engine.security import pid_state
@@ -111,8 +112,8 @@ class QtEngine(QtCore.QObject):
         self._tmpdir = tempfile.mkdtemp(prefix="attractor-lab-")  # mode 0700
         self.connection_file = Path(self._tmpdir) / "engine.json"
         self._stderr_path = Path(self._tmpdir) / "engine.log"
-        cmd = [sys.executable, "-m", "engine", "--connection-file", str(self.connection_file),
-               "--device", self.device, "--parent-pid", str(os.getpid())]
+        cmd = engine_command("--connection-file", str(self.connection_file),
+                             "--device", self.device, "--parent-pid", str(os.getpid()))
         with open(self._stderr_path, "wb") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=log)
         self._started_at = time.monotonic()

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from app.about import install_help_menu
 from app.engine_client import QtEngine
+from app.preset_browser import PresetBrowser
+from app.settings import WindowMemory
 from app.sweep_dock import SweepDock
 from engine.presets import (
     MAX_SEED,
@@ -66,6 +69,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.dock_layout.insertWidget(3, self.grid.text_panel)
         self._build_statusbar()
         self._build_sweep_dock()
+        self._build_preset_browser()
+        install_help_menu(self, engine)
+        self.memory = WindowMemory(self)  # last: restores the layout of every dock (app/settings.py)
 
         self._flush_timer = QtCore.QTimer(self, singleShot=True, interval=PARAM_FLUSH_MS)
         self._flush_timer.timeout.connect(self._flush_params)
@@ -193,10 +199,29 @@ class MainWindow(QtWidgets.QMainWindow):
             if self.last_frame else []})
         self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.sweep_dock)
         self.sweep_dock.hide()
-        self.menuBar().addMenu("&View").addAction(self.sweep_dock.toggleViewAction())
+        self.view_menu = self.menuBar().addMenu("&View")
+        self.view_menu.addAction(self.sweep_dock.toggleViewAction())
         self.model_loaded.connect(lambda _name: self.sweep_dock.model_changed())
         self.sweep_dock.open_point.connect(lambda model, params, seed: (
             setattr(self, "preset", None), self.load_model(model, params, seed)))
+
+    def _build_preset_browser(self):
+        """The preset browser (app/preset_browser.py): presets by model with thumbnails; a
+        double-click opens one."""
+        self.preset_browser = PresetBrowser(self, model_titles=lambda: {
+            n: d.get("title", n) for n, d in self.models.items()})
+        self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.preset_browser)
+        self.preset_browser.hide()
+        toggle = self.preset_browser.toggleViewAction()
+        toggle.setText("Preset browser")
+        toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
+        toggle.setToolTip("Presets by model, with thumbnails (Ctrl+B)")
+        self.view_menu.addAction(toggle)
+        self.addAction(toggle)
+        self.presets_menu.aboutToShow.connect(lambda: self.presets_menu.insertAction(
+            self.presets_menu.actions()[0] if self.presets_menu.actions() else None, toggle))
+        self.preset_browser.open_preset.connect(self.load_preset_file)
+        self.model_loaded.connect(lambda _name: self.preset_browser.update_titles())
 
     def _build_statusbar(self):
         sb = self.statusBar()
@@ -224,8 +249,9 @@ class MainWindow(QtWidgets.QMainWindow):
             path, self.initial_preset = self.initial_preset, None
             if self.load_preset_file(path):
                 return
-        if self.current is None:  # the first model (also when the --preset was refused)
-            self.load_model(DEFAULT_MODEL if DEFAULT_MODEL in self.models else sorted(self.models)[0])
+        if self.current is None:  # the first model (also when the --preset was refused): the last one used
+            self.load_model(self.memory.last_model(self.models)
+                            or (DEFAULT_MODEL if DEFAULT_MODEL in self.models else sorted(self.models)[0]))
         else:  # engine restarted: load what we had again, then continue from the last frame
             frame = self.last_frame
             if frame is not None and frame[0].get("model") == self.current["name"]:
@@ -461,8 +487,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self, "Save trajectory", "trajectory.npz", "NumPy (*.npz);;HDF5 (*.h5);;Observables CSV (*.csv)")
         if path:
             self.engine.request("record", {"action": "save", "path": path},
-                                lambda c: self.statusBar().showMessage(
-                                    f"saved {c['snapshots']} snapshots to {c['path']}", 10000))
+                                lambda c: (self.statusBar().showMessage(
+                                    f"saved {c['snapshots']} snapshots to {c['path']}", 10000),
+                                    self.memory.add_recent_file(c["path"])))
 
     def load_pattern_images(self):
         """Binarise (classical) or greyscale (modern) user images into patterns and send them."""
@@ -535,6 +562,7 @@ class MainWindow(QtWidgets.QMainWindow):
             write_movie(path, rgb, fps=min(self.fps, 60), progress=progress)
             dialog.close()
             self.statusBar().showMessage(f"wrote {len(rgb)} frames to {path}", 10000)
+            self.memory.add_recent_file(path)
         except (OSError, ValueError) as exc:
             QtWidgets.QMessageBox.warning(self, "Export movie", str(exc))
         finally:
@@ -605,6 +633,8 @@ class MainWindow(QtWidgets.QMainWindow):
             try:
                 save_preset(self.current_preset(), path)
                 self.statusBar().showMessage(f"saved preset {path}", 10000)
+                self.memory.add_recent("presets", path)
+                self.preset_browser.refresh_if_shown()
             except (PresetError, OSError) as exc:
                 QtWidgets.QMessageBox.warning(self, "Cannot save preset", str(exc))
 
@@ -628,6 +658,7 @@ class MainWindow(QtWidgets.QMainWindow):
             try:
                 export_view(view, path)
                 self.statusBar().showMessage(f"exported {path}", 10000)
+                self.memory.add_recent_file(path)
             except (OSError, ValueError) as exc:
                 QtWidgets.QMessageBox.warning(self, "Export failed", str(exc))
 
@@ -636,6 +667,7 @@ class MainWindow(QtWidgets.QMainWindow):
             if hasattr(v, "close_canvas"):
                 v.close_canvas()
         self.sweep_dock.shutdown()
+        self.preset_browser.shutdown()
         self.engine.shutdown()
         super().closeEvent(event)
 

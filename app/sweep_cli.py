@@ -13,13 +13,13 @@ and ``run``) in their own process, never the window's.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import signal
 import sys
 from pathlib import Path
 
+from app.cli_help import CliParser
 from engine.sweep import EXTRA_HINT
 
 
@@ -91,7 +91,7 @@ def default_keep(model_views: list[dict]) -> list[dict]:
 
 
 def cmd_new(argv) -> int:
-    ap = argparse.ArgumentParser(prog="attractor-lab sweep new",
+    ap = CliParser(prog="attractor-lab sweep new",
                                  description="Write a sweep file from a preset and one or two axes.")
     ap.add_argument("--from", dest="preset", required=True, help="the base preset (TOML)")
     ap.add_argument("--x", required=True, help="first axis: PARAM:START:STOP:COUNT[:log] or PARAM=V1,V2,…")
@@ -164,7 +164,7 @@ def cmd_new(argv) -> int:
 
 # ---- run ----------------------------------------------------------------------------------------
 def cmd_run(argv) -> int:
-    ap = argparse.ArgumentParser(prog="attractor-lab sweep run",
+    ap = CliParser(prog="attractor-lab sweep run",
                                  description="Run a sweep on Dask (an embedded cluster, or --scheduler) into a "
                                              "Zarr store; rerun the same command to resume.")
     ap.add_argument("sweep", help="sweep file (TOML)")
@@ -249,7 +249,7 @@ def _duration(seconds: float) -> str:
 
 # ---- show ---------------------------------------------------------------------------------------
 def cmd_show(argv) -> int:
-    ap = argparse.ArgumentParser(prog="attractor-lab sweep show",
+    ap = CliParser(prog="attractor-lab sweep show",
                                  description="Print a sweep's results as a table and write a PNG map.")
     ap.add_argument("store", help="results store (.zarr) from `sweep run`")
     ap.add_argument("--output", help="which kept output (default: the first)")

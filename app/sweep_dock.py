@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from app.launch import cli_command
 from widgets.view_base import PALETTE, colormap
 
 REFRESH_MS = 400
@@ -275,9 +275,10 @@ class SweepDock(QtWidgets.QDockWidget):
         self._stderr, self._stdout, self._progress, self._cancelled = b"", b"", {}, False
         self._clear_plot()
         proc = QtCore.QProcess(self)
-        proc.setProgram(sys.executable)
-        proc.setArguments(["-m", "app.cli", "sweep", "run", str(toml), "--out", str(self.store),
-                           "--workers", str(self.workers.value()), "--progress", "json", "--device", self.device])
+        program, *arguments = cli_command("sweep", "run", str(toml), "--out", str(self.store), "--workers",
+                                          str(self.workers.value()), "--progress", "json", "--device", self.device)
+        proc.setProgram(program)
+        proc.setArguments(arguments)
         proc.readyReadStandardOutput.connect(self._on_stdout)
         proc.readyReadStandardError.connect(lambda: setattr(self, "_stderr", (self._stderr + bytes(
             proc.readAllStandardError()))[-20000:]))

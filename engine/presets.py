@@ -369,8 +369,12 @@ def save_preset(preset: Preset, path: str | os.PathLike) -> Path:
 
 
 def shipped_presets_dir() -> Path:
-    """The ``presets/`` folder shipped with the source tree."""
-    return Path(__file__).resolve().parent.parent / "presets"
+    """The shipped presets: inside the package when installed from a wheel (or a
+    PyInstaller bundle: setup.py and packaging/attractor-lab.spec copy them there),
+    else the source tree's ``presets/`` folder."""
+    here = Path(__file__).resolve().parent
+    packaged = here / "_shipped_presets"
+    return packaged if packaged.is_dir() else here.parent / "presets"
 
 
 def user_presets_dir() -> Path:
@@ -378,6 +382,27 @@ def user_presets_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_data_dir("attractor-lab", appauthor=False)) / "presets"
+
+
+def find_preset(name: str | os.PathLike) -> Path:
+    """A preset file from a path, or from the name of a user or shipped preset
+    (``gray_scott_spots``, with or without ``.toml``; the user's own first).
+
+    Raises
+    ------
+    PresetError
+        When ``name`` is neither a file nor a known preset's name.
+    """
+    path = Path(name)
+    if path.is_file() or len(path.parts) > 1:
+        return path  # a path: load_preset says what is wrong with it
+    stem = path.name.removesuffix(".toml")
+    for folder in (user_presets_dir(), shipped_presets_dir()):
+        candidate = folder / f"{stem}.toml"
+        if candidate.is_file():
+            return candidate
+    raise PresetError(f"{name}: no such file, and no shipped or user preset of that name "
+                      "(`attractor-lab presets` lists them)")
 
 
 def list_presets() -> list[Path]:

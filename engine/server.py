@@ -459,7 +459,12 @@ _alive.initial_ppid = os.getppid()
 def main(argv=None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(prog="attractor-lab engine", description="Run an Attractor Lab engine process.")
+    ap = argparse.ArgumentParser(
+        prog="attractor-lab engine", description="Run an Attractor Lab engine process.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  attractor-lab engine --connection-file e.json                      loopback (tunnel over SSH)\n"
+               "  attractor-lab engine --connection-file e.json --ip 0.0.0.0         all interfaces, CURVE-encrypted")
     ap.add_argument("--connection-file", required=True, help="where to write ports and keys (owner-only)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default: auto)")
     ap.add_argument("--ip", default="127.0.0.1",

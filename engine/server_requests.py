@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import platform
 
 import numpy as np
+import torch
 
 from engine import __version__, models
 from engine.device import describe
@@ -42,6 +44,8 @@ class RequestHandlers:
         return {
             "engine_version": __version__,
             "protocol_version": PROTOCOL_VERSION,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
             "device": str(self.device),
             "device_description": describe(self.device),
             "threads": self.threads,

@@ -10,6 +10,14 @@ import pytest
 os.environ.setdefault("ATTRACTOR_LAB_COMPILE", "0")
 
 
+@pytest.fixture(autouse=True)
+def _private_settings_and_cache(tmp_path_factory, monkeypatch):
+    """Windows opened by tests keep their settings (layout, last preset, recent files) in a
+    fresh folder per test, never in the user's, and render thumbnails into a temporary cache."""
+    monkeypatch.setenv("ATTRACTOR_LAB_SETTINGS_DIR", str(tmp_path_factory.mktemp("settings")))
+    monkeypatch.setenv("ATTRACTOR_LAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
 def pytest_configure(config):
     # `make test` sets ATTRACTOR_LAB_REQUIRE_XVFB: pytest-xvfb silently does
     # nothing when Xvfb is missing, so the OpenGL tests would skip instead of run.

@@ -1,0 +1,48 @@
+"""Build hook: the wheel carries the source tree's shipped presets and desktop files.
+
+Everything else is declared in pyproject.toml. ``presets/`` (the shipped presets,
+sweeps and operator checkpoints) and the desktop files of ``packaging/`` live
+beside the packages in the source tree; a wheel installed by pip, pipx or uv has
+no source tree, so the build copies them into the packages, where
+``engine.presets.shipped_presets_dir`` and ``app.desktop.desktop_data_dir`` look
+first. A source checkout (``pip install -e .``) uses the folders themselves.
+"""
+
+import shutil
+from pathlib import Path
+
+from setuptools import setup
+from setuptools.command.build_py import build_py
+
+ROOT = Path(__file__).resolve().parent
+#: source-tree folder or file -> where it goes inside the built packages
+BUNDLED = {
+    "presets": "engine/_shipped_presets",
+    "packaging/org.attractorlab.AttractorLab.desktop": "app/_desktop/org.attractorlab.AttractorLab.desktop",
+    "packaging/org.attractorlab.AttractorLab.metainfo.xml": "app/_desktop/org.attractorlab.AttractorLab.metainfo.xml",
+    "packaging/icons": "app/_desktop/icons",
+}
+#: what of presets/ is data (no caches or editor files)
+PRESET_FILES = ("*.toml", "*.json", "*.safetensors", "*.md")
+
+
+class BuildPyWithData(build_py):
+    def run(self):
+        super().run()
+        if self.editable_mode:  # an editable install reads the source tree itself
+            return
+        for source, target in BUNDLED.items():
+            src, dst = ROOT / source, Path(self.build_lib) / target
+            if src.is_dir():
+                for pattern in PRESET_FILES if source == "presets" else ("*",):
+                    for file in src.rglob(pattern):
+                        if "__pycache__" not in file.parts and file.is_file():
+                            out = dst / file.relative_to(src)
+                            out.parent.mkdir(parents=True, exist_ok=True)
+                            shutil.copy2(file, out)
+            elif src.is_file():
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dst)
+
+
+setup(cmdclass={"build_py": BuildPyWithData})
