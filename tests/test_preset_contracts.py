@@ -5,8 +5,9 @@ The slow tests run each shipped preset that has a contract exactly as shipped
 validation messages that name the file and the key, the claim in words, and
 that the checker fails a preset whose claim is false or whose run is paused.
 
-Families whose presets must carry a contract now: Hopfield and
-reaction–diffusion (engine/models/hopfield, engine/models/reaction_diffusion).
+Families whose presets must carry a contract now: Hopfield, reaction–diffusion
+and neural ODE (engine/models/hopfield, engine/models/reaction_diffusion,
+engine/models/neural_ode).
 Presets of other families without one are listed as a warning, not a failure,
 until their authors add theirs.
 """
@@ -23,7 +24,7 @@ from engine.contracts import check_contract
 from engine.presets import PresetError, load_preset, shipped_presets_dir
 
 #: model families (subpackages of engine/models) whose shipped presets must have a contract
-CONTRACT_REQUIRED = ("hopfield", "reaction_diffusion")
+CONTRACT_REQUIRED = ("hopfield", "reaction_diffusion", "neural_ode")
 
 PRESETS = sorted(shipped_presets_dir().glob("*.toml"))
 

@@ -28,7 +28,14 @@ during the backward pass — the adjoint solve's, or 0 with backpropagation
 through the solver, which reuses the forward's graph (its cost is about one
 vector–Jacobian product per forward call, but f_θ is never called again).
 ``nfe_rollout`` is the prediction cost: the NFE of one solve over the whole
-span (what the regulariser aims to lower).
+span (what the regulariser aims to lower); ``nfe_forward_mean`` the mean of
+``nfe_forward`` over the last 100 iterations (one iteration's count jumps by a
+dopri5 step's 6 calls with the batch drawn).
+
+Fixed points: ``fp_offset`` is the largest distance from a true fixed point to
+the nearest learned one, ``fp_kinds_agree`` the fraction of true fixed points
+whose nearest learned one has the same stability (NaN when either field has
+none in the box searched).
 
 Errors: ``loss`` is this iteration's batch loss; ``loss_train`` the loss over
 non-overlapping windows covering all the data, ``loss_clean`` the same against
@@ -51,6 +58,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections import deque
 from dataclasses import replace
 from pathlib import Path
 
@@ -73,6 +81,8 @@ MAX_FIXED_POINTS = 16
 VIEW_POINTS = 600
 GRID = 21
 PROBES = 4
+#: training iterations averaged in ``nfe_forward_mean``
+NFE_MEAN_ITERATIONS = 100
 WEIGHTS_FORMAT = "attractor-lab/neural_ode-weights"
 WEIGHTS_VERSION = 1
 #: the configuration a weights file must share with the model it is loaded into
@@ -217,6 +227,7 @@ class NeuralODE(Model):
         self._stats = dict(loss=math.nan, nfe_forward=0, nfe_backward=0, steps_accepted=0, steps_rejected=0,
                            steps_accepted_backward=0, steps_rejected_backward=0, reg_error=math.nan,
                            reg_stiffness=math.nan, grad_norm=math.nan)
+        self._nfe_recent: deque = deque(maxlen=NFE_MEAN_ITERATIONS)
         self._eval: dict | None = None
         self._eval_step = -1
         self._eval_time = 0.0
@@ -354,6 +365,7 @@ class NeuralODE(Model):
                                      "(or 'reg_weight') and step again")
         self.optimizer.step()
         self._stats["grad_norm"] = float(grad_norm)
+        self._nfe_recent.append(self._stats["nfe_forward"])
 
     def _batch_loss(self, traj: torch.Tensor, start: torch.Tensor, backward: bool = True):
         """Loss of the windows (``traj``, ``start``), and with ``backward`` its gradients in ``.grad``.
@@ -457,6 +469,13 @@ class NeuralODE(Model):
                 torch.zeros(0, dtype=torch.int64, device=self.device)
         out["fixed_points_learned"] = int(pts.shape[0])
         out["fp_learned"], out["fp_learned_kind"] = padded(self._on_plane(pts), kinds, MAX_FIXED_POINTS)
+        out["fp_offset"], out["fp_kinds_agree"] = math.nan, math.nan
+        if pts.shape[0] and self._fp_true_full.shape[0]:
+            # each true fixed point against its nearest learned one (full state, not the plane)
+            dist = torch.cdist(self._fp_true_full.to(pts), pts)
+            nearest = dist.argmin(1)
+            out["fp_offset"] = float(dist.min(1).values.max())
+            out["fp_kinds_agree"] = float((kinds[nearest] == self._fp_true_kinds_full.to(kinds)).double().mean())
         return out
 
     # ---- phase portrait helpers ---------------------------------------------------------------
@@ -488,6 +507,7 @@ class NeuralODE(Model):
         true_field = lambda x: field(0.0, x, sp)  # noqa: E731 (autonomous here)
         self.true_uv = self._plane_field(true_field)
         pts, kinds, _ = find_fixed_points(true_field, lo, hi, max_points=MAX_FIXED_POINTS)
+        self._fp_true_full, self._fp_true_kinds_full = pts, kinds
         self.fp_true_count = int(pts.shape[0])
         self.fp_true, self.fp_true_kind = padded(self._on_plane(pts), kinds, MAX_FIXED_POINTS)
 
@@ -553,6 +573,7 @@ class NeuralODE(Model):
             "forecast_error": e["forecast_error"],
             "rollout_error": e["rollout_error"],
             "nfe_forward": s["nfe_forward"],
+            "nfe_forward_mean": float(np.mean(self._nfe_recent)) if self._nfe_recent else math.nan,
             "nfe_backward": s["nfe_backward"],
             "nfe_rollout": e["nfe_rollout"],
             "steps_accepted": s["steps_accepted"],
@@ -566,6 +587,8 @@ class NeuralODE(Model):
             "parameters": sum(q.numel() for q in self.field.parameters()),
             "fixed_points_true": self.fp_true_count,
             "fixed_points_learned": e["fixed_points_learned"],
+            "fp_offset": e["fp_offset"],
+            "fp_kinds_agree": e["fp_kinds_agree"],
         }
 
     def texts(self):
