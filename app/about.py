@@ -64,14 +64,24 @@ class ShortcutsDialog(QtWidgets.QDialog):
         for i, (keys, what) in enumerate(rows):
             self.table.setItem(i, 0, QtWidgets.QTableWidgetItem(keys))
             self.table.setItem(i, 1, QtWidgets.QTableWidgetItem(what))
-        self.table.resizeColumnsToContents()
-        self.table.horizontalHeader().setStretchLastSection(True)
+        for i, (keys, what) in enumerate(rows):
+            self.table.item(i, 1).setToolTip(what)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(1, QtWidgets.QHeaderView.Stretch)  # long texts wrap, no sideways scrolling
+        self.table.setWordWrap(True)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        header.sectionResized.connect(lambda *_: self.table.resizeRowsToContents())
         buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.Close)
         buttons.rejected.connect(self.reject)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addWidget(self.table)
         lay.addWidget(buttons)
-        self.resize(620, 520)
+        self.resize(720, 560)
+
+    def showEvent(self, event):  # noqa: N802 (Qt API)
+        super().showEvent(event)
+        self.table.resizeRowsToContents()  # the wrapped rows' heights, once the columns have their widths
 
 
 def about_rows(engine) -> list[tuple[str, str]]:

@@ -59,8 +59,8 @@ def cmd_thumbnails(argv) -> int:
                                "~/.cache/attractor-lab/thumbnails; ATTRACTOR_LAB_CACHE_DIR moves it).")
     ap.add_argument("presets", nargs="*", help="preset files or names (default: every shipped and user preset)")
     ap.add_argument("--cache", metavar="DIR", default=None, help="thumbnail folder (default: the user cache's)")
-    ap.add_argument("--budget-s", type=float, default=0.5,
-                    help="seconds of simulation per preset (default 0.5; 0: a single step)")
+    ap.add_argument("--budget-s", type=float, default=2.0,
+                    help="seconds of simulation per preset (default 2; 0: a single step)")
     ap.add_argument("--size", type=int, default=THUMBNAIL_SIZE, help=f"side in pixels (default {THUMBNAIL_SIZE})")
     ap.add_argument("--force", action="store_true", help="render again what the cache holds")
     ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]")

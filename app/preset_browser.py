@@ -41,7 +41,7 @@ class PresetBrowser(QtWidgets.QDockWidget):
     thumbnails_done = QtCore.Signal()
 
     def __init__(self, parent=None, model_titles: Callable[[], dict] | None = None,
-                 entries: Callable[[], list[PresetEntry]] = preset_entries, budget_s: float = 0.5):
+                 entries: Callable[[], list[PresetEntry]] = preset_entries, budget_s: float = 2.0):
         super().__init__("Preset browser", parent)
         self.setObjectName("preset_browser_dock")
         self.model_titles = model_titles or dict

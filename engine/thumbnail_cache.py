@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 
 #: bump when the pictures change, so caches are rendered again
-THUMBNAIL_VERSION = 1
+THUMBNAIL_VERSION = 2
 #: side of the square thumbnails, in pixels
 THUMBNAIL_SIZE = 160
 

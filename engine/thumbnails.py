@@ -195,7 +195,7 @@ def picture(views: Iterable[dict], state: dict[str, np.ndarray], field: str | No
     return np.full((size, size, 3), _BACKGROUND, dtype=np.uint8)
 
 
-def render_preset(path: str | Path, size: int = THUMBNAIL_SIZE, budget_s: float = 0.5,
+def render_preset(path: str | Path, size: int = THUMBNAIL_SIZE, budget_s: float = 2.0,
                   device: str = "cpu") -> np.ndarray:
     """Create the preset's model, step it for about ``budget_s`` seconds (at least one
     step; never past its contract's or run's length) and draw its main picture."""
@@ -238,7 +238,7 @@ def write_png(rgb: np.ndarray, path: Path) -> Path:
     return path
 
 
-def render_thumbnails(presets: Iterable[Path], cache: Path, size: int = THUMBNAIL_SIZE, budget_s: float = 0.5,
+def render_thumbnails(presets: Iterable[Path], cache: Path, size: int = THUMBNAIL_SIZE, budget_s: float = 2.0,
                       force: bool = False, device: str = "cpu",
                       report: Callable[[dict], None] | None = None) -> tuple[int, int]:
     """Render the thumbnails of ``presets`` that ``cache`` lacks (all with ``force``);
