@@ -10,12 +10,22 @@ import pytest
 os.environ.setdefault("ATTRACTOR_LAB_COMPILE", "0")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _private_settings_per_module(tmp_path_factory):
+    """Windows opened by tests keep their settings (layout, last model and preset, recent files)
+    in a fresh folder, never in the user's, and render thumbnails into a temporary cache. A
+    module-scoped window (set up before any function fixture) gets its module's folder, so it
+    opens the default model whatever another module's window showed last."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ATTRACTOR_LAB_SETTINGS_DIR", str(tmp_path_factory.mktemp("settings")))
+        mp.setenv("ATTRACTOR_LAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        yield
+
+
 @pytest.fixture(autouse=True)
-def _private_settings_and_cache(tmp_path_factory, monkeypatch):
-    """Windows opened by tests keep their settings (layout, last preset, recent files) in a
-    fresh folder per test, never in the user's, and render thumbnails into a temporary cache."""
+def _private_settings_per_test(tmp_path_factory, monkeypatch):
+    """And a fresh settings folder for each test's own windows."""
     monkeypatch.setenv("ATTRACTOR_LAB_SETTINGS_DIR", str(tmp_path_factory.mktemp("settings")))
-    monkeypatch.setenv("ATTRACTOR_LAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
 def pytest_configure(config):
