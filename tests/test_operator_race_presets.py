@@ -75,8 +75,11 @@ def test_forced_navier_stokes_race():
     w0 = np.linalg.norm(sim.state()["solver_field"])
     errors = _errors(sim, 10)
     assert np.linalg.norm(sim.state()["solver_field"]) > 2 * w0  # the forcing winds the flow up
-    assert errors[-1] < 0.15
+    assert errors[-1] < 0.015  # 0.8 %
     assert sim.observables()["speedup"] > 1.0
+    # past the training trajectories' t = 25 the rolled-up flow is new to it: the rollout breaks
+    errors = _errors(sim, 30)
+    assert errors[14] < 0.03 and errors[-1] > 0.2  # 1 % at step 25, 29 % at step 40
 
 
 def _core_row(w):

@@ -103,9 +103,9 @@ class NeuralOperatorRace(Model):
     )
     views = (
         {"kind": "image", "array": "solver", "colormap": "RdBu", "levels": None, "paint": True,
-         "title": "solver (Burgers: x across, time down; paint to set the start of both)"},
+         "title": "solver (paint to restart both sides; Burgers: x across, time down)"},
         {"kind": "image", "array": "operator", "colormap": "RdBu", "levels": None, "paint": True,
-         "title": "neural operator (paint to set the start of both)"},
+         "title": "neural operator (paint to restart both sides)"},
         {"kind": "image", "array": "difference", "colormap": "RdBu", "levels": None,
          "title": "operator − solver"},
         {"kind": "lines", "title": "section: u(x), or w(x, y = ½)", "xlabel": "x", "ylabel": "field",
