@@ -201,15 +201,17 @@ class PresetBrowser(QtWidgets.QDockWidget):
         env.insert("ATTRACTOR_LAB_CACHE_DIR", str(thumbnail_cache_dir().parent))
         proc.setProcessEnvironment(env)
         self._stdout = self._stderr = b""
-        proc.readyReadStandardOutput.connect(self._on_stdout)
+        proc.readyReadStandardOutput.connect(lambda p=proc: self._on_stdout(p))
         proc.readyReadStandardError.connect(lambda: setattr(self, "_stderr", (self._stderr + bytes(
             proc.readAllStandardError()))[-8000:]))
-        proc.finished.connect(self._on_finished)
+        proc.finished.connect(lambda code, status, p=proc: self._on_finished(code, status, p))
         self.proc = proc
         self.status.setText(f"rendering {len(todo)} thumbnails in the background…")
         proc.start()
 
-    def _on_stdout(self) -> None:
+    def _on_stdout(self, proc: QtCore.QProcess | None = None) -> None:
+        if proc is not None and proc is not self.proc:
+            return  # a renderer this browser no longer follows
         self._stdout += bytes(self.proc.readAllStandardOutput())
         *lines, self._stdout = self._stdout.split(b"\n")
         for line in lines:
@@ -230,7 +232,9 @@ class PresetBrowser(QtWidgets.QDockWidget):
         if left:
             self.status.setText(f"rendering {left} thumbnails in the background…")
 
-    def _on_finished(self, code: int, _status=None) -> None:
+    def _on_finished(self, code: int, _status=None, proc: QtCore.QProcess | None = None) -> None:
+        if proc is not None and proc is not self.proc:
+            return  # an earlier renderer's late signal: the current one reports when it ends
         self.proc = None
         if code not in (0, 1):  # 1: some presets failed, reported one by one
             tail = self._stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [f"exit code {code}"]

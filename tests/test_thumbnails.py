@@ -1,8 +1,8 @@
 """Preset thumbnails: rendered headless by the engine side (``attractor-lab thumbnails``), cached
 by content, shown by the preset browser, which opens the preset chosen.
 
-The module fixture renders the shipped presets (those present when the module is imported: other
-work may add presets meanwhile) once at the cheapest setting (one step each, ``--budget-s 0``), in
+The module fixture renders the shipped presets (a copy taken when it runs: other work may add or
+edit presets meanwhile, and thumbnails are keyed by content) once at the cheapest setting (one step each, ``--budget-s 0``), in
 one process: about 8 s on 2 shared cores. The few presets whose model alone costs seconds to build
 or step once (SLOW: neural ODEs building their training data, 4096 sequential Hopfield updates, a
 256² Barkley grid) are not rendered here; the fixture caches a picture of another preset of their
@@ -10,6 +10,7 @@ model (or any) under their key, and the command must then report them cached rat
 """
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -23,7 +24,6 @@ from engine.presets import shipped_presets_dir
 from engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_key, thumbnail_path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = sorted(shipped_presets_dir().glob("*.toml"))
 #: more than a second each at one step on the build machine (rendered for real by the app, not here)
 SLOW = {"hopfield_edge_of_capacity", "neural_ode_ltc_van_der_pol", "neural_ode_spiral", "neural_ode_regulariser",
         "barkley_meander"}
@@ -31,12 +31,17 @@ SLOW = {"hopfield_edge_of_capacity", "neural_ode_ltc_van_der_pol", "neural_ode_s
 
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
-    """Every shipped preset's thumbnail in a temporary cache: (cache, one report per preset, seconds)."""
+    """Every shipped preset's thumbnail in a temporary cache: (cache, one report per preset, the presets)."""
     from app.preset_index import read_entry
     from engine.thumbnails import write_png
 
+    # a copy of the shipped presets as they are now: other work may add or edit presets meanwhile, and
+    # a thumbnail is keyed by the file's content
+    snapshot = tmp_path_factory.mktemp("shipped") / "presets"
+    shutil.copytree(shipped_presets_dir(), snapshot, ignore=shutil.ignore_patterns("__pycache__"))
+    shipped = sorted(snapshot.glob("*.toml"))
     cache = tmp_path_factory.mktemp("cache") / "thumbnails"  # as ATTRACTOR_LAB_CACHE_DIR=<its parent> names it
-    fast = [p for p in SHIPPED if p.stem not in SLOW]
+    fast = [p for p in shipped if p.stem not in SLOW]
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "app.cli", "thumbnails", "--budget-s", "0", "--cache", str(cache),
                         "--progress", "json", *map(str, fast)],
@@ -45,20 +50,20 @@ def rendered(tmp_path_factory):
     assert r.returncode == 0, r.stderr[-3000:]
     reports = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     assert [Path(e["preset"]) for e in reports] == fast and not [e for e in reports if e["cached"]]
-    slow = [p for p in SHIPPED if p.stem in SLOW]
+    slow = [p for p in shipped if p.stem in SLOW]
     for preset in slow:  # a picture of a sibling of the same model, under this preset's key
         model = read_entry(preset).model
         sibling = next((p for p in fast if read_entry(p).model == model), fast[0])
         with Image.open(thumbnail_path(sibling, cache)) as img:
             write_png(np.asarray(img.convert("RGB")), thumbnail_path(preset, cache))
     r = subprocess.run([sys.executable, "-m", "app.cli", "thumbnails", "--budget-s", "0", "--cache", str(cache),
-                        "--progress", "json", *map(str, SHIPPED)], capture_output=True, text=True, timeout=120,
+                        "--progress", "json", *map(str, shipped)], capture_output=True, text=True, timeout=120,
                        cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
     again = [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
     assert all(e["cached"] for e in again)  # nothing rendered twice, the slow ones included
     print(f"\nthumbnails of {len(fast)} shipped presets: {seconds:.1f} s ({len(slow)} slow ones cached)")
-    return cache, again, seconds
+    return cache, again, shipped
 
 
 def _image(cache, preset) -> np.ndarray:
@@ -68,26 +73,27 @@ def _image(cache, preset) -> np.ndarray:
 
 
 def test_every_shipped_preset_gets_a_thumbnail(rendered):
-    cache, reports, _ = rendered
-    assert [Path(r["preset"]) for r in reports] == SHIPPED
+    cache, reports, shipped = rendered
+    assert len(shipped) >= 40 and [Path(r["preset"]) for r in reports] == shipped
     assert not [r for r in reports if "error" in r]
-    for preset in SHIPPED:
+    for preset in shipped:
         _image(cache, preset)
+    folder = shipped[0].parent
     # pictures of what the presets show: a field in its view's colour map, Hopfield spins in black and
     # white, a phase portrait on its dark ground with trajectories in colour
-    spots = _image(cache, shipped_presets_dir() / "gray_scott_spots.toml")
+    spots = _image(cache, folder / "gray_scott_spots.toml")
     assert tuple(spots[0, 0]) == (68, 1, 84)  # v = 0 away from the seed: viridis' low end
     assert len(np.unique(spots.reshape(-1, 3), axis=0)) > 2  # and the seed in other colours
-    spins = _image(cache, shipped_presets_dir() / "hopfield_retrieval.toml")
+    spins = _image(cache, folder / "hopfield_retrieval.toml")
     assert set(np.unique(spins)) <= {0, 255} and 0.2 < (spins == 255).mean() < 0.8
-    lorenz = _image(cache, shipped_presets_dir() / "ode_lorenz_butterfly.toml")
+    lorenz = _image(cache, folder / "ode_lorenz_butterfly.toml")
     assert tuple(lorenz[0, 0]) == (16, 22, 38)
     assert (np.abs(lorenz.astype(int) - (16, 22, 38)).sum(axis=2) > 150).mean() > 0.002  # something drawn
 
 
 def test_thumbnails_are_cached_by_content(rendered, tmp_path):
-    cache, _, _ = rendered
-    preset = shipped_presets_dir() / "gray_scott_spots.toml"
+    cache, _, shipped = rendered
+    preset = shipped[0].parent / "gray_scott_spots.toml"
     target = thumbnail_path(preset, cache)
     before = target.stat().st_mtime_ns
     r = subprocess.run([sys.executable, "-m", "app.cli", "thumbnails", "--cache", str(cache), "--progress", "json",
@@ -126,7 +132,7 @@ def test_kymographs_show_their_filled_rows():
 # ---- the preset browser (GUI process; thumbnails read from the cache) ---------------------------------
 @pytest.mark.gui
 def test_browser_shows_every_thumbnail_and_opens_the_chosen_preset(qtbot, rendered, monkeypatch):
-    cache, _, _ = rendered
+    cache, _, shipped = rendered
     monkeypatch.setenv("ATTRACTOR_LAB_CACHE_DIR", str(cache.parent))
     from PySide6 import QtCore
 
@@ -144,20 +150,20 @@ def test_browser_shows_every_thumbnail_and_opens_the_chosen_preset(qtbot, render
         with qtbot.waitSignal(win.model_loaded, timeout=60_000):
             pass
         browser = win.preset_browser
-        # the presets at the module's start (others may appear meanwhile, with no thumbnail yet)
-        browser.entries_source = lambda: preset_entries(SHIPPED)
+        # the shipped presets as the fixture copied them (others may appear or change meanwhile)
+        browser.entries_source = lambda: preset_entries(shipped)
         with qtbot.waitSignal(browser.thumbnails_done, timeout=10_000):
             browser.toggleViewAction().trigger()
         assert browser.isVisible() and browser.proc is None  # nothing to render: every thumbnail cached
         items = {Path(item.data(0, PATH_ROLE)): item for item in browser.items.values()}
-        for preset in SHIPPED:
+        for preset in shipped:
             item = items[preset]
             assert item.data(0, THUMB_ROLE) == str(thumbnail_path(preset, cache)), preset.name
             assert not item.icon(0).isNull()
         # a group per model, titled by the model; a preset's row: its title and its summary
         groups = [browser.tree.topLevelItem(i).text(0) for i in range(browser.tree.topLevelItemCount())]
         assert win.models["hopfield"]["title"] in groups
-        chosen = shipped_presets_dir() / "brusselator_stripes.toml"
+        chosen = shipped[0].parent / "brusselator_stripes.toml"
         item = items[chosen]
         assert item.text(0).splitlines()[0] == "Turing stripes just past threshold (b = 4.6)"
         browser.tree.scrollToItem(item)
