@@ -268,6 +268,8 @@ class MainWindow(QtWidgets.QMainWindow):
         what is really loaded, and a window with nothing loaded gets the default model."""
         self._restore = None
         self.statusBar().showMessage(message, 15000)
+        if message.startswith("Cancelled:"):
+            return  # superseded by a newer load (or cancelled with Esc): nothing to warn about
         QtWidgets.QMessageBox.warning(self, "Model not loaded", f"{name}: {message}")
         if self.current is not None:
             idx = self.model_combo.findData(self.current["name"])

@@ -19,8 +19,11 @@ mkdir -p "$HOME"
 
 "$EXE" --version
 QT_QPA_PLATFORM=xcb xvfb-run -a -s "-screen 0 1600x1000x24" \
-    "$EXE" gray_scott_spots --device cpu --smoke-test 30 --export-view "$TMP/view.png" >"$TMP/report.json"
+    "$EXE" gray_scott_spots --device cpu --smoke-test 30 --export-view "$TMP/view.png" >"$TMP/report.json" \
+    2>"$TMP/stderr.txt" || { cat "$TMP/stderr.txt" >&2; exit 1; }
 cat "$TMP/report.json"
+# a view that failed to build (e.g. a data file the bundle lacks) leaves a traceback, not an exit code
+if grep -q "Traceback" "$TMP/stderr.txt"; then cat "$TMP/stderr.txt" >&2; echo "smoke_test: tracebacks above" >&2; exit 1; fi
 python3 - "$TMP/report.json" "$TMP/view.png" <<'PY'
 import json, sys
 report = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
