@@ -5,16 +5,11 @@ The slow tests run each shipped preset that has a contract exactly as shipped
 validation messages that name the file and the key, the claim in words, and
 that the checker fails a preset whose claim is false or whose run is paused.
 
-Families whose presets must carry a contract now: Hopfield, reaction–diffusion
-and neural ODE (engine/models/hopfield, engine/models/reaction_diffusion,
-engine/models/neural_ode).
-Presets of other families without one are listed as a warning, not a failure,
-until their authors add theirs.
+Every shipped preset, of every family, must carry a contract.
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import pytest
@@ -22,9 +17,6 @@ import pytest
 from engine import models
 from engine.contracts import check_contract
 from engine.presets import PresetError, load_preset, shipped_presets_dir
-
-#: model families (subpackages of engine/models) whose shipped presets must have a contract
-CONTRACT_REQUIRED = ("hopfield", "reaction_diffusion", "neural_ode")
 
 PRESETS = sorted(shipped_presets_dir().glob("*.toml"))
 
@@ -45,14 +37,9 @@ def test_preset_keeps_its_contract(path):
     assert result.passed, result.report()
 
 
-def test_presets_without_a_contract():
-    missing = [(p.name, _family(load_preset(p).model)) for p in PRESETS if load_preset(p).contract is None]
-    others = sorted(name for name, family in missing if family not in CONTRACT_REQUIRED)
-    if others:
-        warnings.warn(f"{len(others)} shipped presets have no [contract] yet: {', '.join(others)}", UserWarning,
-                      stacklevel=1)
-    required = sorted(f"{name} ({family})" for name, family in missing if family in CONTRACT_REQUIRED)
-    assert not required, f"these presets must say what they show in a [contract] table: {', '.join(required)}"
+def test_every_shipped_preset_has_a_contract():
+    missing = sorted(f"{p.name} ({_family(load_preset(p).model)})" for p in PRESETS if load_preset(p).contract is None)
+    assert not missing, f"these presets must say what they show in a [contract] table: {', '.join(missing)}"
 
 
 # ---- the format ----------------------------------------------------------------------
