@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 # CPU wheel; elsewhere pip picks the build that suits the machine. Override
 # with e.g. `make run TORCH_SPEC=torch`.
 TORCH_SPEC ?= torch==2.13.0
+# make test runs the suite in this many processes (pytest-xdist, tests handed out one by one)
+TEST_WORKERS ?= 2
 APT_PACKAGES := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
 
 .PHONY: run test install dev sysdeps bench clean screenshot bundle cli-reference install-desktop
@@ -46,7 +48,7 @@ run: install
 	$(VENV)/bin/attractor-lab
 
 test: dev sysdeps
-	QT_QPA_PLATFORM=xcb ATTRACTOR_LAB_REQUIRE_XVFB=1 $(PY) -m pytest
+	QT_QPA_PLATFORM=xcb ATTRACTOR_LAB_REQUIRE_XVFB=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"
