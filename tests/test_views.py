@@ -151,3 +151,24 @@ def test_image_levels_fixed_or_following(qtbot):
     view.auto_box.setChecked(False)  # freeze what is shown
     view.update_frame({"u": np.linspace(0, 9, 64).reshape(8, 8)}, {}, {}, 3.0)
     assert tuple(view.bar.levels()) == pytest.approx((2.0, 5.0))
+
+
+def test_views_in_a_row_share_its_width_equally(qtbot):
+    """Three images of equal size side by side (a race: solver, operator, difference) get equal
+    widths, whatever their titles and colour bars ask for."""
+    from widgets.views import ViewGrid
+
+    specs = [{"kind": "image", "array": name, "title": title, "colormap": "RdBu"} for name, title in
+             (("solver", "solver (paint to restart both sides; Burgers: x across, time down)"),
+              ("operator", "neural operator (paint to restart both sides)"), ("difference", "op − solver"))]
+    grid = ViewGrid()
+    qtbot.addWidget(grid)
+    grid.resize(1200, 500)
+    grid.show()
+    qtbot.waitExposed(grid)
+    grid.set_views(specs)  # as a window does on loading a model: into a grid already shown
+    field = np.random.default_rng(0).normal(size=(64, 64))
+    grid.update_frame({"solver": field, "operator": 3 * field, "difference": 2 * field}, {}, {}, 0.0)
+    qtbot.wait(50)
+    widths = [v.width() for v in grid.views]
+    assert max(widths) - min(widths) <= 0.05 * max(widths), widths

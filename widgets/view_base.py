@@ -41,6 +41,10 @@ class View(QtWidgets.QWidget):
         lay.setSpacing(1)
         self.title_label = QtWidgets.QLabel(self.title)
         self.title_label.setStyleSheet("font-weight: bold;")
+        # a long title wraps instead of setting the view's minimum width (side by side, it made
+        # one image twice as wide as its neighbours); the whole title also shows as a tooltip
+        self.title_label.setWordWrap(True)
+        self.title_label.setToolTip(self.title)
         lay.addWidget(self.title_label)
 
     def update_frame(self, arrays: dict, observables: dict, params: dict, time: float) -> None:

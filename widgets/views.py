@@ -524,6 +524,9 @@ class ViewGrid(QtWidgets.QWidget):
             row = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
             for v in group:
                 row.addWidget(v)
+            # equal shares (a splitter otherwise starts from each view's size hint: a short
+            # title and a colour bar left a race's third image half as wide as the first)
+            row.setSizes([10_000] * len(group))
             self.splitter.addWidget(row)
         if big and len(rows) > 1:
             self.splitter.setStretchFactor(0, 3)
