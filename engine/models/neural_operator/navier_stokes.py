@@ -51,6 +51,22 @@ def gaussian_vortex(n: int, x0: float, y0: float, core: float, device, dtype=tor
     return torch.exp(-(dx[:, None] ** 2 + dy[None, :] ** 2) / (2 * core**2)).to(dtype)
 
 
+def shaped_vorticity(kind: str, n: int, device) -> torch.Tensor:
+    """A named start on an n × n grid, float64, before the amplitude: ``vortex_pair`` (opposite
+    signs, a travelling dipole), ``co_rotating`` (same signs), ``taylor_green`` (an exact steady
+    state of the nonlinear term), anything else ``rest`` (zeros)."""
+    if kind in PAIR_SEPARATION:
+        half = PAIR_SEPARATION[kind] / 2
+        sign = -1.0 if kind == "vortex_pair" else 1.0
+        return VORTEX_PEAK * (gaussian_vortex(n, 0.5, 0.5 - half, VORTEX_CORE, device)
+                              + sign * gaussian_vortex(n, 0.5, 0.5 + half, VORTEX_CORE, device))
+    if kind == "taylor_green":
+        k = 4 * math.pi
+        x = torch.arange(n, device=device, dtype=torch.float64) / n
+        return 2 * k * torch.cos(k * x)[:, None] * torch.cos(k * x)[None, :]
+    return torch.zeros((n, n), device=device, dtype=torch.float64)
+
+
 @register
 class NavierStokes(SpectralModel):
     name = "navier_stokes"
@@ -120,17 +136,8 @@ class NavierStokes(SpectralModel):
         if kind == "random":
             w = sp.navier_stokes_grf(1, n, generator=self.generator, device=self.device,
                                      dtype=torch.float64)[0]
-        elif kind in PAIR_SEPARATION:
-            half = PAIR_SEPARATION[kind] / 2
-            sign = -1.0 if kind == "vortex_pair" else 1.0
-            w = VORTEX_PEAK * (gaussian_vortex(n, 0.5, 0.5 - half, VORTEX_CORE, self.device)
-                               + sign * gaussian_vortex(n, 0.5, 0.5 + half, VORTEX_CORE, self.device))
-        elif kind == "taylor_green":
-            k = 4 * math.pi
-            x = torch.arange(n, device=self.device, dtype=torch.float64) / n
-            w = 2 * k * torch.cos(k * x)[:, None] * torch.cos(k * x)[None, :]
         else:
-            w = torch.zeros((n, n), device=self.device, dtype=torch.float64)
+            w = shaped_vorticity(kind, n, self.device)
         w = self.p["amplitude"] * (w - w.mean())
         return w.to(self._dtype)
 

@@ -41,7 +41,7 @@ from engine.models import register
 from engine.models.base import Model, SimulationDiverged
 from engine.models.neural_operator import _checkpoint as ck
 from engine.models.neural_operator._data import SYSTEMS, IntervalSolver, draw_initial, resample
-from engine.models.neural_operator.navier_stokes import PAIR_SEPARATION, VORTEX_CORE, VORTEX_PEAK, gaussian_vortex
+from engine.models.neural_operator.navier_stokes import gaussian_vortex, shaped_vorticity
 from engine.params import Param
 
 #: kymograph rows (Burgers): one per engine step, newest at the bottom
@@ -187,17 +187,8 @@ class NeuralOperatorRace(Model):
             u = resample(u, n, self.dims)[0]
         elif kind == "sine":
             u = torch.sin(2 * math.pi * torch.arange(n, device=self.device, dtype=torch.float64) / n)
-        elif kind in PAIR_SEPARATION:
-            half = PAIR_SEPARATION[kind] / 2
-            sign = -1.0 if kind == "vortex_pair" else 1.0
-            u = VORTEX_PEAK * (gaussian_vortex(n, 0.5, 0.5 - half, VORTEX_CORE, self.device)
-                               + sign * gaussian_vortex(n, 0.5, 0.5 + half, VORTEX_CORE, self.device))
-        elif kind == "taylor_green":
-            k = 4 * math.pi
-            x = torch.arange(n, device=self.device, dtype=torch.float64) / n
-            u = 2 * k * torch.cos(k * x)[:, None] * torch.cos(k * x)[None, :]
-        else:  # rest
-            u = torch.zeros((n, n), device=self.device, dtype=torch.float64)
+        else:  # the Navier–Stokes model's own named starts
+            u = shaped_vorticity(kind, n, self.device)
         if self.dims == 2:
             u = u - u.mean()
         return amp * u
