@@ -21,6 +21,7 @@ import socket
 
 import zmq
 
+from engine.files import pid_alive
 from engine.protocol import ConnectionFileError, endpoint, read_connection_file
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
@@ -117,13 +118,7 @@ def pid_state(info: dict) -> str:
         return "unknown"
     if info.get("hostname") is None and not is_local_address(info.get("ip", "")):
         return "unknown"
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return "gone"
-    except PermissionError:
-        return "alive"
-    return "alive"
+    return "alive" if pid_alive(pid) else "gone"
 
 
 def is_local_address(ip: str) -> bool:

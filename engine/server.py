@@ -26,6 +26,7 @@ from pathlib import Path
 import zmq
 
 from engine.device import choose_device, configure_torch, describe
+from engine.files import pid_alive
 from engine.heartbeat import HeartbeatServer
 from engine.memory import MemoryBudget
 from engine.protocol import (
@@ -444,13 +445,7 @@ def _alive(pid: int) -> bool:
     """Whether ``pid`` still runs; when it was our parent, a new parent means it died."""
     if _alive.initial_ppid == pid and os.getppid() != pid:
         return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)
 
 
 _alive.initial_ppid = os.getppid()

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.files import pid_alive
 from engine.sweep import EXTRA_HINT
 
 STORE_FORMAT = "attractor-lab sweep results"
@@ -91,23 +92,13 @@ def create_store(path: str | os.PathLike, shape: tuple[int, ...], outputs: list[
     return path
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _remove_stale_builds(path: Path) -> None:
     for old in path.parent.glob(f".{path.name}.build-*"):
         try:
             pid = int(old.name.rsplit(".build-", 1)[1].split("-")[0])
         except ValueError:
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             shutil.rmtree(old, ignore_errors=True)
 
 
@@ -151,7 +142,7 @@ class StoreWriter:
                 except (OSError, ValueError):
                     other = {}
                 pid, host = other.get("pid"), other.get("host")
-                if host == me["host"] and isinstance(pid, int) and not _pid_alive(pid):
+                if host == me["host"] and isinstance(pid, int) and not pid_alive(pid):
                     lock.unlink(missing_ok=True)  # its writer is gone (killed): take over
                     continue
                 raise StoreError(f"{self.path} is being written by process {pid} on {host}; stop that sweep "
