@@ -308,13 +308,7 @@ def load_preset(path: str | os.PathLike, schemas: dict[str, dict[str, Param]] | 
         With the file name, the key and what is allowed.
     """
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_PRESET_BYTES + 1)
-    except OSError as exc:
-        raise PresetError(f"{path}: cannot read preset: {exc.strerror or exc}") from None
-    if len(raw) > MAX_PRESET_BYTES:
-        raise PresetError(f"{path}: a preset may hold at most {MAX_PRESET_BYTES >> 10} KiB; this file is larger")
+    raw = read_capped(path, "preset", PresetError)
     depth = _nesting(raw)
     if depth > MAX_PRESET_DEPTH:
         raise PresetError(f"{path}: arrays or tables nested {depth} deep; a preset allows {MAX_PRESET_DEPTH}")
@@ -327,6 +321,19 @@ def load_preset(path: str | os.PathLike, schemas: dict[str, dict[str, Param]] | 
     preset = parse_preset(data, where=str(path), schemas=schemas)
     preset.path = path
     return preset
+
+
+def read_capped(path: Path, what: str, error: type[Exception]) -> bytes:
+    """The bytes of a data file (a preset, a sweep) of at most ``MAX_PRESET_BYTES``; ``error``
+    names the file when it cannot be read or is larger (read no further than the cap)."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_PRESET_BYTES + 1)
+    except OSError as exc:
+        raise error(f"{path}: cannot read {what}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_PRESET_BYTES:
+        raise error(f"{path}: a {what} may hold at most {MAX_PRESET_BYTES >> 10} KiB; this file is larger")
+    return raw
 
 
 def _nesting(raw: bytes) -> int:

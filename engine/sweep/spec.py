@@ -70,11 +70,11 @@ import tomli_w
 from engine.params import MAX_SEED, Param
 from engine.presets import (
     FORMAT_VERSION as PRESET_FORMAT_VERSION,
-    MAX_PRESET_BYTES,
     Preset,
     PresetError,
     load_preset,
     parse_preset,
+    read_capped,
 )
 
 FORMAT_VERSION = 1
@@ -529,13 +529,7 @@ def loads_sweep(text: str, where: str = "<sweep>", schemas=None, base_dir=None) 
 def load_sweep(path: str | os.PathLike, schemas=None) -> Sweep:
     """Read and validate a sweep file (``SweepError`` names the file and the key)."""
     path = Path(path)
-    try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_PRESET_BYTES + 1)
-    except OSError as exc:
-        raise SweepError(f"{path}: cannot read sweep file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_PRESET_BYTES:
-        raise SweepError(f"{path}: a sweep file may hold at most {MAX_PRESET_BYTES >> 10} KiB; this one is larger")
+    raw = read_capped(path, "sweep file", SweepError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
