@@ -9,21 +9,14 @@ import time
 import numpy as np
 import pytest
 
+from tests.gui_helpers import open_window
+
 pytestmark = pytest.mark.gui
 
 
 @pytest.fixture
 def window(qtbot):
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
-
-    engine = QtEngine(device="cpu")
-    win = MainWindow(engine, fps=30)
-    qtbot.addWidget(win)
-    win.show()
-    engine.start()
-    with qtbot.waitSignal(win.model_loaded, timeout=60_000):
-        pass
+    win, engine = open_window(qtbot)
     yield win
     win.close()
     assert engine.proc is None  # staged shutdown finished

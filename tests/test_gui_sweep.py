@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from tests.gui_helpers import open_window
+
 pytestmark = pytest.mark.gui
 pytest.importorskip("distributed", reason="the sweep extra is not installed: pip install -e '.[sweep]'")
 
@@ -18,16 +20,7 @@ def _set_axis(editor, param, start, stop, count):
 def test_sweep_panel_fills_the_map_and_opens_a_point_live(qtbot, tmp_path):
     from PySide6 import QtCore
 
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
-
-    engine = QtEngine(device="cpu")
-    win = MainWindow(engine, fps=30)
-    qtbot.addWidget(win)
-    win.show()
-    engine.start()
-    with qtbot.waitSignal(win.model_loaded, timeout=60_000):
-        pass
+    win, _engine = open_window(qtbot)
     with qtbot.waitSignal(win.model_loaded, timeout=60_000):
         win.load_model("hopfield", {"neurons": 256, "load": 0.05, "cue_noise": 0.1}, 0)
     dock = win.sweep_dock
