@@ -175,6 +175,9 @@ def cmd_run(argv) -> int:
                     "with --scheduler: workers to wait for")
     ap.add_argument("--device", default="auto", help="device on the workers: auto, cpu or cuda[:N]")
     ap.add_argument("--batch", type=int, help="points per task (default: adaptive, about 2 s of work)")
+    ap.add_argument("--fuse", type=int, metavar="N", help="points a worker steps together as one batch where the "
+                    "model allows, e.g. Hopfield networks of equal N and P (default: 64 on a GPU, 1 on a CPU; "
+                    "results are the same either way)")
     ap.add_argument("--retry-failed", action="store_true", help="run the points that failed before again")
     ap.add_argument("--progress", choices=("bar", "json", "none"), default="bar",
                     help="a progress bar on stderr (default), JSON lines on stdout (for the window), or none")
@@ -184,6 +187,8 @@ def cmd_run(argv) -> int:
         return _fail("run", f"--workers must be >= 1, not {args.workers}")
     if args.batch is not None and args.batch < 1:
         return _fail("run", f"--batch must be >= 1, not {args.batch}")
+    if args.fuse is not None and args.fuse < 1:
+        return _fail("run", f"--fuse must be >= 1, not {args.fuse}")
     if Path(args.out).suffix.lower() != ".zarr":
         return _fail("run", f"--out {args.out!r}: results are Zarr stores, named *.zarr")
     if args.scheduler and not args.scheduler.startswith(("tcp://", "tls://", "inproc://", "ucx://")):
@@ -221,7 +226,8 @@ def cmd_run(argv) -> int:
                 bar.refresh()
 
         final = run_sweep(sweep, args.out, scheduler=args.scheduler, workers=args.workers, device=args.device,
-                          retry_failed=args.retry_failed, progress=progress, batch=args.batch)
+                          retry_failed=args.retry_failed, progress=progress, batch=args.batch,
+                          fuse=args.fuse)
     except (SweepError, StoreError) as exc:
         return _fail("run", str(exc))
     except KeyboardInterrupt:  # before run_sweep could catch it (start-up)

@@ -226,3 +226,16 @@ def test_embedded_and_separate_dask_processes_give_identical_results(cluster, tm
         np.testing.assert_array_equal(local.values[name], remote.values[name])
     assert np.ptp(local.values["m_cued.final"]) > 0.5  # the numbers compared are not all alike
     assert remote.attrs["runs"][0]["scheduler"] == address
+
+
+def test_a_fused_sweep_on_dask_gives_the_unfused_numbers(cluster, tmp_path):
+    """--fuse 4 on CPU workers (the default fuses only on a GPU): tasks of at least 4 points,
+    batches of equal-P networks, and the same numbers as one network at a time."""
+    sweep = loads_sweep(SMALL, "s.toml")
+    run_sweep(sweep, tmp_path / "alone.zarr", scheduler=cluster, fuse=1)
+    final = run_sweep(sweep, tmp_path / "fused.zarr", scheduler=cluster, fuse=4)
+    assert final.done == sweep.n_points
+    alone, fused = open_results(tmp_path / "alone.zarr"), open_results(tmp_path / "fused.zarr")
+    for name in ("m_cued.final", "energy.mean"):
+        np.testing.assert_array_equal(alone.values[name], fused.values[name])
+    assert np.ptp(fused.values["m_cued.final"]) > 0.5

@@ -300,6 +300,23 @@ class Model:
         (e.g. launch a trajectory from that point). Models that support it override."""
         raise ValueError(f"model {self.name!r} does not take clicks on {target!r}")
 
+    # ---- several runs as one batch (sweep points on a GPU) -------------------
+    @classmethod
+    def fuse_key(cls, params: dict[str, Any]) -> tuple | None:
+        """Runs with equal keys can step together as one batch (:meth:`fused`); ``params``
+        holds every parameter, validated. None (the default): this run steps alone.
+
+        A model returns a key only where its fused stepping gives each member exactly the
+        states that member's own :meth:`step` would (same seed, same random numbers, same
+        decisions), so a sweep's numbers never depend on which points shared a batch."""
+        return None
+
+    @classmethod
+    def fused(cls, members: list["Model"]) -> "FusedRuns":
+        """A batch of models of this class with equal :meth:`fuse_key`; its ``step(n)``
+        advances each as ``member.step(n)`` would. The default steps them one by one."""
+        return FusedRuns(members)
+
     # ---- theory for sweeps ----------------------------------------------
     @classmethod
     def theory_lines(cls, x: str, y: str | None, params: dict[str, Any], x_range: tuple[float, float],
@@ -337,3 +354,27 @@ class Model:
                 value = value.detach().to("cpu").numpy()
             out[key] = np.ascontiguousarray(value)
         return out
+
+
+class FusedRuns:
+    """Models stepped together (:meth:`Model.fused`). This base steps them one after the
+    other; a model's subclass steps all members in one batch of tensor operations and
+    leaves every member's state, step count and time as its own ``step`` would."""
+
+    def __init__(self, members: list[Model]):
+        self.members = list(members)
+
+    def step(self, n: int = 1) -> None:
+        n = int(n)
+        if n < 0:
+            raise ValueError(f"step: n must be >= 0, not {n}")
+        if n == 0 or not self.members:
+            return
+        self._step(n)
+        for m in self.members:
+            m.steps += n
+            m.time += n * m.dt
+
+    def _step(self, n: int) -> None:
+        for m in self.members:
+            m._step(n)

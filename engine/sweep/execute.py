@@ -232,7 +232,8 @@ def check_workers(client, device: str) -> dict[str, dict]:
 
 def run_sweep(sweep: Sweep, out: str | os.PathLike, scheduler: str | None = None, workers: int | None = None,
               device: str = "auto", retry_failed: bool = False, progress: Callable[[Progress], None] | None = None,
-              should_stop: Callable[[], bool] | None = None, batch: int | None = None) -> Progress:
+              should_stop: Callable[[], bool] | None = None, batch: int | None = None,
+              fuse: int | None = None) -> Progress:
     """Run the points of ``sweep`` not yet in the store ``out`` and write them there.
 
     Parameters
@@ -250,6 +251,9 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, scheduler: str | None = None
         Polled about twice a second; True stops the run (what is done is kept).
     batch : int, optional
         Points per task (default: adaptive, about ``TASK_SECONDS`` per task).
+    fuse : int, optional
+        Points a worker steps together as one batch where the model fuses them
+        (default: 64 on a GPU worker, 1 on a CPU worker; see :mod:`engine.sweep.worker`).
 
     Returns the final :class:`Progress` (``state`` "finished" or "stopped").
     """
@@ -264,7 +268,7 @@ def run_sweep(sweep: Sweep, out: str | os.PathLike, scheduler: str | None = None
         theory = pool.submit(theory_for, sweep)
         pool.shutdown(wait=False)
     try:
-        return _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch, theory)
+        return _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch, theory, fuse)
     finally:
         try:
             _store_theory(writer, theory, wait=True)
@@ -284,7 +288,8 @@ def _store_theory(writer: StoreWriter, theory, wait: bool = False) -> None:
         writer.update_attrs(theory=[], theory_pending=False, theory_error=f"{type(exc).__name__}: {exc}")
 
 
-def _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch, theory=None) -> Progress:
+def _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch, theory=None,
+         fuse=None) -> Progress:
     status = writer.status()
     pending = [int(i) for i in np.flatnonzero(status.ravel() == PENDING)]
     skipped = int(status.size - len(pending))
@@ -316,9 +321,13 @@ def _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch
         t0 = time.monotonic()  # speed and ETA from here: the cluster's start-up is not a point's cost
         report("running", n_workers)
         text = sweep.dumps()
-        from engine.sweep.worker import run_points
+        from engine.sweep.worker import FUSE_GPU, fuse_order, run_points
 
-        queue = list(pending)
+        gpus = any(e["device"].startswith("cuda") for e in envs.values())
+        width = fuse if fuse is not None else (FUSE_GPU if gpus else 1)
+        # points that fuse sit next to each other, and a task holds at least a full batch
+        queue = fuse_order(sweep, pending) if width > 1 else list(pending)
+        min_task = width if batch is None else 1
         inflight: dict = {}
         point_seconds: list[float] = []
         last_flush = time.monotonic()
@@ -330,9 +339,9 @@ def _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch
                     stopped = True
                     break
                 while queue and len(inflight) < max_inflight:
-                    size = batch or _batch_size(point_seconds, len(queue), n_workers)
+                    size = batch or max(min_task, _batch_size(point_seconds, len(queue), n_workers))
                     chunk, queue = queue[:size], queue[size:]
-                    fut = client.submit(run_points, text, chunk, device, pure=False)
+                    fut = client.submit(run_points, text, chunk, device, fuse, pure=False)
                     inflight[fut] = chunk
                 finished = [fut for fut in inflight if fut.done()]
                 if not finished:

@@ -6,6 +6,13 @@ indices of a batch of points, and returns one plain dict per point — values,
 steps run, seconds, or the error that stopped it. A failing point never stops
 the batch. Nothing here knows a model: each point is
 ``engine.create(model, seed, **params)``, ``step`` and ``observables``.
+
+Points whose model says they fuse (equal :meth:`~engine.models.base.Model.fuse_key`,
+e.g. Hopfield networks of equal N and P at different temperatures and seeds) step
+together as one batch (:meth:`~engine.models.base.Model.fused`): by default
+:data:`FUSE_GPU` at a time on a GPU, where one small network leaves the device
+idle, and one at a time on the CPU. A model fuses only where each member gets
+exactly the numbers it gets alone, so results never depend on the batching.
 """
 
 from __future__ import annotations
@@ -81,75 +88,243 @@ def _undo_dask_malloc_trim() -> None:
         pass
 
 
-def run_points(sweep_text: str, indices: list[int], device: str = "auto") -> list[dict[str, Any]]:
-    """Run the points ``indices`` of a sweep, one after the other; one result dict each."""
+#: points a GPU worker steps together by default where the model fuses them
+FUSE_GPU = 64
+#: a fused batch holds at most this share of the GPU's free memory (by the model's estimate)
+FUSE_MEMORY_SHARE = 0.5
+
+
+def fuse_width(fuse: int | None, device: str = "auto", params: dict | None = None, model: str | None = None) -> int:
+    """How many points to step together here: ``fuse`` if given, else :data:`FUSE_GPU`
+    on a CUDA device (fewer where the model's memory estimate says so) and 1 on the CPU,
+    where one network at a time through the compiled loop is the fastest path."""
+    if fuse is not None:
+        return max(1, int(fuse))
+    from engine.device import choose_device
+
+    dev = choose_device(device)
+    if dev.type != "cuda":
+        return 1
+    width = FUSE_GPU
+    if params is not None and model is not None:
+        import torch
+
+        from engine import models
+
+        cls = models.get(model)
+        full = {p.name: p.default for p in cls.params}
+        full.update(params)
+        free, _ = torch.cuda.mem_get_info(dev)
+        width = min(width, max(1, int(FUSE_MEMORY_SHARE * free // max(cls.estimate_bytes(full), 1))))
+    return width
+
+
+def fuse_keys(sweep: Sweep, indices: list[int]) -> list:
+    """The model's :meth:`~engine.models.base.Model.fuse_key` of each point (None: steps alone)."""
+    from engine import models
+
+    cls = models.get(sweep.model)
+    defaults = {p.name: p.default for p in cls.params}
+    keys = []
+    for i in indices:
+        params, _ = sweep.point(int(i))
+        keys.append(cls.fuse_key({**defaults, **params}))
+    return keys
+
+
+def fuse_order(sweep: Sweep, indices: list[int]) -> list[int]:
+    """``indices`` with points that fuse next to each other (first appearance of each key first),
+    so that a task of consecutive points makes full batches."""
+    rank: dict = {}
+    keyed = []
+    for pos, (i, key) in enumerate(zip(indices, fuse_keys(sweep, indices))):
+        r = rank.setdefault(key, len(rank)) if key is not None else len(rank) + pos
+        keyed.append((r, pos, int(i)))
+    return [i for _, _, i in sorted(keyed)]
+
+
+def fuse_groups(sweep: Sweep, indices: list[int], width: int) -> list[list[int]]:
+    """Batches of at most ``width`` points with equal fuse keys; points that do not fuse alone."""
+    if width <= 1:
+        return [[int(i)] for i in indices]
+    groups: dict = {}
+    out: list[list[int]] = []
+    for i, key in zip(indices, fuse_keys(sweep, indices)):
+        if key is None:
+            out.append([int(i)])
+            continue
+        group = groups.get(key)
+        if group is None or len(group) >= width:
+            group = groups[key] = []
+            out.append(group)
+        group.append(int(i))
+    return out
+
+
+def run_points(sweep_text: str, indices: list[int], device: str = "auto", fuse: int | None = None) -> list[dict[str, Any]]:
+    """Run the points ``indices`` of a sweep; one result dict each.
+
+    Points whose model fuses them (:meth:`~engine.models.base.Model.fuse_key`) step
+    together, up to :func:`fuse_width` at a time (by default only on a GPU); a fused
+    point's numbers are those it gets alone. Others run one after the other."""
     from engine.device import configure_torch
 
     _undo_dask_malloc_trim()
     configure_torch(worker_threads())
     sweep = _sweep_from_text(sweep_text)
-    return [run_point(sweep, int(i), device) for i in indices]
+    width = fuse_width(fuse, device, sweep.base.params, sweep.model) if len(indices) > 1 else 1
+    out: list[dict[str, Any]] = []
+    for group in fuse_groups(sweep, [int(i) for i in indices], width):
+        out.extend(run_fused(sweep, group, device) if len(group) > 1 else [run_point(sweep, group[0], device)])
+    return out
+
+
+def _result(index: int) -> dict[str, Any]:
+    return {"index": index, "ok": False, "values": {}, "steps": 0, "seconds": 0.0, "error": None}
+
+
+def _error(exc: BaseException) -> str:
+    tb = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
+    return f"{type(exc).__name__}: {exc}{where}"[:MAX_ERROR_CHARS]
 
 
 def run_point(sweep: Sweep, index: int, device: str = "auto") -> dict[str, Any]:
     """Run one point: a fresh model from the base preset with the point's axis values and seed,
     ``steps`` steps (fewer when ``early_stop`` settles), the outputs reduced over time."""
     t0 = time.perf_counter()
-    result: dict[str, Any] = {"index": index, "ok": False, "values": {}, "steps": 0, "seconds": 0.0, "error": None}
+    result = _result(index)
     sim = None
     try:
         import engine
 
         params, seed = sweep.point(index)
         sim = engine.create(sweep.model, seed=seed, device=device, **params)
-        result["values"], result["steps"] = _simulate(sweep, sim)
+        [(result["values"], result["steps"])] = _simulate_many(sweep, [sim])
         result["ok"] = True
     except Exception as exc:  # a point that fails is recorded with its error; the sweep goes on
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" (at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno})" if tb else ""
-        result["error"] = f"{type(exc).__name__}: {exc}{where}"[:MAX_ERROR_CHARS]
+        result["error"] = _error(exc)
         if sim is not None:
             result["steps"] = int(sim.model.steps)
     result["seconds"] = time.perf_counter() - t0
     return result
 
 
-def _simulate(sweep: Sweep, sim) -> tuple[dict[str, float], int]:
-    m = sim.model
+def run_fused(sweep: Sweep, indices: list[int], device: str = "auto") -> list[dict[str, Any]]:
+    """Run points that fuse as one batch; each point's seconds are its share of the batch's.
+
+    A point whose model cannot be made is recorded failed, as alone. A failure while the
+    batch steps cannot be pinned on one member: the batch's points then run one by one."""
+    import engine
+
+    t0 = time.perf_counter()
+    results, sims, members = [], [], []
+    for i in indices:
+        result = _result(i)
+        try:
+            params, seed = sweep.point(i)
+            sims.append(engine.create(sweep.model, seed=seed, device=device, **params))
+            members.append(result)
+        except Exception as exc:
+            result["error"] = _error(exc)
+        results.append(result)
+    if sims:
+        try:
+            outcome = _simulate_many(sweep, sims)
+        except Exception:
+            del sims
+            return [run_point(sweep, i, device) for i in indices]
+        for result, (values, steps) in zip(members, outcome):
+            result.update(ok=True, values=values, steps=steps)
+    share = (time.perf_counter() - t0) / len(indices)
+    for result in results:
+        result["seconds"] = share
+    return results
+
+
+def _simulate_many(sweep: Sweep, sims: list) -> list[tuple[dict[str, float], int]]:
+    """Run simulations of one model with equal fuse keys through ``steps`` (each stops on its
+    own when ``early_stop`` settles it); for each, its outputs reduced over time and its steps.
+
+    The members step together through the model's :meth:`~engine.models.base.Model.fused`
+    batch (one member: its own ``step``); a member that settles leaves the batch, which
+    then goes on without it."""
+    import contextlib
+
+    models = [s.model for s in sims]
+    cls = type(models[0])
     observed = sorted({o.observable for o in sweep.outputs if o.observable is not None}
                       | ({sweep.early_stop.observable} if sweep.early_stop else set()))
-    samples: dict[str, list[float]] = {k: [] for k in observed}
+    samples: list[dict[str, list[float]]] = [{k: [] for k in observed} for _ in sims]
     patterns = [o for o in sweep.outputs if o.pattern is not None]
     probe = max((o.probe_steps or max(1, sweep.steps // 20)) for o in patterns) if patterns else 0
     every, burn_in, steps = sweep.sample_every, sweep.burn_in, sweep.steps
     early = sweep.early_stop
-    earlier: dict[str, np.ndarray] = {}
+    earlier: list[dict[str, np.ndarray]] = [{} for _ in sims]
+    outcome: list[tuple[dict[str, float], int] | None] = [None] * len(sims)
+    active = list(range(len(sims)))
+    batch = cls.fused(models)
+
+    def snapshot(which):
+        for i in which:
+            state = sims[i].state()
+            earlier[i] = {o.pattern: np.array(state[o.pattern], dtype=np.float64, copy=True) for o in patterns}
+
+    def advance(n: int, done: int) -> int:
+        """Step every active member ``n``; on the way, keep the snapshot ``probe`` steps
+        before the end (pattern motion)."""
+        mark = steps - probe
+        if patterns and done < mark <= done + n:
+            batch.step(mark - done)
+            snapshot(active)
+            batch.step(done + n - mark)
+        else:
+            batch.step(n)
+        return done + n
+
     done = 0
     if patterns and steps - probe <= 0:  # the whole run is the probe: compare with the start
-        state = sim.state()
-        earlier.update({o.pattern: np.array(state[o.pattern], dtype=np.float64, copy=True) for o in patterns})
+        snapshot(active)
     if burn_in:
-        done = _advance(sim, burn_in, patterns, probe, steps, earlier, 0)
-    stopped_early = False
-    with m.exact_observables():
-        while True:
-            obs = sim.observables()
-            for k in observed:
-                samples[k].append(float(obs.get(k, math.nan)))
+        done = advance(burn_in, 0)
+    with contextlib.ExitStack() as stack:
+        for m in models:
+            stack.enter_context(m.exact_observables())
+        while active:
+            for i in active:
+                obs = sims[i].observables()
+                for k in observed:
+                    samples[i][k].append(float(obs.get(k, math.nan)))
             if done >= steps:
                 break
-            if early is not None and _settled(samples[early.observable], early.window, early.tolerance):
-                stopped_early = True
-                break
-            n = min(every, steps - done)
-            done = _advance(sim, n, patterns, probe, steps, earlier, done)
-    if stopped_early and patterns:  # the motion snapshot: the state now, then probe more steps
-        state = sim.state()
-        earlier = {o.pattern: np.array(state[o.pattern], dtype=np.float64, copy=True) for o in patterns}
-        sim.step(probe)
-        done += probe
+            if early is not None:
+                settled = [i for i in active if _settled(samples[i][early.observable], early.window, early.tolerance)]
+                if settled:
+                    for i in settled:
+                        outcome[i] = _finish_early(sweep, sims[i], samples[i], patterns, probe, done)
+                    active = [i for i in active if i not in settled]
+                    batch = cls.fused([models[i] for i in active])
+                    if not active:
+                        break
+            done = advance(min(every, steps - done), done)
+    for i in active:
+        outcome[i] = (_reduce(sweep, sims[i], samples[i], earlier[i], None), done)
+    return outcome
+
+
+def _finish_early(sweep: Sweep, sim, samples, patterns, probe: int, done: int) -> tuple[dict[str, float], int]:
+    """A member that ``early_stop`` settled: its outputs now (pattern outputs after the
+    motion probe: the state now, then ``probe`` more steps of its own)."""
+    if not patterns:
+        return _reduce(sweep, sim, samples, {}, None), done
+    state = sim.state()
+    earlier = {o.pattern: np.array(state[o.pattern], dtype=np.float64, copy=True) for o in patterns}
+    sim.step(probe)
+    return _reduce(sweep, sim, samples, earlier, sim.observables()), done + probe
+
+
+def _reduce(sweep: Sweep, sim, samples, earlier, final_obs) -> dict[str, float]:
     values: dict[str, float] = {}
-    final_obs = sim.observables() if (stopped_early and patterns) else None
     for out in sweep.outputs:
         if out.pattern is not None:
             values[out.name] = float(_pattern_code(sim.state()[out.pattern], earlier.get(out.pattern)))
@@ -161,21 +336,7 @@ def _simulate(sweep: Sweep, sim) -> tuple[dict[str, float], int]:
             values[out.name] = float(series.mean())
         else:  # fraction_above: of the samples after burn-in (NaN samples count as not above)
             values[out.name] = float(np.mean(series > out.threshold))
-    return values, done
-
-
-def _advance(sim, n: int, patterns, probe: int, steps: int, earlier: dict, done: int) -> int:
-    """Step ``n``; on the way, keep the snapshot ``probe`` steps before the end (pattern motion)."""
-    mark = steps - probe
-    if patterns and done < mark <= done + n:
-        sim.step(mark - done)
-        state = sim.state()
-        for o in patterns:
-            earlier[o.pattern] = np.array(state[o.pattern], dtype=np.float64, copy=True)
-        sim.step(done + n - mark)
-    else:
-        sim.step(n)
-    return done + n
+    return values
 
 
 def _settled(series: list[float], window: int, tolerance: float) -> bool:

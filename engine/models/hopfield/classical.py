@@ -204,6 +204,34 @@ class Hopfield(Model):
                      "observable": obs} for k, obs in ((1, "best_overlap"), (2, "m_rank_2"), (3, "m_rank_3"))]
         return []
 
+    #: parameters that may differ between the members of one fused batch: each member
+    #: still has its own patterns, seed and thresholds (see _fused.py)
+    FUSE_FREE = ("temperature", "cue_noise", "cue_pattern", "start", "pattern_dilution", "example_quality",
+                 "subset_fraction")
+
+    @classmethod
+    def fuse_key(cls, params):
+        """Sequential pairwise Hebbian networks of random patterns with equal N, P and
+        replicas fuse (:class:`engine.models.hopfield._fused.FusedHopfield`)."""
+        p = params
+        if not (p["update"] == "sequential" and p["interaction_order"] == 2 and p["synaptic_dilution"] == 0
+                and p["learning_rule"] == "hebbian" and p["pattern_source"] == "random"):
+            return None
+        return tuple(sorted((k, v) for k, v in p.items() if k not in cls.FUSE_FREE))
+
+    @classmethod
+    def fused(cls, members):
+        from engine.models.hopfield._fused import FusedHopfield, fusable
+
+        shapes = {(m.sigma.shape, m.backend.at.shape if fusable(m) else None, m.device) for m in members}
+        # on a GPU even one member takes the batch's exact integer path, so that a sweep's point
+        # has the same numbers alone or fused; on the CPU one member alone runs the compiled
+        # loop, which is exact too
+        alone_here = len(members) == 1 and members[0].device.type == "cpu"
+        if members and not alone_here and len(shapes) == 1 and all(fusable(m) for m in members):
+            return FusedHopfield(members)
+        return super().fused(members)  # one by one (e.g. the explicit couplings at P ≥ N)
+
     # ---- patterns ---------------------------------------------------------
     def set_image_patterns(self, patterns: np.ndarray) -> None:
         """Use these ±1 patterns (P, N) for ``pattern_source = "images"`` (see
