@@ -81,6 +81,7 @@ def warm_cluster(workers: int):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter points (~0.3 s) and fewer of them")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved runs of the loop and the sweep")
     args = ap.parse_args()
     steps = 800 if args.quick else 3000
     cores = len(os.sched_getaffinity(0))
@@ -94,7 +95,7 @@ def main() -> None:
     cluster, client = warm_cluster(1)
     loops, sweeps = [], []
     try:
-        for _ in range(3):  # interleaved: the machine's load drifts
+        for _ in range(args.repeats):  # interleaved: the machine's load drifts
             loops.append(plain_loop(steps, values[:n]))
             sweeps.append(1 / timed_sweep(steps, values[:n], scheduler=cluster.scheduler_address)[0])
     finally:
@@ -104,7 +105,7 @@ def main() -> None:
     print(f"one point: Gray–Scott 128², {steps} steps, {cores} cores")
     print(f"plain loop over the scripting API: {loop:.3f} s/point (runs {', '.join(f'{x:.3f}' for x in loops)})")
     print(f"sweep on one warm worker:          {per_point:.3f} s/point (runs {', '.join(f'{x:.3f}' for x in sweeps)})")
-    print(f"overhead per point: {per_point / loop - 1:+.1%} (medians of 3 interleaved runs of {n} points)")
+    print(f"overhead per point: {per_point / loop - 1:+.1%} (medians of {args.repeats} interleaved runs of {n} points)")
     _, wall = timed_sweep(steps, values[:n], workers=1)
     print(f"a cold `sweep run` (embedded cluster, 1 worker): start-up and close ≈ {wall - n * per_point:.1f} s "
           "on top of the points")

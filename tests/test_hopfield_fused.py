@@ -68,7 +68,7 @@ def test_each_member_keeps_its_own_patterns():
 
 @pytest.mark.parametrize("chunk", [7, 64, 1024])
 def test_chunk_length_and_replicas_change_nothing(monkeypatch, chunk):
-    monkeypatch.setitem(_fused.CHUNK, "cpu", chunk)
+    monkeypatch.setattr(_fused, "chunk_length", lambda n, flips, device_type: min(n, chunk))
     alone_and_fused(MEMBERS[:4], calls=(3, 6), replicas=3)
 
 

@@ -127,7 +127,9 @@ def _sweep_cli(*args, **kw):
 def test_sigkill_midway_then_resume_computes_only_the_rest(cluster, tmp_path):
     """Kill -9 the sweep process mid-run: the store stays readable (done points complete), and the
     same command finishes it without recomputing a finished point."""
-    text = SMALL.replace("count = 5", "count = 8").replace("steps = 40", "steps = 120")
+    # points of ~0.1 s: progress is read while most of the sweep is still to run (with points of
+    # milliseconds the whole sweep could end between a progress line and the kill)
+    text = SMALL.replace("count = 5", "count = 8").replace("steps = 40", "steps = 400")
     (tmp_path / "s.toml").write_text(text)
     store = tmp_path / "r.zarr"
     proc = _sweep_cli("run", str(tmp_path / "s.toml"), "--out", str(store), "--scheduler", cluster,
@@ -145,6 +147,7 @@ def test_sigkill_midway_then_resume_computes_only_the_rest(cluster, tmp_path):
                 break
             os.kill(proc.pid, signal.SIGCONT)
     assert seen >= 4, proc.stderr.read() if proc.poll() is not None else "no progress"
+    assert seen < 32, "the sweep finished before it could be killed: make its points slower"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(10)
     proc.stdout.close()
@@ -239,3 +242,4 @@ def test_a_fused_sweep_on_dask_gives_the_unfused_numbers(cluster, tmp_path):
     for name in ("m_cued.final", "energy.mean"):
         np.testing.assert_array_equal(alone.values[name], fused.values[name])
     assert np.ptp(fused.values["m_cued.final"]) > 0.5
+    assert fused.attrs["runs"][0]["fused"] == 4 and alone.attrs["runs"][0]["fused"] == 1

@@ -313,21 +313,23 @@ def _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch
     with dask_client(scheduler, workers) as client:
         envs = check_workers(client, device)
         n_workers = len(envs)
+        from engine.sweep.worker import FUSE_GPU, fuse_keys, fuse_order, run_points
+
+        gpus = any(e["device"].startswith("cuda") for e in envs.values())
+        width = fuse if fuse is not None else (FUSE_GPU if gpus else 1)
+        fusing = width > 1 and any(k is not None for k in fuse_keys(sweep, pending))
         run_info = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "scheduler": scheduler or "LocalCluster",
                     "workers": n_workers, "devices": sorted({e["device"] for e in envs.values()}),
                     "worker_versions": sorted({f"attractor-lab {e['attractor_lab']}, torch {e['torch']}"
-                                               for e in envs.values()}), "pending": len(pending)}
+                                               for e in envs.values()}), "pending": len(pending),
+                    "fused": width if fusing else 1}
         writer.update_attrs(runs=list(writer.attrs.get("runs", [])) + [run_info])
         t0 = time.monotonic()  # speed and ETA from here: the cluster's start-up is not a point's cost
         report("running", n_workers)
         text = sweep.dumps()
-        from engine.sweep.worker import FUSE_GPU, fuse_order, run_points
-
-        gpus = any(e["device"].startswith("cuda") for e in envs.values())
-        width = fuse if fuse is not None else (FUSE_GPU if gpus else 1)
         # points that fuse sit next to each other, and a task holds at least a full batch
-        queue = fuse_order(sweep, pending) if width > 1 else list(pending)
-        min_task = width if batch is None else 1
+        queue = fuse_order(sweep, pending) if fusing else list(pending)
+        min_task = width if fusing and batch is None else 1
         inflight: dict = {}
         point_seconds: list[float] = []
         last_flush = time.monotonic()

@@ -43,8 +43,21 @@ from engine.models.hopfield._dynamics import OverlapBackend
 
 #: float32 holds every integer below this exactly
 FLOAT32_EXACT = 2**24
-#: positions per chunk: GPUs want few launches, CPUs short chunks (fewer wasted rounds)
-CHUNK = {"cuda": 1024, "cpu": 256}
+
+
+def chunk_length(n: int, flips: float | None, device_type: str) -> int:
+    """Positions per chunk for the next sweep, from the most flips of one network in the
+    last sweep (None before the first). A chunk's couplings cost ~K²P when most positions
+    may flip, so busy networks want short chunks; GPUs want few launches (long chunks).
+    CPU, measured (16 networks, N = 2000, P = 200, T from 0 to 1.4): K = 32–64 took 0.10 s
+    per point, 128 0.13, 256 0.19, 512 0.33. GPU: as the single-network path, about 8
+    flips per chunk (not measured: no GPU was lent to these sessions)."""
+    if device_type == "cuda":
+        return int(min(n, 1024 if flips is None else min(1024, max(128, 8 * n // max(int(flips), 1)))))
+    if flips is None:
+        return int(min(n, 256))
+    k = 40.0 * math.sqrt(n / max(flips, 1.0))
+    return int(min(n, 256, max(32, 32 * round(k / 32))))
 
 
 def fusable(model) -> bool:
@@ -81,7 +94,7 @@ class FusedHopfield(FusedRuns):
                                   device=self.device)[:, None, None]
         rms = max(abs(m.backend.w) for m in self.members) * math.sqrt(p) * top / n
         self.jrms = rms
-        self.chunk = min(n, CHUNK.get(self.device.type, 256))
+        self.chunk = chunk_length(n, None, self.device.type)
         # T = 0 thresholds: "ΔE < −tie" (half a quantum, see flip_thresholds)
         self.cold = torch.tensor([-float(m.backend.tie) for m in self.members], dtype=torch.float32,
                                  device=self.device)[:, None, None]
@@ -165,7 +178,9 @@ class FusedHopfield(FusedRuns):
             flipped[:, :, start:start + k] = flip
         new_sp = torch.where(flipped, -sp, sp).to(sigma.dtype)
         sigma.scatter_(2, order, new_sp)
-        return flipped.sum((1, 2))
+        flips = flipped.sum((1, 2))
+        self.chunk = chunk_length(n, float(flips.max()) / r, self.device.type)
+        return flips
 
     @staticmethod
     def _couplings(xc: torch.Tensor, cols: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
