@@ -260,22 +260,30 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def load_model(self, name: str, params: dict | None = None, seed: int | None = None, run: bool = True):
         seed = self.seed_box.value() if seed is None else seed
+        # the model box names what is coming while it loads (a neural ODE makes its data for
+        # seconds); a refused or cancelled load puts back what is really loaded
+        self._loading = name
+        self._show_model_in_box(name)
         self.engine.request("load", {"model": name, "params": params or {}, "seed": seed},
                             lambda c: self._on_loaded(c, seed, run), lambda text: self._on_load_refused(name, text))
+
+    def _show_model_in_box(self, name: str) -> None:
+        idx = self.model_combo.findData(name)
+        if idx >= 0:
+            self.model_combo.setCurrentIndex(idx)
 
     def _on_load_refused(self, name: str, message: str):
         """A load the engine refused (memory budget, bad value): say so; the model box shows
         what is really loaded, and a window with nothing loaded gets the default model."""
         self._restore = None
         self.statusBar().showMessage(message, 15000)
+        latest = name == getattr(self, "_loading", None)
+        if latest and self.current is not None:  # the box names the model really loaded again
+            self._show_model_in_box(self.current["name"])
         if message.startswith("Cancelled:"):
             return  # superseded by a newer load (or cancelled with Esc): nothing to warn about
         QtWidgets.QMessageBox.warning(self, "Model not loaded", f"{name}: {message}")
-        if self.current is not None:
-            idx = self.model_combo.findData(self.current["name"])
-            if idx >= 0:
-                self.model_combo.setCurrentIndex(idx)
-        elif name != DEFAULT_MODEL and DEFAULT_MODEL in self.models:
+        if self.current is None and name != DEFAULT_MODEL and DEFAULT_MODEL in self.models:
             self.preset = None
             self.load_model(DEFAULT_MODEL)
 
@@ -285,9 +293,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.params = dict(content["params"])
         self.seed = seed
         self.seed_box.setValue(seed)
-        idx = self.model_combo.findData(d["name"])
-        if idx >= 0:
-            self.model_combo.setCurrentIndex(idx)
+        self._show_model_in_box(d["name"])
         self.panel.set_schema(d["params"])
         self.panel.set_values(self.params)
         self.panel.mark_pending([])

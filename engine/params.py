@@ -58,6 +58,11 @@ class Param:
         Slider moves on a logarithmic scale (positive ranges only).
     step : float, optional
         Suggested spin-box increment.
+    shown_when : tuple of (str, tuple of str)
+        The parameter panel shows this parameter only while each named choice
+        parameter has one of the listed values, e.g. ``(("system", ("duffing",)),)``
+        for a parameter that only the Duffing system reads. Validation, presets
+        and the scripting API ignore it.
     """
 
     name: str
@@ -71,11 +76,16 @@ class Param:
     choices: tuple[str, ...] = field(default_factory=tuple)
     log: bool = False
     step: float | None = None
+    shown_when: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"parameter {self.name!r}: kind must be one of {KINDS}, not {self.kind!r}")
         self.validate(self.default)
+        for condition in self.shown_when:
+            if len(condition) != 2 or not isinstance(condition[0], str) or isinstance(condition[1], str):
+                raise ValueError(f"parameter {self.name!r}: shown_when holds (choice name, (values, ...)) pairs, "
+                                 f"not {condition!r}")
 
     def allowed(self) -> str:
         """Human-readable description of the allowed values."""
@@ -136,12 +146,14 @@ class Param:
     def to_json(self) -> dict:
         d = asdict(self)
         d["choices"] = list(self.choices)
+        d["shown_when"] = [[name, list(values)] for name, values in self.shown_when]
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Param":
         d = dict(d)
         d["choices"] = tuple(d.get("choices", ()))
+        d["shown_when"] = tuple((name, tuple(values)) for name, values in d.get("shown_when", ()))
         return cls(**d)
 
 

@@ -82,6 +82,23 @@ def test_an_oversized_load_is_refused_and_the_model_box_keeps_what_runs(qtbot, w
     assert win.current["name"] == "gray_scott" and win.model_combo.currentData() == "gray_scott"
 
 
+def test_the_model_box_names_a_slow_load_and_goes_back_when_it_is_cancelled(qtbot, window, monkeypatch):
+    """A neural ODE makes its training data for seconds: meanwhile the box names it (not the model
+    still running); cancelled (Esc), the box names the model that runs again, without a dialog."""
+    from PySide6 import QtWidgets
+
+    shown = []
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a: shown.append(a[2]))
+    win = window
+    assert win.current["name"] == "gray_scott"
+    win.load_model("neural_ode", {"samples": 100_000, "trajectories": 64})
+    assert win.model_combo.currentData() == "neural_ode" and win.current["name"] == "gray_scott"
+    win.cancel_job()
+    qtbot.waitUntil(lambda: win.model_combo.currentData() == "gray_scott", timeout=20_000)
+    assert win.current["name"] == "gray_scott" and "cancelled" in win.statusBar().currentMessage().lower()
+    assert not shown
+
+
 def test_a_refused_preset_leaves_a_usable_window(qtbot, tmp_path, monkeypatch):
     from PySide6 import QtWidgets
 

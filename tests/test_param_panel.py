@@ -37,3 +37,35 @@ def test_panel_shows_small_values_and_emits_changes(qtbot):
     assert len(got) == n and panel.values()["grid"] == 128
     assert "⟳" in panel.labels["grid"].text() and "reset" in panel.labels["grid"].toolTip()
     assert "[0.0, 1000.0]" in panel.editors["Du"].toolTip()
+
+
+def test_rows_show_only_where_they_apply(qtbot):
+    """A system's parameters show only for that system (shown_when), in the panel built from the
+    real declarations: Van der Pol shows μ and not Lotka–Volterra's α; choosing Lotka–Volterra
+    swaps them; Hopfield's subset_fraction shows only for random_subset updates."""
+    from engine.models import get
+    from widgets.param_panel import ParamPanel
+
+    panel = ParamPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    panel.set_schema(get("ode_system").describe()["params"])
+    panel.set_values({"system": "van_der_pol"})
+    assert panel.editors["mu"].isVisible() and not panel.editors["alpha"].isVisible()
+    assert not panel.labels["alpha"].isVisible()  # the whole row, label too
+    assert panel.editors["solver"].isVisible()  # parameters of every system stay
+    panel.editors["system"].setCurrentText("lotka_volterra")  # the user's choice
+    assert panel.editors["alpha"].isVisible() and panel.editors["gamma"].isVisible()
+    assert not panel.editors["mu"].isVisible() and not panel.editors["rho"].isVisible()
+    assert panel.editors["beta"].isVisible()  # Lotka–Volterra's β (Lorenz reads it too)
+    assert "mu" in panel.values()  # hidden is not gone: presets and resets still get every value
+    panel.set_schema(get("neural_ode").describe()["params"])
+    panel.set_values({"target": "duffing", "regularise": False})
+    assert panel.editors["damping"].isVisible() and not panel.editors["sigma"].isVisible()
+    assert not panel.editors["reg_weight"].isVisible()
+    panel.editors["regularise"].setChecked(True)
+    assert panel.editors["reg_weight"].isVisible() and panel.editors["stiffness_weight"].isVisible()
+    panel.set_schema(get("hopfield").describe()["params"])
+    assert not panel.editors["subset_fraction"].isVisible()
+    panel.editors["update"].setCurrentText("random_subset")
+    assert panel.editors["subset_fraction"].isVisible()

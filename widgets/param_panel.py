@@ -207,6 +207,7 @@ class ParamPanel(QtWidgets.QWidget):
         self.editors: dict[str, QtWidgets.QWidget] = {}
         self.labels: dict[str, QtWidgets.QLabel] = {}
         self.specs: dict[str, dict] = {}
+        self.value_changed.connect(lambda name, value: self._show_rows())
 
     def set_schema(self, params: list[dict]) -> None:
         while self.form.rowCount():
@@ -231,6 +232,17 @@ class ParamPanel(QtWidgets.QWidget):
             self.form.addRow(label, editor)
             self.editors[name] = editor
             self.labels[name] = label
+        self._show_rows()
+
+    def shown(self, name: str) -> bool:
+        """Whether the row of ``name`` applies to the current values (its ``shown_when``)."""
+        values = self.values()
+        return all(values.get(control) in allowed for control, allowed in self.specs[name].get("shown_when") or ())
+
+    def _show_rows(self) -> None:
+        """Show only the rows that apply (e.g. the chosen system's parameters)."""
+        for name, editor in self.editors.items():
+            self.form.setRowVisible(editor, self.shown(name))
 
     def _make_editor(self, spec: dict) -> QtWidgets.QWidget:
         name = spec["name"]
@@ -266,6 +278,7 @@ class ParamPanel(QtWidgets.QWidget):
                     ed.setChecked(bool(v))
             finally:
                 ed.blockSignals(False)
+        self._show_rows()
 
     def values(self) -> dict:
         out = {}

@@ -33,7 +33,7 @@ import torch
 
 from engine.params import Param
 
-#: Parameters of all systems (the model shows them all; each system reads its own).
+#: Parameters of all systems (each system reads its own; see system_params).
 SYSTEM_PARAMS = (
     Param("mu", "float", 1.0, 0.0, 1000.0, help="Van der Pol: nonlinear damping μ (limit cycle for μ > 0; stiff for μ ≫ 1)", step=0.1),
     Param("alpha", "float", 1.0, 0.0, 10.0, help="Lotka–Volterra: prey growth rate α", step=0.05),
@@ -238,6 +238,15 @@ SYSTEMS: dict[str, System] = {
         ),
     )
 }
+
+
+def system_params(choice: str) -> tuple[Param, ...]:
+    """SYSTEM_PARAMS for a model whose choice parameter ``choice`` names the system: each is
+    shown in the parameter panel only for the systems that read it."""
+    from dataclasses import replace
+
+    return tuple(replace(p, shown_when=((choice, tuple(s.name for s in SYSTEMS.values() if p.name in s.uses)),))
+                 for p in SYSTEM_PARAMS)
 
 
 def system_values(params: dict) -> dict:

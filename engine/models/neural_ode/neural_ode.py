@@ -70,7 +70,7 @@ from engine.models import register
 from engine.models.base import Model, SimulationDiverged
 from engine.models.neural_ode._fields import ACTIVATIONS, ADAPTIVE_SOLVERS, FIELDS, INPUTS, SolverProbe, describe_tensor
 from engine.models.neural_ode._fixed_points import find_fixed_points, padded
-from engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_values
+from engine.models.neural_ode._systems import SYSTEMS, system_params, system_values
 from engine.params import Param
 
 #: most solver steps between two output times before a solve is abandoned (a field gone stiff)
@@ -93,7 +93,7 @@ def _system_params():
     """The systems' parameters under the same names as ``ode_system``; here they shape the data, so
     they apply at reset, and the Duffing forcing defaults to 0 (a learned field is autonomous)."""
     out = []
-    for p in SYSTEM_PARAMS:
+    for p in system_params("target"):
         p = replace(p, live=False)
         if p.name == "forcing":
             p = replace(p, default=0.0, help=p.help + "; must be 0 here: the learned field f(x) is autonomous")
@@ -152,9 +152,11 @@ class NeuralODE(Model):
         Param("regularise", "bool", False,
               help="add the solver's local error estimates Σ E_j h_j to the loss (Pal et al. 2021); "
                    "needs adjoint off"),
-        Param("reg_weight", "float", 3e-3, 1e-8, 100.0, log=True, help="weight w of Σ_j E_j h_j in the loss"),
+        Param("reg_weight", "float", 3e-3, 1e-8, 100.0, log=True, help="weight w of Σ_j E_j h_j in the loss",
+              shown_when=(("regularise", (True,)),)),
         Param("stiffness_weight", "float", 0.0, 0.0, 100.0, step=0.001,
-              help="weight w_S of the stiffness estimate Σ_j λ_j h_j (dopri5; 0: off)"),
+              help="weight w_S of the stiffness estimate Σ_j λ_j h_j (dopri5; 0: off)",
+              shown_when=(("regularise", (True,)),)),
         Param("dtype", "choice", "float32", choices=("float32", "float64"), live=False,
               help="precision of the network and the training solves"),
     )

@@ -24,7 +24,7 @@ from engine.models import register
 from engine.models.base import Model, SimulationDiverged
 from engine.models.neural_ode._phase import field_grid, fixed_points
 from engine.models.neural_ode._solver import METHODS, LiveSolver, SolverFailed
-from engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_values
+from engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_params, system_values
 from engine.params import Param
 
 #: most trajectories at once (clicks beyond this replace the oldest launched one)
@@ -46,7 +46,7 @@ class OdeSystem(Model):
     params = (
         Param("system", "choice", "van_der_pol", choices=tuple(SYSTEMS), live=False,
               help="van_der_pol, lotka_volterra, duffing, lorenz, pendulum, or the cubic spiral of the neural-ODE demo"),
-        *SYSTEM_PARAMS,
+        *system_params("system"),
         Param("solver", "choice", "dopri5", choices=METHODS,
               help="dopri5/dopri8 (Dormand–Prince 5(4), 8(5,3)), bosh3 (3(2)), adaptive_heun (2(1)): adaptive; "
                    "rk4 (3/8 rule), euler: fixed steps of 'fixed_step'"),
