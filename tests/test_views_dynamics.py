@@ -295,3 +295,22 @@ def test_window_sends_clicks_and_shows_refusals(qtbot):
     on_error("ValueError: model 'toy' does not take clicks on 'launch'")
     assert "does not take clicks" in win.statusBar().currentMessage()
     assert not math.isnan(content["x"])
+
+
+def test_log_axis_labels_only_1_2_5_where_a_decade_is_crowded(qtbot):
+    """pyqtgraph labels every minor tick 1–9 of a decade; on a short vertical log axis 0.006,
+    0.007, 0.008, 0.009 were printed over each other (seen in the step-size view). Both log
+    axes keep the text of mantissas 1, 2 and 5 only, and keep their axis labels."""
+    from widgets.views import _LogAxis, make_view
+
+    view = make_view({"kind": "timeseries", "observables": ["h"], "logy": True, "ylabel": "accepted step h",
+                      "xlabel": "time"})
+    qtbot.addWidget(view)
+    item = view.plot.getPlotItem()
+    left = item.getAxis("left")
+    assert isinstance(left, _LogAxis) and "accepted step h" in left.labelText
+    values = np.log10([0.003, 0.004, 0.005, 0.006, 0.007, 0.008, 0.009, 0.01, 0.02, 0.03, 0.05])
+    strings = left.logTickStrings(list(values), 1.0, None)
+    shown = [s for s in strings if s]
+    assert shown == ["0.005", "0.01", "0.02", "0.05"]
+    assert left.logTickStrings(list(values[:3]), 1.0, None) == ["0.003", "0.004", "0.005"]  # few: all

@@ -152,8 +152,9 @@ class ImageView(View):
 
 
 class _LogAxis(pg.AxisItem):
-    """A horizontal axis whose log-mode labels stay readable: where many ticks of
-    one decade are labelled, only mantissas 1, 2 and 5 keep their text."""
+    """An axis whose log-mode labels stay readable: where many ticks of one decade
+    are labelled, only mantissas 1, 2 and 5 keep their text (pyqtgraph labels 1–9,
+    and on a short vertical axis 0.006, 0.007, 0.008, 0.009 printed over each other)."""
 
     def logTickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
         strings = super().logTickStrings(values, scale, spacing)
@@ -170,11 +171,12 @@ def _log_modes(spec: dict, plot: pg.PlotWidget) -> None:
     if not (logx or logy):
         return
     item = plot.getPlotItem()
-    if logx:
-        label = item.getAxis("bottom").labelText
-        item.setAxisItems({"bottom": _LogAxis("bottom")})
-        if label:
-            item.setLabel("bottom", label)
+    for name, log in (("bottom", logx), ("left", logy)):
+        if log:
+            label = item.getAxis(name).labelText
+            item.setAxisItems({name: _LogAxis(name)})
+            if label:
+                item.setLabel(name, label)
     plot.setLogMode(x=logx, y=logy)
     for name, log in (("bottom", logx), ("left", logy)):
         if log:  # a scale prefix ("x0.001") on decades misreads as a value
