@@ -86,6 +86,12 @@ def check_contract(preset: Preset | str | Path, device: str = "cpu") -> Contract
         result.seconds = time.perf_counter() - t0
         return result
     obs = sim.observables()
+    try:  # what the contract checks must reach the window: every array of the frame can travel
+        from engine.protocol import pack_arrays
+
+        pack_arrays(sim.model.numpy_state())
+    except (TypeError, ValueError) as exc:
+        result.failures.append(f"the state cannot be published to the window: {type(exc).__name__}: {exc}")
 
     if c.field is not None and (c.pattern is not None or c.grid_scale_max is not None):
         state = sim.state()

@@ -132,7 +132,9 @@ def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[list[dict], list[memoryv
         if arr.dtype.name not in _ALLOWED_DTYPES:
             raise ValueError(f"array {name!r}: dtype {arr.dtype} cannot travel; allowed: {sorted(_ALLOWED_DTYPES)}")
         meta.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape)})
-        buffers.append(memoryview(arr).cast("B"))
+        # an empty array (no Poincaré points yet, no grid for a 3D field) travels as no bytes:
+        # memoryview cannot cast a view with a zero in its shape
+        buffers.append(memoryview(arr).cast("B") if arr.size else memoryview(b""))
     return meta, buffers
 
 

@@ -33,6 +33,19 @@ def test_round_trip_with_arrays():
         np.testing.assert_array_equal(msg.arrays[k], v)
 
 
+def test_empty_arrays_travel():
+    """A frame may hold empty arrays (no Poincaré points yet; no vector-field grid for a 3D
+    system): they broke publishing of the Lorenz and Duffing presets ("memoryview: cannot cast
+    view with zeros in shape or strides")."""
+    s = Session(b"secret")
+    arrays = {"pp_x": np.zeros(0, np.float32), "pp_u": np.zeros((0, 0), np.float32),
+              "rows": np.zeros((3, 0), np.float64), "u": np.ones((2, 2), np.float32)}
+    msg = s.deserialize([bytes(f) for f in s.serialize("frame", {}, arrays)])
+    for k, v in arrays.items():
+        assert msg.arrays[k].shape == v.shape and msg.arrays[k].dtype == v.dtype
+    np.testing.assert_array_equal(msg.arrays["u"], arrays["u"])
+
+
 def test_round_trip_over_zmq_sockets():
     ctx = zmq.Context()
     a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)

@@ -314,3 +314,21 @@ def test_log_axis_labels_only_1_2_5_where_a_decade_is_crowded(qtbot):
     shown = [s for s in strings if s]
     assert shown == ["0.005", "0.01", "0.02", "0.05"]
     assert left.logTickStrings(list(values[:3]), 1.0, None) == ["0.003", "0.004", "0.005"]  # few: all
+
+
+def test_an_empty_field_grid_frames_the_trajectories(qtbot):
+    """A 3D system (Lorenz, drawn in its x–z plane) sends an empty vector-field grid: the view
+    then frames its trajectories once, instead of keeping the empty grid's 0–1 box (seen: the
+    Lorenz butterfly's phase portrait was blank)."""
+    view = _phase(qtbot, {"fields": [FIELD_SPEC], "trajectories": [{"array": "traj", "name": "runs"}]})
+    s = np.linspace(0, 2 * np.pi, 200)
+    traj = np.stack([20 * np.cos(s), 25 + 20 * np.sin(s)], -1)[None]  # x ±20, z 5..45
+    empty = {"gx": np.zeros(0), "gy": np.zeros(0), "u": np.zeros((0, 0)), "v": np.zeros((0, 0))}
+    view.update_frame({**empty, "traj": traj[:, :20]}, {}, {}, 0.0)  # the start of the run
+    (x0, x1), (y0, y1) = view.view_box.viewRange()
+    assert x1 < 21 and y0 > 20  # the first frame's data
+    view.update_frame({**empty, "traj": traj}, {}, {}, 1.0)  # grown far beyond: refitted
+    (x0, x1), (y0, y1) = view.view_box.viewRange()
+    assert x0 < -19 and x1 > 19 and y0 < 6 and y1 > 44
+    view.update_frame({**empty, "traj": traj * 1.05}, {}, {}, 2.0)  # a little beyond: kept
+    assert view.view_box.viewRange() == [[x0, x1], [y0, y1]]

@@ -221,11 +221,39 @@ class PhaseView(PlotView):
             self._update_trajectories(curve, heads, arrays.get(t["array"]))
         for points, fp in zip(self.fixed_items, self.spec.get("fixed_points", [])):
             self._update_fixed_points(points, arrays.get(fp["array"]), arrays.get(fp.get("kinds", "")))
-        if not self._ranged and not self._fixed_range and not self.field_items:
-            if any(c.xData is not None and np.isfinite(c.xData).any() for c, _ in self.trajectory_items) or \
-                    any(len(p.data) for p in self.fixed_items):
-                self.view_box.autoRange(padding=0.05)  # once: trajectories that fly off do not rescale
-                self._ranged = True
+        # no arrows to frame the view (none declared, or an empty grid: a 3D system in a plane):
+        # frame the trajectories and fixed points once
+        if not self._fixed_range and self._extent is None:
+            self._frame_data()
+
+    def _frame_data(self) -> None:
+        """Without a grid to frame the view: fit the trajectories and fixed points (most of
+        them: the 0.5–99.5 % quantiles, so a runaway does not shrink the rest to a dot) at the
+        first data, and again only when they leave the view by more than a tenth of its span
+        (a Lorenz trajectory growing onto its attractor), like the 3D view's camera."""
+        xs, ys = [], []
+        for curve, _ in self.trajectory_items:
+            if curve.xData is not None:
+                xs.append(curve.xData)
+                ys.append(curve.yData)
+        for points in self.fixed_items:
+            if len(points.data):
+                xs.append(points.data["x"])
+                ys.append(points.data["y"])
+        x = np.concatenate(xs) if xs else np.zeros(0)
+        y = np.concatenate(ys) if ys else np.zeros(0)
+        ok = np.isfinite(x) & np.isfinite(y)
+        if not ok.any():
+            return
+        (x0, x1), (y0, y1) = (np.percentile(v[ok], [0.5, 99.5]) for v in (x, y))
+        if self._ranged:
+            (vx0, vx1), (vy0, vy1) = self.view_box.viewRange()
+            mx, my = 0.1 * (vx1 - vx0), 0.1 * (vy1 - vy0)
+            if x0 >= vx0 - mx and x1 <= vx1 + mx and y0 >= vy0 - my and y1 <= vy1 + my:
+                return  # inside (or nearly): keep the view, also one the user zoomed
+        self.view_box.setRange(xRange=(x0, x1 if x1 > x0 else x0 + 1.0), yRange=(y0, y1 if y1 > y0 else y0 + 1.0),
+                               padding=0.05)
+        self._ranged = True
 
     def _update_field(self, i: int, f: dict, arrays: dict) -> None:
         inputs = tuple(arrays.get(f[k]) for k in ("x", "y", "u", "v"))
