@@ -308,7 +308,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.brush_bar.setVisible(any(v.spec.get("paint") for v in self.grid.views))
         title = self.preset.title if self.preset and self.preset.model == d["name"] else d["title"]
         text = self.preset.description if self.preset and self.preset.model == d["name"] else d["description"]
-        self.about_label.setText(f"<b>{title}</b><br>{text}{self._claim_html(d)}")
+        # title and description are plain text: "|λ| < 1" must not open an HTML tag
+        self.about_label.setText(f"<b>{html.escape(title)}</b><br>{html.escape(text)}{self._claim_html(d)}")
         self.setWindowTitle(f"Attractor Lab — {title}")
         self.recording = False
         self.act_record.setChecked(False)

@@ -37,3 +37,14 @@ def test_claim_shown_beside_the_description(qtbot, window, tmp_path):
     mine.write_text('format_version = 1\nmodel = "gray_scott"\ntitle = "mine"\n[params]\ngrid = 64\n')
     text = _load(qtbot, window, mine)
     assert "mine" in text and "Checked claim" not in text
+
+
+def test_a_description_with_a_less_than_sign_is_shown_whole(qtbot, window):
+    """Rich text read "(|λ| < 1 …" as the start of a tag and cut the rest (rate_network_edge)."""
+    from PySide6 import QtGui
+
+    _load(qtbot, window, shipped_presets_dir() / "rate_network_edge.toml")
+    doc = QtGui.QTextDocument()
+    doc.setHtml(window.about_label.text())
+    shown = doc.toPlainText()
+    assert "<" in window.preset.description and window.preset.description in shown

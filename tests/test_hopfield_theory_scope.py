@@ -61,7 +61,7 @@ def test_unsupervised_theory_matches_the_simulation():
 def test_dense_network_gets_no_pairwise_phase_diagram():
     sim = make(neurons=144, load=30.0, interaction_order=4, cue_noise=0.15)
     state, obs = sim.state(), sim.observables()
-    for key in ("pd_alpha", "pd_Tg", "pd_TM", "pd_alpha_Tc", "pd_Tc"):
+    for key in ("pd_alpha", "pd_alpha_g", "pd_Tg", "pd_TM", "pd_alpha_Tc", "pd_Tc"):
         assert np.isnan(state[key]).all(), key
     assert math.isnan(obs["pd_load"])  # no "now" dot on an empty diagram
     assert obs["m_theory"] == 1.0  # its own zero-load theory m = tanh(β m³) at T = 0
@@ -74,6 +74,15 @@ def test_pairwise_hebbian_gets_ags():
     state, obs = sim.state(), sim.observables()
     assert np.isfinite(state["pd_TM"]).all() and obs["pd_load"] == pytest.approx(0.05)
     assert "AGS replica symmetric" in sim.model.texts()["equations"]
+
+
+def test_the_spin_glass_line_reaches_past_the_load():
+    """T_g = 1 + √α holds at any load: at α = 0.3 (the spin-glass preset) it is drawn to 1.25 α,
+    not cut at α_c ≈ 0.14 with the retrieval lines."""
+    state = make(neurons=400, load=0.3, temperature=0.5).state()
+    assert state["pd_alpha_g"][-1] == pytest.approx(0.375)
+    np.testing.assert_allclose(state["pd_Tg"], 1.0 + np.sqrt(state["pd_alpha_g"]))
+    assert state["pd_alpha"][-1] < 0.15  # the retrieval line still ends where retrieval ends
 
 
 @pytest.mark.parametrize(

@@ -153,6 +153,27 @@ def test_image_levels_fixed_or_following(qtbot):
     assert tuple(view.bar.levels()) == pytest.approx((2.0, 5.0))
 
 
+def test_side_by_side_fields_share_a_centred_scale(qtbot):
+    """The operator race drew solver (±1.8) and operator (±3.3) on separate automatic scales and
+    its difference map with white at −0.15: a shared, zero-centred scale now (levels_from,
+    symmetric); a field at rest is white, not saturated."""
+    from widgets.views import ImageView
+
+    spec = {"kind": "image", "array": "solver", "symmetric": True, "levels_from": ["operator"]}
+    solver, diff = ImageView(spec), ImageView({"kind": "image", "array": "d", "symmetric": True})
+    for v in (solver, diff):
+        qtbot.addWidget(v)
+    frame = {"solver": np.linspace(-1.8, 1.2, 64).reshape(8, 8), "operator": np.linspace(-3.3, 0.5, 64).reshape(8, 8),
+             "d": np.linspace(-0.31, 0.02, 64).reshape(8, 8)}
+    solver.update_frame(frame, {}, {}, 0.0)
+    diff.update_frame(frame, {}, {}, 0.0)
+    assert tuple(solver.bar.levels()) == pytest.approx((-3.3, 3.3))
+    assert tuple(diff.bar.levels()) == pytest.approx((-0.31, 0.31))
+    diff.update_frame({"d": np.zeros((8, 8))}, {}, {}, 1.0)  # at rest
+    lo, hi = diff.bar.levels()
+    assert lo < 0 < hi and lo == pytest.approx(-hi)
+
+
 def test_views_in_a_row_share_its_width_equally(qtbot):
     """Three images of equal size side by side (a race: solver, operator, difference) get equal
     widths, whatever their titles and colour bars ask for."""

@@ -6,7 +6,9 @@ new model gets its views without editing the GUI. Kinds and their options
 (names in capitals are keys of the frame's arrays; a missing one is skipped):
 
 ``image``
-    ``array``, ``colormap``, ``levels`` (fixed; absent: auto), ``mask``, ``paint``, ``aspect`` ("free": stretch, e.g. rasters).
+    ``array``, ``colormap``, ``levels`` (fixed; absent: auto), ``mask``, ``paint``, ``aspect`` ("free": stretch, e.g. rasters);
+    auto levels: ``symmetric`` (±max|a|, for diverging maps: white is zero), ``levels_from``
+    (array names whose joint range sets the levels, so that views side by side share one scale).
 ``surface``
     ``array`` (2D), ``colormap``, ``levels``, ``zscale``, ``max_fps`` (vispy; see ``widgets/gl_frame.py``).
 ``trajectory3d``
@@ -109,9 +111,7 @@ class ImageView(View):
             else:
                 self.image.setImage(a, autoLevels=False)
         else:
-            lo, hi = float(np.nanmin(a)), float(np.nanmax(a))
-            if hi <= lo:
-                hi = lo + 1e-12
+            lo, hi = self._auto_levels(a, arrays)
             self.image.setImage(a, autoLevels=False)
             self.bar.setLevels((lo, hi))
         self._first = False
@@ -122,6 +122,22 @@ class ImageView(View):
                 rgba = np.zeros(m.shape + (4,), dtype=np.ubyte)
                 rgba[m.astype(bool)] = (255, 40, 40, 200)
                 self.mask_item.setImage(rgba, levels=(0, 255))
+
+    def _auto_levels(self, a: np.ndarray, arrays: dict) -> tuple[float, float]:
+        """This frame's levels: the range of the array (or of every array in ``levels_from``),
+        made symmetric about zero with ``symmetric``."""
+        parts = [a] + [np.asarray(arrays[n]) for n in self.spec.get("levels_from", ()) if arrays.get(n) is not None]
+        finite = [p[np.isfinite(p)] for p in parts if p.size]
+        finite = [p for p in finite if p.size]
+        if not finite:
+            return 0.0, 1.0
+        lo, hi = min(float(p.min()) for p in finite), max(float(p.max()) for p in finite)
+        if self.spec.get("symmetric"):
+            top = max(abs(lo), abs(hi))
+            lo, hi = -top, top
+        if hi <= lo:
+            lo, hi = lo - 1e-12, lo + 1e-12
+        return lo, hi
 
     def _on_auto_toggled(self, auto: bool) -> None:
         if not auto:

@@ -115,7 +115,7 @@ class Hopfield(Model):
             "xlabel": "load α",
             "ylabel": "temperature T",
             "series": [
-                {"x": "pd_alpha", "y": "pd_Tg", "name": "T_g = 1 + √α"},
+                {"x": "pd_alpha_g", "y": "pd_Tg", "name": "T_g = 1 + √α"},
                 {"x": "pd_alpha", "y": "pd_TM", "name": "T_M (retrieval exists)"},
                 {"x": "pd_alpha_Tc", "y": "pd_Tc", "name": "T_c (retrieval global)"},
             ],
@@ -404,15 +404,20 @@ class Hopfield(Model):
         sim = torch.zeros(HIERARCHY_LEVELS, device=self.device)
         sim[: order.shape[0]] = m.abs()[order]
         if self._theory_kind() == "ags":
-            pd = theory.phase_diagram()
+            pd = dict(theory.phase_diagram())
+            # T_g = 1 + √α holds at any load: drawn out past this network's α (the retrieval
+            # lines end at α_c ≈ 0.138, the spin-glass line must reach a load of 0.3 too)
+            alpha_g = np.linspace(0.0, max(float(pd["alpha"][-1]), 1.25 * self.count / self.p["neurons"]), 64)
+            pd["alpha_g"], pd["T_g"] = alpha_g, 1.0 + np.sqrt(alpha_g)
         else:  # AGS is not this network's phase diagram: draw none
-            pd = {key: np.full(1, np.nan) for key in ("alpha", "T_g", "T_M", "alpha_Tc", "T_c")}
+            pd = {key: np.full(1, np.nan) for key in ("alpha", "alpha_g", "T_g", "T_M", "alpha_Tc", "T_c")}
         return {
             "spins": self._image(spins),
             "cued_pattern": self._image(cue),
             "wrong_bits": self._image(wrong.to(torch.uint8)),
             "overlaps": m,
             "pd_alpha": pd["alpha"],
+            "pd_alpha_g": pd["alpha_g"],
             "pd_Tg": pd["T_g"],
             "pd_TM": pd["T_M"],
             "pd_alpha_Tc": pd["alpha_Tc"],

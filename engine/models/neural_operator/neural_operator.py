@@ -102,12 +102,14 @@ class NeuralOperatorRace(Model):
         Param("amplitude", "float", 1.0, 0.0, 100.0, live=False, help="scale of the initial field"),
     )
     views = (
-        {"kind": "image", "array": "solver", "colormap": "RdBu", "levels": None, "paint": True,
-         "title": "solver (paint to restart both sides; Burgers: x across, time down)"},
-        {"kind": "image", "array": "operator", "colormap": "RdBu", "levels": None, "paint": True,
-         "title": "neural operator (paint to restart both sides)"},
-        {"kind": "image", "array": "difference", "colormap": "RdBu", "levels": None,
-         "title": "operator − solver"},
+        # solver and operator on one colour scale (white = 0), the difference on its own, centred
+        {"kind": "image", "array": "solver", "colormap": "RdBu", "levels": None, "paint": True, "symmetric": True,
+         "levels_from": ["operator"],
+         "title": "solver (paint to restart both sides; Burgers: x across, time down; Navier–Stokes: vorticity)"},
+        {"kind": "image", "array": "operator", "colormap": "RdBu", "levels": None, "paint": True, "symmetric": True,
+         "levels_from": ["solver"], "title": "neural operator (same colour scale as the solver)"},
+        {"kind": "image", "array": "difference", "colormap": "RdBu", "levels": None, "symmetric": True,
+         "title": "operator − solver (white: no error)"},
         {"kind": "lines", "title": "section: u(x), or w(x, y = ½)", "xlabel": "x", "ylabel": "field",
          "zero_line": True,
          "series": [{"x": "x", "y": "section_solver", "name": "solver"},

@@ -30,7 +30,8 @@ class LambdaOmega(ReactionDiffusion):
         Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
         Param("Dv", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
     ) + common_params(dt=0.05, dt_max=10.0, cell=0.5, seeding="spiral", noise=0.0)
-    views = rd_views("u", {"u": [-1.0, 1.0], "v": [-1.0, 1.0]}, colormaps=("twilight", "twilight"))
+    # diverging, not cyclic: u = +1 and u = −1 must not look alike
+    views = rd_views("u", {"u": [-1.0, 1.0], "v": [-1.0, 1.0]}, colormaps=("RdBu", "RdBu"))
     reaction_names = ("beta",)
     default_cell = 0.5
     pattern_field = "u"
