@@ -146,6 +146,23 @@ def test_measured_wavelength_is_a_dash_without_a_pattern():
     assert 4.0 < sim.observables()["lambda_measured"] < 5.0
 
 
+def test_a_growing_colony_of_spots_gets_the_spacing_of_its_spots():
+    """Gray–Scott spots at step 3000 fill only the middle of the domain: the spectrum's strongest
+    ring is the colony's envelope (one period across), and the panel said "measured λ = —" beside
+    visible spots. The measured λ is now the peak above the lowest rings: the spot spacing."""
+    from engine.presets import load_preset, shipped_presets_dir
+    from engine.theory import turing
+
+    p = load_preset(shipped_presets_dir() / "gray_scott_spots.toml")
+    sim = engine.create(p.model, seed=p.seed, device="cpu", **p.params)
+    sim.step(3000)
+    v, length = sim.state()["v"], sim.model.length
+    assert not turing.dominant_wavelength(v, length)[1] < 0.99 * length  # the envelope dominates
+    lam = sim.observables()["lambda_measured"]
+    assert 0.1 < lam < 0.2  # Pearson's spots, about 15 cells of 2.5/256 apart
+    assert "measured λ = —" not in sim.model.texts()["turing"]
+
+
 def test_no_predicted_wavelength_where_the_uniform_mode_is_fastest():
     obs = engine.create("lambda_omega", device="cpu", grid=32).observables()
     assert math.isnan(obs["lambda_predicted"])  # Hopf-like bulk instability: no wavelength

@@ -179,12 +179,14 @@ def radial_spectrum(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m, spectrum
 
 
-def dominant_wavelength(field: np.ndarray, length: float) -> tuple[float, float]:
+def dominant_wavelength(field: np.ndarray, length: float, min_ring: int = 1) -> tuple[float, float]:
     """Dominant wavenumber and wavelength of a pattern, from its FFT.
 
     The peak ring of the radial power spectrum is refined by the power-weighted
     mean |m| over the rings within ±25 % of it (harmonics of hexagons and
-    stripes sit at √3 and 2 times the peak, outside that window).
+    stripes sit at √3 and 2 times the peak, outside that window). Rings below
+    ``min_ring`` are left out (``min_ring = 3``: the pattern's own wavelength
+    inside a colony whose envelope holds the most power at one period across).
 
     Returns
     -------
@@ -192,9 +194,10 @@ def dominant_wavelength(field: np.ndarray, length: float) -> tuple[float, float]
         In the units of ``length``; ``(nan, nan)`` for a uniform field.
     """
     m, spectrum = radial_spectrum(field)
-    if spectrum[1:].max(initial=0.0) <= 0.0:
+    lo = max(1, int(min_ring))
+    if spectrum[lo:].max(initial=0.0) <= 0.0:
         return float("nan"), float("nan")
-    peak = int(np.argmax(spectrum[1:]) + 1)
-    window = (m >= 0.75 * peak) & (m <= 1.25 * peak) & (m > 0)
+    peak = int(np.argmax(spectrum[lo:]) + lo)
+    window = (m >= 0.75 * peak) & (m <= 1.25 * peak) & (m >= lo)
     m_mean = float(np.sum(m[window] * spectrum[window]) / np.sum(spectrum[window]))
     return 2.0 * np.pi * m_mean / length, length / m_mean

@@ -563,10 +563,13 @@ class ReactionDiffusion(Model):
         index = 0 if self.pattern_field == "u" else 1
         field = self._fields[index].detach().to("cpu", torch.float64).numpy()
         self._measured = (float("nan"), float("nan"))
-        # no pattern (a uniform field), or no wavelength resolved (the spectrum peaks at one
-        # period across the domain: a colony's envelope, a bulk oscillation): "—", not the domain
+        # no pattern (a uniform field): "—". Where the spectrum peaks at one period across the
+        # domain (a colony of spots still growing in the middle, a bulk oscillation), the
+        # wavelength is the peak above the lowest rings: the spacing of the spots that are there
         if field.std() >= NO_PATTERN_CONTRAST * max(abs(float(field.mean())), 1.0):
             k, lam = turing.dominant_wavelength(field, self.length)
+            if not lam < 0.99 * self.length:
+                k, lam = turing.dominant_wavelength(field, self.length, min_ring=3)
             if lam < 0.99 * self.length:
                 self._measured = (k, lam)
         self._measured_at = (stamp, now, time.monotonic() - now)
