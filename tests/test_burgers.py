@@ -221,3 +221,21 @@ def test_grid_is_structural_and_views_arrays_follow_it():
     assert st["k"].shape == st["spectrum"].shape == ((512 - 1) // 3,)
     # E(k) sums (with the mean) to the energy
     assert st["spectrum"].sum() == pytest.approx(sim.observables()["energy"], rel=1e-12)
+
+
+def test_the_resolution_verdict_uses_the_threshold_the_shock_preset_checks():
+    """The shock preset's tail holds ~1e-8 of the energy and its contract accepts up to 1e-6;
+    the panel called 1.1e-8 "under-resolved" (its threshold was 1e-8)."""
+    from engine.models.neural_operator.burgers import RESOLVED_TAIL
+    from engine.presets import load_preset, shipped_presets_dir
+
+    p = load_preset(shipped_presets_dir() / "burgers_shock.toml")
+    assert p.contract is not None and RESOLVED_TAIL == 1e-6
+    sim = engine.create("burgers", seed=p.seed, device="cpu", **p.params)
+    sim.step(p.contract.steps)
+    tail = sim.observables()["tail_energy"]
+    assert 1e-10 < tail < RESOLVED_TAIL
+    assert sim.model.texts()["resolution"].startswith("resolved")
+    coarse = engine.create("burgers", seed=p.seed, device="cpu", **{**p.params, "grid": 64})
+    coarse.step(p.contract.steps)
+    assert coarse.model.texts()["resolution"].startswith("under-resolved")
