@@ -332,3 +332,18 @@ def test_an_empty_field_grid_frames_the_trajectories(qtbot):
     assert x0 < -19 and x1 > 19 and y0 < 6 and y1 > 44
     view.update_frame({**empty, "traj": traj * 1.05}, {}, {}, 2.0)  # a little beyond: kept
     assert view.view_box.viewRange() == [[x0, x1], [y0, y1]]
+
+
+def test_axes_show_plain_numbers_without_an_si_scale(qtbot):
+    """pyqtgraph scaled small values into "overlap (x0.001)" running 0–600: every plot's axes
+    show the values themselves."""
+    from widgets.views import make_view
+
+    view = make_view({"kind": "lines", "xlabel": "rank k", "ylabel": "overlap",
+                      "series": [{"x": "k", "y": "m", "name": "sorted |m|"}]})
+    qtbot.addWidget(view)
+    view.update_frame({"k": np.arange(1.0, 7.0), "m": np.array([6e-4, 3e-4, 1e-4, 0, 0, 0])}, {}, {}, 0.0)
+    for name in ("left", "bottom"):
+        axis = view.plot.getPlotItem().getAxis(name)
+        assert not axis.autoSIPrefix and axis.autoSIPrefixScale == 1.0
+    assert view.plot.getPlotItem().getAxis("left").labelText == "overlap"

@@ -64,6 +64,10 @@ class PlotView(View):
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
         self.plot = pg.PlotWidget()
+        # plain numbers on the axes: pyqtgraph's automatic "(x0.001)" scale on an unlabelled
+        # axis read as a unit ("overlap (x0.001)" running 0-600 for overlaps 0-0.6)
+        for name in ("left", "bottom"):
+            self.plot.getPlotItem().getAxis(name).enableAutoSIPrefix(False)
         self.layout().addWidget(self.plot, 1)
 
     def export_item(self):
