@@ -29,7 +29,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from app.launch import cli_command
-from widgets.view_base import PALETTE, colormap
+from widgets.view_base import PALETTE, add_legend, colormap
 
 REFRESH_MS = 400
 REDUCTIONS = ("mean", "final", "fraction_above")
@@ -184,7 +184,7 @@ class SweepDock(QtWidgets.QDockWidget):
         self.status_label.setWordWrap(True)
         lay.addWidget(self.status_label)
         self.plot = pg.PlotWidget()
-        self.plot.addLegend(offset=(5, 5))
+        add_legend(self.plot)
         self.plot.scene().sigMouseClicked.connect(self._on_click)
         lay.addWidget(self.plot, 1)
         self.mesh = None

@@ -347,3 +347,19 @@ def test_axes_show_plain_numbers_without_an_si_scale(qtbot):
         axis = view.plot.getPlotItem().getAxis(name)
         assert not axis.autoSIPrefix and axis.autoSIPrefixScale == 1.0
     assert view.plot.getPlotItem().getAxis("left").labelText == "overlap"
+
+
+def test_legend_names_are_plain_text(qtbot):
+    """pyqtgraph renders legend names as HTML: "λ = g − 1 (N → ∞, g < 1)" was cut at its "<"."""
+    from PySide6 import QtGui
+
+    from widgets.views import make_view
+
+    name = "λ = g − 1 (N → ∞, g < 1)"
+    view = make_view({"kind": "lines", "series": [{"x": "g", "y": "l", "name": name}]})
+    qtbot.addWidget(view)
+    legend = view.plot.getPlotItem().legend
+    (_, label), = legend.items
+    doc = QtGui.QTextDocument()
+    doc.setHtml(label.text)
+    assert doc.toPlainText() == name

@@ -35,7 +35,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from widgets.view_base import PALETTE, PlotView
+from widgets.view_base import PALETTE, PlotView, add_legend
 
 #: Stability code → (label, colour) of fixed-point markers.
 STABILITY = {
@@ -138,7 +138,7 @@ class PhaseView(PlotView):
         super().__init__(spec, parent)
         item = self.plot.getPlotItem()
         self.view_box = item.getViewBox()
-        self.legend = self.plot.addLegend(offset=(5, 5))
+        self.legend = add_legend(self.plot)
         self.plot.setLabel("bottom", spec.get("xlabel", "x"))
         self.plot.setLabel("left", spec.get("ylabel", "y"))
         self.plot.disableAutoRange()

@@ -4,6 +4,8 @@ Python values only (no torch, nothing from ``engine/``)."""
 
 from __future__ import annotations
 
+import html
+
 import pyqtgraph as pg
 from PySide6 import QtWidgets
 
@@ -56,6 +58,27 @@ class View(QtWidgets.QWidget):
     def export_item(self):
         """The pyqtgraph item that exporters render, or None."""
         return None
+
+
+class PlainLegend(pg.LegendItem):
+    """A legend whose names are plain text (pyqtgraph reads them as HTML: "λ = g − 1 (N → ∞,
+    g < 1)" lost everything after its "<"), on a translucent box so that a curve passing under
+    it stays visible and the names stay readable."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("brush", pg.mkBrush(18, 20, 24, 150))
+        super().__init__(*args, **kwargs)
+
+    def addItem(self, item, name):  # noqa: N802 (pyqtgraph API)
+        super().addItem(item, html.escape(name) if isinstance(name, str) else name)
+
+
+def add_legend(plot: pg.PlotWidget, offset=(5, 5)) -> PlainLegend:
+    """Attach a :class:`PlainLegend` to ``plot`` (as ``PlotItem.addLegend`` would)."""
+    item = plot.getPlotItem()
+    item.legend = PlainLegend(offset=offset)
+    item.legend.setParentItem(item.vb)
+    return item.legend
 
 
 class PlotView(View):

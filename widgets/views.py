@@ -45,7 +45,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from widgets.gl_frame import GLFrame, SurfaceFrame, Trajectory3DFrame, opengl_renderer, software_opengl
 from widgets.phase_view import PhaseView
-from widgets.view_base import PALETTE, POINT_COLORS, POINT_SYMBOLS, PlotView, View, colormap, lookup
+from widgets.view_base import PALETTE, POINT_COLORS, POINT_SYMBOLS, PlotView, View, add_legend, colormap, lookup
 
 __all__ = ["View", "PlotView", "ImageView", "TimeSeriesView", "BarsView", "LinesView", "TextView", "ValuesView",
            "PhaseView", "GLFrame", "SurfaceFrame", "Trajectory3DFrame", "ViewGrid", "make_view", "colormap",
@@ -225,7 +225,7 @@ class TimeSeriesView(PlotView):
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
-        self.plot.addLegend(offset=(5, 5))
+        add_legend(self.plot)
         self.plot.setLabel("bottom", spec.get("xlabel", "time"))
         if spec.get("ylabel"):
             self.plot.setLabel("left", spec["ylabel"])
@@ -313,7 +313,7 @@ class LinesView(PlotView):
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
-        self.plot.addLegend(offset=(5, 5))
+        add_legend(self.plot)
         self.plot.setLabel("bottom", spec.get("xlabel", ""))
         self.plot.setLabel("left", spec.get("ylabel", ""))
         _log_modes(spec, self.plot)
