@@ -363,3 +363,40 @@ def test_legend_names_are_plain_text(qtbot):
     doc = QtGui.QTextDocument()
     doc.setHtml(label.text)
     assert doc.toPlainText() == name
+
+
+def test_the_legend_lists_only_what_is_drawn(qtbot):
+    """A 2D system's "z" (all NaN), a theory line that does not apply, a marker with no value:
+    not in the legend; back once they have data."""
+    from widgets.views import make_view
+
+    ts = make_view({"kind": "timeseries", "observables": ["x", "y", "z"]})
+    lines = make_view({"kind": "lines", "series": [{"x": "a", "y": "b", "name": "theory"}],
+                       "points": [{"x": "px", "y": "py", "name": "now"}]})
+    for v in (ts, lines):
+        qtbot.addWidget(v)
+
+    def names(view):
+        return [label.text for _, label in view.plot.getPlotItem().legend.items]
+
+    ts.update_frame({}, {"x": 1.0, "y": 2.0, "z": float("nan")}, {}, 0.0)
+    assert names(ts) == ["x", "y"]
+    ts.update_frame({}, {"x": 1.0, "y": 2.0, "z": 3.0}, {}, 1.0)
+    assert names(ts) == ["x", "y", "z"]
+    lines.update_frame({"a": np.full(3, np.nan), "b": np.full(3, np.nan)}, {"px": float("nan"), "py": 1.0}, {}, 0.0)
+    assert names(lines) == []
+    lines.update_frame({"a": np.arange(3.0), "b": np.arange(3.0)}, {"px": 1.0, "py": 1.0}, {}, 1.0)
+    assert names(lines) == ["theory", "now"]
+
+
+
+def test_an_empty_theory_plot_says_why(qtbot):
+    from widgets.views import make_view
+
+    view = make_view({"kind": "lines", "empty_note": "no theory here",
+                      "series": [{"x": "a", "y": "b", "name": "AGS"}], "points": [{"x": "px", "y": "py", "name": "now"}]})
+    qtbot.addWidget(view)
+    view.update_frame({"a": np.full(1, np.nan), "b": np.full(1, np.nan)}, {"px": float("nan"), "py": 0.0}, {}, 0.0)
+    assert view.note.isVisible() and "no theory here" in view.note.textItem.toPlainText()
+    view.update_frame({"a": np.arange(3.0), "b": np.arange(3.0)}, {"px": 1.0, "py": 0.5}, {}, 1.0)
+    assert not view.note.isVisible()

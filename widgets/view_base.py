@@ -96,6 +96,18 @@ class PlotView(View):
     def export_item(self):
         return self.plot.getPlotItem()
 
+    def show_in_legend(self, item, name: str | None, shown: bool) -> None:
+        """List ``item`` in the legend only while it has something to show: a 2D system's "z",
+        an overlap m_5 of a network with 4 patterns, a theory that does not apply here."""
+        legend = self.plot.getPlotItem().legend
+        if legend is None or not name:
+            return
+        listed = any(sample.item is item for sample, _ in legend.items)
+        if shown and not listed:
+            legend.addItem(item, name)
+        elif listed and not shown:
+            legend.removeItem(item)
+
 
 def lookup(name, observables, params):
     """``name`` as a float from the observables, else the parameters; None if absent or not a number."""

@@ -257,6 +257,8 @@ class TimeSeriesView(PlotView):
             v = observables.get(n, np.nan)
             self.y[n] = np.append(self.y[n], v)[-self.MAX_POINTS:]
             self.curves[n].setData(self.t, self.y[n], connect="finite")
+            if self.curves[n].opts.get("name"):
+                self.show_in_legend(self.curves[n], n, bool(np.isfinite(self.y[n]).any()))
         self._limit_zoom()
 
     def _limit_zoom(self) -> None:
@@ -305,10 +307,11 @@ class BarsView(PlotView):
 class LinesView(PlotView):
     """Curves from arrays (theory lines, dispersion relations, histograms) and live markers.
 
-    Options: ``xlim``/``ylim``, ``logx``/``logy``, ``zero_line``; per series
-    ``color``, ``style: "dash"``, ``step: true`` (a histogram: ``len(x) ==
-    len(y) + 1`` bin edges, lightly filled) and ``symbol`` (points instead of
-    a line: a pyqtgraph symbol such as ``"o"``, or ``true``).
+    Options: ``xlim``/``ylim``, ``logx``/``logy``, ``zero_line``, ``empty_note``
+    (text shown in the plot while no series and no marker has data, e.g. why a
+    theory is not drawn); per series ``color``, ``style: "dash"``, ``step: true``
+    (a histogram: ``len(x) == len(y) + 1`` bin edges, lightly filled) and
+    ``symbol`` (points instead of a line: a pyqtgraph symbol such as ``"o"``, or ``true``).
     """
 
     def __init__(self, spec, parent=None):
@@ -349,6 +352,12 @@ class LinesView(PlotView):
             self.points.append((p, item))
         if spec.get("zero_line"):
             self.plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen((200, 200, 200, 90))))
+        self.note = None
+        if spec.get("empty_note"):
+            self.note = pg.TextItem(spec["empty_note"], color=(190, 190, 190), anchor=(0.5, 0.5))
+            self.note.setTextWidth(220)
+            self.plot.addItem(self.note, ignoreBounds=True)
+            self.note.setVisible(False)
 
     def update_frame(self, arrays, observables, params, time):
         logx, logy = _is_log(self.plot)
@@ -366,6 +375,8 @@ class LinesView(PlotView):
                 curve.setData(x, np.nan_to_num(y, nan=0.0), stepMode="center", fillLevel=None if logy else 0.0)
             else:
                 curve.setData(x, y, connect="finite")
+            self.show_in_legend(curve, s.get("name"), bool((np.isfinite(x) & np.isfinite(y)).any())
+                                if x.size == y.size else True)
         for p, item in self.points:
             x = lookup(p["x"], observables, params)
             y = lookup(p["y"], observables, params)
@@ -376,6 +387,15 @@ class LinesView(PlotView):
                 item.setData([x], [y])
             else:
                 item.setData([], [])
+            self.show_in_legend(item, p.get("name"), x is not None and y is not None)
+        if self.note is not None:
+            legend = self.plot.getPlotItem().legend
+            empty = not legend.items
+            if empty:
+                (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
+                self.note.setTextWidth(max(100.0, 0.8 * self.plot.getViewBox().width()))
+                self.note.setPos(0.5 * (x0 + x1), 0.5 * (y0 + y1))
+            self.note.setVisible(empty)
 
 
 def _to_view(value, log: bool):

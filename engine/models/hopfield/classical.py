@@ -112,6 +112,9 @@ class Hopfield(Model):
         {
             "kind": "lines",
             "title": "Phase diagram (AGS: pairwise Hebbian, random patterns)",
+            "empty_note": "AGS's phase diagram is for pairwise Hebbian networks of random patterns "
+                          "retrieving one of them; it does not describe these settings (see the "
+                          "equations panel for the theory that does).",
             "xlabel": "load α",
             "ylabel": "temperature T",
             "series": [
