@@ -87,6 +87,11 @@ class PlotView(View):
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
         self.plot = pg.PlotWidget()
+        self.note = None  # spec "empty_note": why the plot is empty (show_empty_note)
+        if spec.get("empty_note"):
+            self.note = pg.TextItem(spec["empty_note"], color=(190, 190, 190), anchor=(0.5, 0.5))
+            self.plot.addItem(self.note, ignoreBounds=True)
+            self.note.setVisible(False)
         # plain numbers on the axes: pyqtgraph's automatic "(x0.001)" scale on an unlabelled
         # axis read as a unit ("overlap (x0.001)" running 0-600 for overlaps 0-0.6)
         for name in ("left", "bottom"):
@@ -95,6 +100,17 @@ class PlotView(View):
 
     def export_item(self):
         return self.plot.getPlotItem()
+
+    def show_empty_note(self, empty: bool) -> None:
+        """Show the ``empty_note`` in the middle of the plot while it has nothing to draw."""
+        if self.note is None:
+            return
+        if empty:
+            vb = self.plot.getViewBox()
+            (x0, x1), (y0, y1) = vb.viewRange()
+            self.note.setTextWidth(max(100.0, 0.8 * vb.width()))
+            self.note.setPos(0.5 * (x0 + x1), 0.5 * (y0 + y1))
+        self.note.setVisible(empty)
 
     def show_in_legend(self, item, name: str | None, shown: bool) -> None:
         """List ``item`` in the legend only while it has something to show: a 2D system's "z",

@@ -218,7 +218,8 @@ def _view_limits(lim, log: bool):
 class TimeSeriesView(PlotView):
     """Observables against simulation time; the first few highlighted, the rest faint.
 
-    Options: ``logx``/``logy`` (log axes), ``xlabel``, ``ylabel``, ``highlight``.
+    Options: ``logx``/``logy`` (log axes), ``xlabel``, ``ylabel``, ``highlight``,
+    ``empty_note`` (shown while no observable has a value).
     """
 
     MAX_POINTS = 4000
@@ -259,6 +260,7 @@ class TimeSeriesView(PlotView):
             self.curves[n].setData(self.t, self.y[n], connect="finite")
             if self.curves[n].opts.get("name"):
                 self.show_in_legend(self.curves[n], n, bool(np.isfinite(self.y[n]).any()))
+        self.show_empty_note(not any(np.isfinite(y).any() for y in self.y.values()))
         self._limit_zoom()
 
     def _limit_zoom(self) -> None:
@@ -352,12 +354,6 @@ class LinesView(PlotView):
             self.points.append((p, item))
         if spec.get("zero_line"):
             self.plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen((200, 200, 200, 90))))
-        self.note = None
-        if spec.get("empty_note"):
-            self.note = pg.TextItem(spec["empty_note"], color=(190, 190, 190), anchor=(0.5, 0.5))
-            self.note.setTextWidth(220)
-            self.plot.addItem(self.note, ignoreBounds=True)
-            self.note.setVisible(False)
 
     def update_frame(self, arrays, observables, params, time):
         logx, logy = _is_log(self.plot)
@@ -388,14 +384,7 @@ class LinesView(PlotView):
             else:
                 item.setData([], [])
             self.show_in_legend(item, p.get("name"), x is not None and y is not None)
-        if self.note is not None:
-            legend = self.plot.getPlotItem().legend
-            empty = not legend.items
-            if empty:
-                (x0, x1), (y0, y1) = self.plot.getViewBox().viewRange()
-                self.note.setTextWidth(max(100.0, 0.8 * self.plot.getViewBox().width()))
-                self.note.setPos(0.5 * (x0 + x1), 0.5 * (y0 + y1))
-            self.note.setVisible(empty)
+        self.show_empty_note(not self.plot.getPlotItem().legend.items)
 
 
 def _to_view(value, log: bool):

@@ -77,7 +77,9 @@ class OdeSystem(Model):
         {"kind": "values", "title": "Solver and dynamics",
          "observables": ["nfe", "accepted", "rejected", "step_size", "nfe_total", "rejected_fraction", "step_range",
                          "period", "lyapunov", "invariant", "invariant_drift", "energy", "trajectories"]},
-        {"kind": "timeseries", "observables": ["lyapunov"], "title": "Largest Lyapunov exponent (running)"},
+        {"kind": "timeseries", "observables": ["lyapunov"], "title": "Largest Lyapunov exponent (running)",
+         "empty_note": "No value yet: the exponent is off (tick 'lyapunov' to follow a tangent vector "
+                       "beside trajectory 1, Benettin's method), or the run has only just started."},
         {"kind": "trajectory3d", "array": "traj3d", "title": "Trajectories in 3D (Lorenz; planar otherwise)"},
         {"kind": "text", "array": "equations"},
     )
