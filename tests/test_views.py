@@ -174,6 +174,19 @@ def test_side_by_side_fields_share_a_centred_scale(qtbot):
     assert lo < 0 < hi and lo == pytest.approx(-hi)
 
 
+def test_auto_aspect_keeps_fields_square_and_lets_kymographs_stretch(qtbot):
+    """The operator race serves a 64² vorticity and a 40 × 256 Burgers kymograph in one view: the
+    kymograph was drawn as a thin strip (about 50 px tall in a 400 px panel)."""
+    from widgets.views import ImageView
+
+    view = ImageView({"kind": "image", "array": "u", "aspect": "auto"})
+    qtbot.addWidget(view)
+    view.update_frame({"u": np.zeros((64, 64))}, {}, {}, 0.0)
+    assert view.plot.getViewBox().state["aspectLocked"]
+    view.update_frame({"u": np.zeros((40, 256))}, {}, {}, 1.0)
+    assert not view.plot.getViewBox().state["aspectLocked"]
+
+
 def test_views_in_a_row_share_its_width_equally(qtbot):
     """Three images of equal size side by side (a race: solver, operator, difference) get equal
     widths, whatever their titles and colour bars ask for."""

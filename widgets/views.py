@@ -6,7 +6,8 @@ new model gets its views without editing the GUI. Kinds and their options
 (names in capitals are keys of the frame's arrays; a missing one is skipped):
 
 ``image``
-    ``array``, ``colormap``, ``levels`` (fixed; absent: auto), ``mask``, ``paint``, ``aspect`` ("free": stretch, e.g. rasters);
+    ``array``, ``colormap``, ``levels`` (fixed; absent: auto), ``mask``, ``paint``, ``aspect`` ("free": stretch, e.g. rasters;
+    "auto": square cells unless the array is more than 3 times longer than wide);
     auto levels: ``symmetric`` (±max|a|, for diverging maps: white is zero), ``levels_from``
     (array names whose joint range sets the levels, so that views side by side share one scale).
 ``surface``
@@ -53,6 +54,10 @@ __all__ = ["View", "PlotView", "ImageView", "TimeSeriesView", "BarsView", "Lines
            "format_value"]
 
 
+#: an "aspect": "auto" image keeps square cells up to this ratio of its sides
+AUTO_ASPECT_MAX = 3
+
+
 class ImageView(View):
     """A 2D field with a colour map, fixed (or auto) levels, an optional mask overlay and painting."""
 
@@ -63,8 +68,11 @@ class ImageView(View):
         self.glw = pg.GraphicsLayoutWidget()
         self.layout().addWidget(self.glw, 1)
         self.plot = self.glw.addPlot()
-        # square cells for fields; "aspect": "free" stretches (rasters: units × time)
-        self.plot.setAspectLocked(spec.get("aspect", "equal") != "free")
+        # square cells for fields; "aspect": "free" stretches (rasters: units × time); "auto":
+        # square cells unless the array is long and thin (a kymograph of a few rows, x × time)
+        self.aspect = spec.get("aspect", "equal")
+        self.plot.setAspectLocked(self.aspect == "equal")
+        self._shape = None
         self.plot.invertY(True)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
@@ -105,6 +113,9 @@ class ImageView(View):
             a = a[None, :]
         if a.dtype == bool:
             a = a.astype(np.float32)
+        if self.aspect == "auto" and a.shape != self._shape:
+            self._shape = a.shape
+            self.plot.setAspectLocked(max(a.shape) <= AUTO_ASPECT_MAX * max(1, min(a.shape)))
         if not self.auto_box.isChecked():
             if self._first:
                 self.image.setImage(a, levels=tuple(self.levels or (float(np.nanmin(a)), float(np.nanmax(a)))))

@@ -77,7 +77,7 @@ class Burgers(SpectralModel):
     views = (
         {"kind": "lines", "title": "u(x)", "xlabel": "x", "ylabel": "u", "zero_line": True,
          "series": [{"x": "x", "y": "u", "name": "u"}]},
-        {"kind": "image", "array": "kymograph", "colormap": "RdBu", "levels": None, "paint": True,
+        {"kind": "image", "array": "kymograph", "colormap": "RdBu", "levels": None, "paint": True, "aspect": "auto",
          "title": "space–time: x across, time down (paint: set u near x)"},
         {"kind": "lines", "title": "energy spectrum", "xlabel": "wavenumber k", "ylabel": "E(k)",
          "logx": True, "logy": True,

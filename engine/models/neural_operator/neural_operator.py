@@ -103,12 +103,12 @@ class NeuralOperatorRace(Model):
     )
     views = (
         # solver and operator on one colour scale (white = 0), the difference on its own, centred
-        {"kind": "image", "array": "solver", "colormap": "RdBu", "levels": None, "paint": True, "symmetric": True,
+        {"kind": "image", "array": "solver", "colormap": "RdBu", "levels": None, "aspect": "auto", "paint": True, "symmetric": True,
          "levels_from": ["operator"],
          "title": "solver (paint to restart both sides; Burgers: x across, time down; Navier–Stokes: vorticity)"},
-        {"kind": "image", "array": "operator", "colormap": "RdBu", "levels": None, "paint": True, "symmetric": True,
+        {"kind": "image", "array": "operator", "colormap": "RdBu", "levels": None, "aspect": "auto", "paint": True, "symmetric": True,
          "levels_from": ["solver"], "title": "neural operator (same colour scale as the solver)"},
-        {"kind": "image", "array": "difference", "colormap": "RdBu", "levels": None, "symmetric": True,
+        {"kind": "image", "array": "difference", "colormap": "RdBu", "levels": None, "aspect": "auto", "symmetric": True,
          "title": "operator − solver (white: no error)"},
         {"kind": "lines", "title": "section: u(x), or w(x, y = ½)", "xlabel": "x", "ylabel": "field",
          "zero_line": True,
