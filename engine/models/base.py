@@ -11,7 +11,10 @@ Views (``Model.views``) are plain dicts, sent to the GUI as JSON:
 ``{"kind": "image", "array": "v", "title": ..., "colormap": "viridis", "levels": [0, 1]}``
     a 2D array from ``state()``; ``levels`` fixed, or ``None`` for auto.
     Optional ``"mask": name`` highlights cells where that array is non-zero,
-    ``"paint": True`` lets the user paint on it.
+    ``"paint": True`` lets the user paint on it; with auto levels,
+    ``"symmetric": True`` centres a diverging map on zero and ``"levels_from":
+    [names]`` puts arrays shown side by side on one scale; ``"aspect"``:
+    ``"equal"`` (default), ``"free"`` or ``"auto"`` (square unless long and thin).
 ``{"kind": "surface", "array": "v", "title": ..., "zscale": 0.12, "levels": [0, 1]}``
     ``zscale``: height of the level range as a fraction of the grid side.
     a 3D height map (vispy).
@@ -23,7 +26,9 @@ Views (``Model.views``) are plain dicts, sent to the GUI as JSON:
    "series": [{"x": "alpha_line", "y": "T_line", "name": "T_g"}],
    "points": [{"x": "load", "y": "temperature", "name": "now"}]}``
     curves from arrays in ``state()`` (theory, dispersion relations), with
-    live markers whose coordinates are observables or parameters.
+    live markers whose coordinates are observables or parameters. Lines and
+    time series take ``"empty_note"``: a sentence shown while they have
+    nothing to draw (why a theory is absent, how to turn a measurement on).
 ``{"kind": "text", "array": "equations"}``
     a static text panel; ``array`` names a key of :meth:`Model.texts`.
 
