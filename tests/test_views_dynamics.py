@@ -406,3 +406,19 @@ def test_an_empty_theory_plot_says_why(qtbot):
     assert ts.note.isVisible()
     ts.update_frame({}, {"lyapunov": 0.9}, {}, 1.0)
     assert not ts.note.isVisible()
+
+
+
+def test_lines_of_rounding_noise_are_drawn_flat(qtbot):
+    """rate_network_quiet's unit traces (±5e-37 after decay) filled the panel as noise."""
+    from widgets.views import make_view
+
+    view = make_view({"kind": "lines", "series": [{"x": "t", "y": "x1", "name": "unit 1"}]})
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    t = np.linspace(0, 10, 50)
+    view.update_frame({"t": t, "x1": 5e-37 * np.sin(t)}, {}, {}, 0.0)
+    view.plot.getViewBox().autoRange()
+    (_, _), (y0, y1) = view.plot.getViewBox().viewRange()
+    assert y1 - y0 >= 1e-6

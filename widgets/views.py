@@ -277,13 +277,17 @@ class TimeSeriesView(PlotView):
     def _limit_zoom(self) -> None:
         """Keep the y span at least ``min_span(values)``: a quantity constant to rounding
         (an energy at a fixed point, a conserved mean) is drawn flat, not as magnified noise."""
-        if _is_log(self.plot)[1]:
-            return
-        values = np.concatenate([y[np.isfinite(y)] for y in self.y.values()] or [np.empty(0)])
-        span = min_span(values)
-        if span != getattr(self, "_min_span", None):
-            self._min_span = span
-            self.plot.getViewBox().setLimits(minYRange=span)
+        if not _is_log(self.plot)[1]:
+            _keep_min_span(self, list(self.y.values()))
+
+
+def _keep_min_span(view, series: list) -> None:
+    """Limit ``view``'s y zoom to :func:`min_span` of the finite values of ``series``."""
+    finite = [np.asarray(y, float)[np.isfinite(y)] for y in series if len(y)]
+    span = min_span(np.concatenate(finite) if finite else np.empty(0))
+    if span != getattr(view, "_min_span", None):
+        view._min_span = span
+        view.plot.getViewBox().setLimits(minYRange=span)
 
 
 def min_span(values: np.ndarray) -> float:
@@ -396,6 +400,13 @@ class LinesView(PlotView):
                 item.setData([], [])
             self.show_in_legend(item, p.get("name"), x is not None and y is not None)
         self.show_empty_note(not self.plot.getPlotItem().legend.items)
+        self._limit_zoom(logy)
+
+    def _limit_zoom(self, logy: bool) -> None:
+        """As for time series: values equal to rounding (a quiet network's ±5e-37) are drawn
+        flat, not magnified into noise."""
+        if not logy:
+            _keep_min_span(self, [c.yData for _, c in self.curves if c.yData is not None])
 
 
 def _to_view(value, log: bool):
