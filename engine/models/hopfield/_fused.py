@@ -74,8 +74,8 @@ class FusedHopfield(FusedRuns):
     def __init__(self, members):
         super().__init__(members)
         first = self.members[0]
-        shapes = {(m.sigma.shape, m.backend.at.shape, m.device) for m in self.members}
-        if len(shapes) != 1 or not all(fusable(m) for m in self.members):
+        if not all(fusable(m) for m in self.members) or len(
+                {(m.sigma.shape, m.backend.at.shape, m.device) for m in self.members}) != 1:
             raise ValueError("hopfield: fused members need equal neurons, stored rows, replicas and device, "
                              "sequential updates and pairwise Hebbian integer patterns")
         self.device = first.device
@@ -92,8 +92,9 @@ class FusedHopfield(FusedRuns):
         # ΔE = scale · (σ x·M − d) in float64, as the CPU kernel computes it
         self.scale = torch.tensor([2.0 * m.backend.w / n for m in self.members], dtype=torch.float64,
                                   device=self.device)[:, None, None]
-        rms = max(abs(m.backend.w) for m in self.members) * math.sqrt(p) * top / n
-        self.jrms = rms
+        # rms of a coupling: sets the margin of the candidate flips in a chunk
+        self.jrms = max(abs(m.backend.w) for m in self.members) * math.sqrt(p) * top / n
+        self._kept: tuple[torch.Tensor, torch.Tensor] | None = None  # (spins, counts) after the last call
         self.chunk = chunk_length(n, None, self.device.type)
         # T = 0 thresholds: "ΔE < −tie" (half a quantum, see flip_thresholds)
         self.cold = torch.tensor([-float(m.backend.tie) for m in self.members], dtype=torch.float32,
@@ -105,7 +106,10 @@ class FusedHopfield(FusedRuns):
         self.temperature = torch.tensor(temps, dtype=torch.float32, device=self.device)[:, None, None]
         self.hot = self.temperature > 0.0
         sigma = torch.stack([m.sigma for m in self.members])  # (B, R, N)
-        counts = torch.round(sigma.double() @ self.x.double()).to(self.dtype)  # exact N·m
+        if self._kept is not None and torch.equal(sigma, self._kept[0]):
+            counts = self._kept[1]  # nobody touched the spins since the last call: its counts hold
+        else:
+            counts = torch.round(sigma.double() @ self.x.double()).to(self.dtype)  # exact N·m
         flips = None
         for _ in range(n):
             flips = self._sweep(sigma, counts)
@@ -115,6 +119,7 @@ class FusedHopfield(FusedRuns):
             m.backend._counts = None
             m.last_flips = int(flips[b])
             m._adapt_chunk()
+        self._kept = (sigma, counts)
 
     def _draws(self, r: int):
         """Each member's permutation, then its uniforms u, from its own generator (what

@@ -225,16 +225,17 @@ class Hopfield(Model):
 
     @classmethod
     def fused(cls, members):
-        from engine.models.hopfield._fused import FusedHopfield, fusable
+        from engine.models.hopfield._fused import FusedHopfield
 
-        shapes = {(m.sigma.shape, m.backend.at.shape if fusable(m) else None, m.device) for m in members}
         # on a GPU even one member takes the batch's exact integer path, so that a sweep's point
         # has the same numbers alone or fused; on the CPU one member alone runs the compiled
         # loop, which is exact too
-        alone_here = len(members) == 1 and members[0].device.type == "cpu"
-        if members and not alone_here and len(shapes) == 1 and all(fusable(m) for m in members):
-            return FusedHopfield(members)
-        return super().fused(members)  # one by one (e.g. the explicit couplings at P ≥ N)
+        if members and not (len(members) == 1 and members[0].device.type == "cpu"):
+            try:
+                return FusedHopfield(members)
+            except ValueError:  # members that do not fuse (e.g. the explicit couplings at P ≥ N)
+                pass
+        return super().fused(members)  # one by one
 
     # ---- patterns ---------------------------------------------------------
     def set_image_patterns(self, patterns: np.ndarray) -> None:
