@@ -234,15 +234,16 @@ class ParamPanel(QtWidgets.QWidget):
             self.labels[name] = label
         self._show_rows()
 
-    def shown(self, name: str) -> bool:
-        """Whether the row of ``name`` applies to the current values (its ``shown_when``)."""
-        values = self.values()
+    def shown(self, name: str, values: dict | None = None) -> bool:
+        """Whether the row of ``name`` applies to ``values`` (default: the panel's; its ``shown_when``)."""
+        values = self.values() if values is None else values
         return all(values.get(control) in allowed for control, allowed in self.specs[name].get("shown_when") or ())
 
     def _show_rows(self) -> None:
         """Show only the rows that apply (e.g. the chosen system's parameters)."""
+        values = self.values()
         for name, editor in self.editors.items():
-            self.form.setRowVisible(editor, self.shown(name))
+            self.form.setRowVisible(editor, self.shown(name, values))
 
     def _make_editor(self, spec: dict) -> QtWidgets.QWidget:
         name = spec["name"]

@@ -39,6 +39,7 @@ Every view takes ``title``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pyqtgraph as pg
@@ -138,11 +139,13 @@ class ImageView(View):
         """This frame's levels: the range of the array (or of every array in ``levels_from``),
         made symmetric about zero with ``symmetric``."""
         parts = [a] + [np.asarray(arrays[n]) for n in self.spec.get("levels_from", ()) if arrays.get(n) is not None]
-        finite = [p[np.isfinite(p)] for p in parts if p.size]
-        finite = [p for p in finite if p.size]
-        if not finite:
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN part: nan, skipped below
+            ranges = [(float(np.nanmin(p)), float(np.nanmax(p))) for p in parts if p.size]
+        ranges = [r for r in ranges if math.isfinite(r[0]) and math.isfinite(r[1])]
+        if not ranges:
             return 0.0, 1.0
-        lo, hi = min(float(p.min()) for p in finite), max(float(p.max()) for p in finite)
+        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
         if self.spec.get("symmetric"):
             top = max(abs(lo), abs(hi))
             lo, hi = -top, top

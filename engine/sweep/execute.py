@@ -317,7 +317,8 @@ def _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch
 
         gpus = any(e["device"].startswith("cuda") for e in envs.values())
         width = fuse if fuse is not None else (FUSE_GPU if gpus else 1)
-        fusing = width > 1 and any(k is not None for k in fuse_keys(sweep, pending))
+        keys = fuse_keys(sweep, pending) if width > 1 else []
+        fusing = any(k is not None for k in keys)
         run_info = {"started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "scheduler": scheduler or "LocalCluster",
                     "workers": n_workers, "devices": sorted({e["device"] for e in envs.values()}),
                     "worker_versions": sorted({f"attractor-lab {e['attractor_lab']}, torch {e['torch']}"
@@ -328,7 +329,7 @@ def _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch
         report("running", n_workers)
         text = sweep.dumps()
         # points that fuse sit next to each other, and a task holds at least a full batch
-        queue = fuse_order(sweep, pending) if fusing else list(pending)
+        queue = fuse_order(sweep, pending, keys) if fusing else list(pending)
         min_task = width if fusing and batch is None else 1
         inflight: dict = {}
         point_seconds: list[float] = []

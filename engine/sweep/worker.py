@@ -132,12 +132,12 @@ def fuse_keys(sweep: Sweep, indices: list[int]) -> list:
     return keys
 
 
-def fuse_order(sweep: Sweep, indices: list[int]) -> list[int]:
+def fuse_order(sweep: Sweep, indices: list[int], keys: list | None = None) -> list[int]:
     """``indices`` with points that fuse next to each other (first appearance of each key first),
-    so that a task of consecutive points makes full batches."""
+    so that a task of consecutive points makes full batches; ``keys``: their fuse_keys if known."""
     rank: dict = {}
     keyed = []
-    for pos, (i, key) in enumerate(zip(indices, fuse_keys(sweep, indices))):
+    for pos, (i, key) in enumerate(zip(indices, keys if keys is not None else fuse_keys(sweep, indices))):
         r = rank.setdefault(key, len(rank)) if key is not None else len(rank) + pos
         keyed.append((r, pos, int(i)))
     return [i for _, _, i in sorted(keyed)]
@@ -231,8 +231,7 @@ def run_fused(sweep: Sweep, indices: list[int], device: str = "auto") -> list[di
     if sims:
         try:
             outcome = _simulate_many(sweep, sims)
-        except Exception:
-            del sims
+        except Exception:  # which member failed is unknown: each point again, alone
             return [run_point(sweep, i, device) for i in indices]
         for result, (values, steps) in zip(members, outcome):
             result.update(ok=True, values=values, steps=steps)
