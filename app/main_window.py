@@ -187,8 +187,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self.pending_label.setWordWrap(True)
         lay.addWidget(self.pending_label)
         dock.setWidget(box)
-        dock.setMinimumWidth(360)
+        dock.setMinimumWidth(330)
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
+        self.param_dock = dock
 
     def _build_sweep_dock(self):
         """The sweep panel (app/sweep_dock.py): it runs sweeps in a process of its own; a clicked
@@ -197,21 +198,28 @@ class MainWindow(QtWidgets.QMainWindow):
             "describe": self.current, "params": self.current_preset().params if self.current else {},
             "seed": self.seed_box.value(), "observables": list(self.last_frame[0].get("observables", {}))
             if self.last_frame else []})
-        self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.sweep_dock)
-        self.sweep_dock.hide()
+        self._tab_with_parameters(self.sweep_dock)
         self.view_menu = self.menuBar().addMenu("&View")
         self.view_menu.addAction(self.sweep_dock.toggleViewAction())
         self.model_loaded.connect(lambda _name: self.sweep_dock.model_changed())
         self.sweep_dock.open_point.connect(lambda model, params, seed: (
             setattr(self, "preset", None), self.load_model(model, params, seed)))
 
+    def _tab_with_parameters(self, dock: QtWidgets.QDockWidget) -> None:
+        """Docks share the parameters' place as tabs (opening one raises its tab), so the views
+        keep their width: a sweep dock beside them left the fields ~12 px wide."""
+        self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
+        self.tabifyDockWidget(self.param_dock, dock)
+        dock.hide()
+        dock.visibilityChanged.connect(lambda shown, d=dock: d.raise_() if shown and not d.isFloating() else None)
+        self.param_dock.raise_()
+
     def _build_preset_browser(self):
         """The preset browser (app/preset_browser.py): presets by model with thumbnails; a
         double-click opens one."""
         self.preset_browser = PresetBrowser(self, model_titles=lambda: {
             n: d.get("title", n) for n, d in self.models.items()})
-        self.addDockWidget(QtCore.Qt.RightDockWidgetArea, self.preset_browser)
-        self.preset_browser.hide()
+        self._tab_with_parameters(self.preset_browser)
         toggle = self.preset_browser.toggleViewAction()
         toggle.setText("Preset browser")
         toggle.setShortcut(QtGui.QKeySequence("Ctrl+B"))
@@ -299,7 +307,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.panel.mark_pending([])
         self.pending = {}
         self.pending_label.clear()
-        self.grid.set_views(d["views"])
+        self.grid.set_views(d["views"], self.params)
         for v in self.grid.views:
             if hasattr(v, "painted"):
                 v.painted.connect(self._on_paint)

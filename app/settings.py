@@ -23,7 +23,7 @@ from app.desktop import APP_ID, APPLICATION, DISPLAY_NAME, ORGANIZATION, icon_fi
 SETTINGS_DIR_ENV = "ATTRACTOR_LAB_SETTINGS_DIR"
 MAX_RECENT = 10
 #: bumped when the window's docks change incompatibly (restoreState refuses other versions)
-LAYOUT_VERSION = 1
+LAYOUT_VERSION = 2  # 2: the sweep dock and preset browser tab with the parameters
 
 
 def configure_application(app: QtWidgets.QApplication) -> None:

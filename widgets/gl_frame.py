@@ -62,6 +62,9 @@ class GLFrame(View):
     prepare the data before it is drawn (:meth:`_set_data`).
     """
 
+    #: the frame moved between the grid and a window of its own (or was hidden)
+    placement_changed = QtCore.Signal()
+
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
         self.gl_view = None
@@ -80,12 +83,12 @@ class GLFrame(View):
         row.addWidget(self.toggle)
         self.layout().insertLayout(0, row)
         self.note = QtWidgets.QLabel()
-        self.note.setAlignment(QtCore.Qt.AlignCenter)
+        self.note.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
         self.note.setWordWrap(True)
         self.layout().addWidget(self.note, 1)
         if platform in ("offscreen", "minimal"):
             self.detached = False
-            self.note.setText(f"3D view needs OpenGL; the Qt platform '{platform}' has none.")
+            self.note.setText(f"Needs OpenGL; the Qt platform '{platform}' has none.")
             self.toggle.setVisible(False)
             return
         mode = os.environ.get("ATTRACTOR_LAB_3D", "auto").lower()
@@ -120,11 +123,16 @@ class GLFrame(View):
         self.note.setVisible(not show or self.detached)
         if self.detached:
             renderer = opengl_renderer() or "missing"
-            self.note.setText(
-                f"The 3D view {'is in' if show else 'opens in'} a window of its own: OpenGL here is "
-                f"'{renderer}', emulated on the CPU, and a 3D widget inside this window would slow every view ~6×.")
+            self.note.setText(f"{'In' if show else 'Opens in'} a window of its own (OpenGL is emulated on the CPU).")
+            self.note.setToolTip(f"OpenGL here is '{renderer}', emulated on the CPU: a 3D widget inside the main "
+                                 "window would slow every view ~6×.")
         else:
-            self.note.setText("3D view hidden. Press 'Show 3D'.")
+            self.note.setText("Hidden. Press 'Show 3D'.")
+        self.placement_changed.emit()
+
+    def embedded(self) -> bool:
+        """Whether the 3D canvas is shown inside this frame (so the frame needs a grid slot)."""
+        return self.gl_view is not None and not self.detached
 
     def update_frame(self, arrays, observables, params, time):
         a = arrays.get(self.spec["array"])

@@ -192,8 +192,6 @@ class PhaseView(PlotView):
             for label, color in STABILITY.values():
                 self.legend.addItem(pg.ScatterPlotItem(symbol="o", size=10, brush=pg.mkBrush(color),
                                                        pen=pg.mkPen("w", width=1)), label)
-        if len(self.legend.items) > 5:
-            self.legend.setColumnCount(2)
 
         self._extent: tuple[float, float, float, float] | None = None
         self._fixed_range = bool(spec.get("xlim") or spec.get("ylim"))

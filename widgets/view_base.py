@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 
 import pyqtgraph as pg
-from PySide6 import QtWidgets
+from PySide6 import QtCore, QtWidgets
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=True, background="#14161a", foreground="#d8d8d8")
 
@@ -62,23 +62,88 @@ class View(QtWidgets.QWidget):
 
 class PlainLegend(pg.LegendItem):
     """A legend whose names are plain text (pyqtgraph reads them as HTML: "λ = g − 1 (N → ∞,
-    g < 1)" lost everything after its "<"), on a translucent box so that a curve passing under
-    it stays visible and the names stay readable."""
+    g < 1)" lost everything after its "<").
+
+    It sits in the plot's own layout, under the bottom axis, never on the data; its entries
+    flow into as many columns as the plot's width holds (:meth:`fit`), and the plot's context
+    menu shows or hides it ("Show key"). Exports of the plot include it."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("brush", pg.mkBrush(18, 20, 24, 150))
+        kwargs.setdefault("brush", None)
+        kwargs.setdefault("verSpacing", -6)
+        kwargs.setdefault("horSpacing", 12)
         super().__init__(*args, **kwargs)
+        self._width = 0.0
+        self.wanted = True  # the user's choice ("Show key")
 
     def addItem(self, item, name):  # noqa: N802 (pyqtgraph API)
         super().addItem(item, html.escape(name) if isinstance(name, str) else name)
+        self.fit()
+
+    def removeItem(self, item):  # noqa: N802 (pyqtgraph API)
+        super().removeItem(item)
+        self.fit()
+
+    def fit(self, width: float | None = None) -> None:
+        """Flow the entries into the columns that ``width`` (the plot's, by default the last
+        one given) holds, so the key is never wider than its plot."""
+        if width is not None:
+            self._width = float(width)
+        # one entry alone says no more than the plot's title: no key then
+        shown = len(self.items) >= 2 and self.wanted
+        if shown != self.isVisible():
+            self.setVisible(shown)
+            self.setMaximumHeight(-1 if shown else 0)
+        if not self.items:
+            self.setColumnCount(1)
+            return
+        # the text's own width (a label laid out in a cell grows to the cell)
+        entry = max(sample.boundingRect().width() + label.item.boundingRect().width()
+                    for sample, label in self.items) + self.layout.horizontalSpacing() + 12
+        columns = max(1, min(len(self.items), int(self._width // entry) if self._width > 0 else 1))
+        if columns != self.columnCount:
+            self.setColumnCount(columns)
 
 
-def add_legend(plot: pg.PlotWidget, offset=(5, 5)) -> PlainLegend:
-    """Attach a :class:`PlainLegend` to ``plot`` (as ``PlotItem.addLegend`` would)."""
+def add_legend(plot: pg.PlotWidget, offset=None) -> PlainLegend:
+    """Attach a :class:`PlainLegend` to ``plot`` under its bottom axis (off the data)."""
     item = plot.getPlotItem()
-    item.legend = PlainLegend(offset=offset)
-    item.legend.setParentItem(item.vb)
-    return item.legend
+    legend = PlainLegend()
+    item.layout.addItem(legend, 4, 1)
+    item.legend = legend
+    action = item.vb.menu.addAction("Show key")
+    action.setCheckable(True)
+    action.setChecked(True)
+    action.toggled.connect(lambda shown: set_key_shown(plot, shown))
+    legend.toggle_action = action
+    plot.installEventFilter(_LegendFitter(plot, legend))
+    return legend
+
+
+def set_key_shown(plot: pg.PlotWidget, shown: bool) -> None:
+    """Show or hide ``plot``'s key; hidden, it gives its rows back to the plot."""
+    item = plot.getPlotItem()
+    legend = item.legend
+    if legend is None:
+        return
+    legend.wanted = shown
+    legend.fit()
+    legend.setMaximumHeight(-1 if legend.isVisible() else 0)
+    legend.toggle_action.setChecked(shown)
+    item.layout.activate()
+
+
+class _LegendFitter(QtCore.QObject):
+    """Refits the key's columns when its plot is resized."""
+
+    def __init__(self, plot, legend):
+        super().__init__(plot)
+        self.legend = legend
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
+        if event.type() == QtCore.QEvent.Resize:
+            self.legend.fit(obj.width() - 60)
+        return False
 
 
 class PlotView(View):
@@ -123,6 +188,41 @@ class PlotView(View):
             legend.addItem(item, name)
         elif listed and not shown:
             legend.removeItem(item)
+
+
+#: a view's role when its spec does not say: the primary field or portrait gets the space
+DEFAULT_ROLES = {"image": "primary", "surface": "primary", "phase": "primary", "trajectory3d": "primary",
+                 "text": "info", "values": "info"}
+ROLES = ("primary", "secondary", "info")
+
+
+def view_role(spec: dict) -> str:
+    """``spec``'s role: "primary" (the field or portrait the model is about), "secondary"
+    (plots beside it) or "info" (tables and text, never in a plot's place)."""
+    role = spec.get("role") or DEFAULT_ROLES.get(spec.get("kind"), "secondary")
+    return role if role in ROLES else "secondary"
+
+
+def applies(spec: dict, params: dict, observables: dict) -> bool:
+    """Whether a view means something now: every ``[name, [values…]]`` of its ``shown_when``
+    holds, ``name`` looked up in the parameters, then the observables. Numbers compare as
+    floats (an observable flag 1.0 matches ``[1]`` or ``[true]``); an unknown name hides the view."""
+    for name, allowed in spec.get("shown_when", ()):
+        value = params[name] if name in params else observables.get(name)
+        if value is None:
+            return False
+        if not any(_same(value, a) for a in allowed):
+            return False
+    return True
+
+
+def _same(value, allowed) -> bool:
+    if isinstance(value, str) or isinstance(allowed, str):
+        return str(value) == str(allowed)
+    try:
+        return float(value) == float(allowed)
+    except (TypeError, ValueError):
+        return value == allowed
 
 
 def lookup(name, observables, params):

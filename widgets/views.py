@@ -47,7 +47,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from widgets.gl_frame import GLFrame, SurfaceFrame, Trajectory3DFrame, opengl_renderer, software_opengl
 from widgets.phase_view import PhaseView
-from widgets.view_base import PALETTE, POINT_COLORS, POINT_SYMBOLS, PlotView, View, add_legend, colormap, lookup
+from widgets.view_base import (PALETTE, POINT_COLORS, POINT_SYMBOLS, PlotView, View, add_legend, applies, colormap,
+                               lookup, view_role)
 
 __all__ = ["View", "PlotView", "ImageView", "TimeSeriesView", "BarsView", "LinesView", "TextView", "ValuesView",
            "PhaseView", "GLFrame", "SurfaceFrame", "Trajectory3DFrame", "ViewGrid", "make_view", "colormap",
@@ -528,10 +529,6 @@ VIEW_KINDS = {
     "surface": SurfaceFrame,
     "trajectory3d": Trajectory3DFrame,
 }
-#: Kinds drawn large, in the grid's top row.
-BIG_KINDS = ("image", "surface", "phase", "trajectory3d")
-
-
 def make_view(spec: dict, parent=None) -> View:
     """Build the view for ``spec``; unknown kinds raise ``ValueError``."""
     kind = spec.get("kind")
@@ -543,53 +540,168 @@ def make_view(spec: dict, parent=None) -> View:
 
 
 class ViewGrid(QtWidgets.QWidget):
-    """All views of one model: images, phase portraits and 3D views on top,
-    plots below in rows of at most ``per_row``; text and values views go to
-    :attr:`text_panel` (the window shows it beside the parameters)."""
+    """All views of one model, laid out by their role (``view_role``): the primary fields
+    or portraits side by side on top with most of the area, the secondary plots in a row
+    under them, and tables, text and 3D views that live in their own window in
+    :attr:`text_panel` (the window shows it beside the parameters), never in a plot's place.
+
+    The arrangement follows the grid's size: a primary view is kept at least
+    ``MIN_PRIMARY`` wide (others move down among the secondary plots), and a secondary
+    plot at least ``MIN_SECONDARY`` (w, h); plots that do not fit share the row's last
+    slot as tabs. Views whose ``shown_when`` does not hold (``applies``) take no space,
+    and the layout follows when that changes.
+    """
+
+    MIN_PRIMARY = 340
+    MIN_SECONDARY = (250, 180)
+    #: share of the height given to the primary row when there are secondary plots
+    PRIMARY_SHARE = 0.62
+    layout_changed = QtCore.Signal()
 
     def __init__(self, parent=None, per_row: int = 4):
         super().__init__(parent)
-        self.per_row = per_row
+        self.per_row = per_row  # at most this many secondary plots side by side
         self.lay = QtWidgets.QVBoxLayout(self)
         self.lay.setContentsMargins(0, 0, 0, 0)
         self.views: list[View] = []
+        self.shown: dict[int, bool] = {}
         self.splitter = None
+        self.tabs: list[QtWidgets.QTabWidget] = []
+        self._arrangement = None
         self.text_panel = QtWidgets.QWidget()
         QtWidgets.QVBoxLayout(self.text_panel).setContentsMargins(0, 0, 0, 0)
 
-    def set_views(self, specs: list[dict]) -> None:
+    # ---- building ---------------------------------------------------------------
+    def set_views(self, specs: list[dict], params: dict | None = None) -> None:
+        """Build the views of ``specs``; ``params`` (the model's values) decide which apply
+        until the first frame says."""
         for v in self.views:
             if hasattr(v, "close_canvas"):
                 v.close_canvas()
             v.setParent(None)
             v.deleteLater()
+        self._clear_containers()
+        self.views = [make_view(s) for s in specs]
+        for v in self.views:
+            if isinstance(v, GLFrame):
+                v.placement_changed.connect(self._relayout)
+        self.shown = {id(v): applies(v.spec, params or {}, {}) for v in self.views}
+        self._relayout()
+
+    def role(self, view: View) -> str:
+        """Where ``view`` goes now: a 3D view outside the grid (its own window, hidden, or no
+        OpenGL) is "info", a short line beside the parameters instead of an empty slot."""
+        if isinstance(view, GLFrame) and not view.embedded():
+            return "info"
+        return view_role(view.spec)
+
+    def visible_views(self) -> list[View]:
+        return [v for v in self.views if self.shown.get(id(v), True)]
+
+    def _clear_containers(self) -> None:
+        for v in self.views:  # out of the old splitters and tabs, which then go
+            v.setParent(None)
         if self.splitter is not None:
             self.splitter.setParent(None)
             self.splitter.deleteLater()
-        self.views = [make_view(s) for s in specs]
-        big = [v for v in self.views if v.spec["kind"] in BIG_KINDS]
-        texts = [v for v in self.views if isinstance(v, (TextView, ValuesView))]
-        small = [v for v in self.views if v not in big and v not in texts]
+            self.splitter = None
+        self.tabs = []
+        self._arrangement = None
+
+    def _plan(self):
+        """(primary row, secondary slots) for the grid's size; a slot is a list of views
+        (more than one: tabs)."""
+        visible = self.visible_views()
+        primary = [v for v in visible if self.role(v) == "primary"]
+        secondary = [v for v in visible if self.role(v) == "secondary"]
+        width, height = max(self.width(), 1), max(self.height(), 1)
+        fits = max(1, width // self.MIN_PRIMARY)
+        top, secondary = primary[:fits], primary[fits:] + secondary
+        if not top and secondary:  # no primary view: the first plot takes the top row
+            top, secondary = secondary[:1], secondary[1:]
+        columns = max(1, min(self.per_row, width // self.MIN_SECONDARY[0]))
+        rows = max(1, int(height * (1 - self.PRIMARY_SHARE)) // self.MIN_SECONDARY[1]) if secondary else 0
+        rows = min(rows, 2)
+        n_slots = columns * rows
+        if len(secondary) <= n_slots:
+            slots = [[v] for v in secondary]
+        else:
+            slots = [[v] for v in secondary[:n_slots - 1]] + [secondary[n_slots - 1:]]
+        per_row = min(columns, len(slots)) if slots else 0
+        slot_rows = [slots[i:i + per_row] for i in range(0, len(slots), per_row)] if slots else []
+        return top, slot_rows
+
+    def _relayout(self, *_args) -> None:
+        top, slot_rows = self._plan()
+        info = [v for v in self.visible_views() if self.role(v) == "info"]
+        key = (tuple(id(v) for v in top), tuple(tuple(tuple(id(v) for v in s) for s in r) for r in slot_rows),
+               tuple(id(v) for v in info))
+        if key == self._arrangement:
+            return
+        self._clear_containers()
+        self._arrangement = key
         self.splitter = QtWidgets.QSplitter(QtCore.Qt.Vertical)
-        rows = ([big] if big else []) + [small[i:i + self.per_row] for i in range(0, len(small), self.per_row)]
-        for group in rows:
+        self.splitter.setChildrenCollapsible(False)
+        for group in ([top] if top else []) + slot_rows:
             row = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
-            for v in group:
-                row.addWidget(v)
+            row.setChildrenCollapsible(False)
+            for slot in group:
+                if isinstance(slot, View):
+                    row.addWidget(slot)
+                elif len(slot) == 1:
+                    row.addWidget(slot[0])
+                else:
+                    row.addWidget(self._tabbed(slot))
             # equal shares (a splitter otherwise starts from each view's size hint: a short
             # title and a colour bar left a race's third image half as wide as the first)
-            row.setSizes([10_000] * len(group))
+            row.setSizes([10_000] * row.count())
             self.splitter.addWidget(row)
-        if big and len(rows) > 1:
+        if top and slot_rows:
+            h = max(self.height(), 100)
+            share = int(h * self.PRIMARY_SHARE)
+            self.splitter.setSizes([share] + [(h - share) // len(slot_rows)] * len(slot_rows))
             self.splitter.setStretchFactor(0, 3)
-            for i in range(1, len(rows)):
+            for i in range(1, len(slot_rows) + 1):
                 self.splitter.setStretchFactor(i, 2)
         self.lay.addWidget(self.splitter)
-        for v in texts:
+        for v in info:
             self.text_panel.layout().addWidget(v)
-        self.text_panel.setVisible(bool(texts))
+        tabbed = {id(v) for t in self.tabs for v in (t.widget(i) for i in range(t.count()))}
+        for v in self.views:  # a tab widget shows its current page itself
+            if not self.shown.get(id(v), True):
+                v.hide()
+            elif id(v) not in tabbed:
+                v.show()
+        self.text_panel.setVisible(bool(info))
+        self.layout_changed.emit()
 
+    def _tabbed(self, views: list[View]) -> QtWidgets.QTabWidget:
+        """Plots that share one slot, one tab each (the tab names the plot; its tooltip the whole title)."""
+        tabs = QtWidgets.QTabWidget()
+        tabs.setDocumentMode(True)
+        tabs.setElideMode(QtCore.Qt.ElideRight)
+        tabs.setUsesScrollButtons(True)
+        for v in views:
+            i = tabs.addTab(v, _short(v.title))
+            tabs.setTabToolTip(i, v.title)
+        self.tabs.append(tabs)
+        return tabs
+
+    def resizeEvent(self, event):  # noqa: N802 (Qt API)
+        super().resizeEvent(event)
+        if self.views:
+            self._relayout()
+
+    # ---- frames -------------------------------------------------------------------
     def update_frame(self, arrays, observables, params, time) -> None:
+        changed = False
+        for v in self.views:
+            shown = applies(v.spec, params, observables)
+            if shown != self.shown.get(id(v), True):
+                self.shown[id(v)] = shown
+                changed = True
+        if changed:
+            self._relayout()
         for v in self.views:
             v.update_frame(arrays, observables, params, time)
 
@@ -601,3 +713,9 @@ class ViewGrid(QtWidgets.QWidget):
     def clear(self) -> None:
         for v in self.views:
             v.clear()
+
+
+def _short(title: str, n: int = 28) -> str:
+    """A tab's name: the title's first clause, at most ``n`` characters."""
+    head = title.split(" (")[0]
+    return head if len(head) <= n else head[:n - 1] + "…"
