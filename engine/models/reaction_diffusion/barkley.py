@@ -41,7 +41,8 @@ import torch
 
 from engine.models import register
 from engine.models.base import SimulationDiverged
-from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, pacing_params, rd_views
+from engine.models.reaction_diffusion.core import (ReactionDiffusion, common_params, pacing_params, phase_plane_view,
+                                                   rd_views)
 from engine.params import Param
 
 #: tips are sampled every this many time units (rounded to whole steps, at least one)
@@ -138,11 +139,18 @@ class Barkley(ReactionDiffusion):
         Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
         Param("Dv", "float", 0.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
     ) + common_params(dt=0.01, dt_max=10.0, cell=0.25, seeding="spiral", noise=0.0) + pacing_params()
-    views = rd_views("u", {"u": [0.0, 1.0], "v": [0.0, 1.0]}, colormaps=("inferno", "viridis")) + (
+    # an excitable medium: the uniform rest state is stable at every k (σ(k) says nothing about
+    # the waves), so the local phase plane takes the dispersion relation's place
+    views = rd_views("u", {"u": [0.0, 1.0], "v": [0.0, 1.0]}, colormaps=("inferno", "viridis"), extra=(
+        phase_plane_view("local phase plane: cells (u, v) over the nullclines",
+                         "u-nullclines: u = 0, 1, (v + b)/a", "v-nullcline: v = u"),
+    )) + (
         {"kind": "lines", "title": f"spiral tip path (last {TIP_WINDOW:g} time units)", "xlabel": "x",
-         "ylabel": "y", "series": [{"x": "tip_path_x", "y": "tip_path_y", "name": "tip path"}],
+         "ylabel": "y", "aspect": "equal", "role": "secondary",
+         "series": [{"x": "tip_path_x", "y": "tip_path_y", "name": "tip path"}],
          "points": [{"x": "tip_x", "y": "tip_y", "name": "tip now"}]},
     )
+    phase_plane = True
     reaction_names = ("a", "b", "eps")
     default_cell = 0.25
     pattern_field = "u"
@@ -157,6 +165,21 @@ class Barkley(ReactionDiffusion):
 
     def seed_states(self):
         return {"rest": (0.0, 0.0), "excited": (1.0, 0.0), "refractory": (0.0, 0.9 * self.p["a"])}
+
+    def phase_curves(self):
+        """The nullclines: f = 0 is u = 0, u = 1 and the threshold u = (v + b)/a (v = a u − b);
+        g = 0 is v = u. Drawn over u ∈ [−0.05, 1.05] and v from below 0 to past the excited
+        branch's top, v = a − b."""
+        a, b = float(self.p["a"]), float(self.p["b"])
+        u_lo, u_hi = -0.05, 1.05
+        v_lo, v_hi = min(0.0, -b) - 0.05, max(1.0, a - b) + 0.05
+        nan = np.nan
+        # u = 0, u = 1 (vertical), the threshold line clipped to the v range; NaN between the pieces
+        u_t = np.clip((np.array([v_lo, v_hi]) + b) / a, u_lo, u_hi)
+        fx = np.array([0.0, 0.0, nan, 1.0, 1.0, nan, u_t[0], u_t[1]])
+        fy = np.array([v_lo, v_hi, nan, v_lo, v_hi, nan, a * u_t[0] - b, a * u_t[1] - b])
+        gx = np.array([u_lo, u_hi])
+        return {"nc_u": (fx, fy), "nc_v": (gx, gx.copy())}
 
     # ---- spiral tips ---------------------------------------------------------------
     def tip_levels(self) -> tuple[float, float]:

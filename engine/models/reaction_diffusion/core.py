@@ -131,24 +131,54 @@ def pacing_params(period: float = 0.0, radius: float = 4.0) -> tuple[Param, ...]
     )
 
 
-def rd_views(main: str, levels: dict[str, list[float] | None], colormaps=("viridis", "magma")) -> tuple[dict, ...]:
-    """Views of a reaction–diffusion model: both fields (paintable), the 3D surface
-    of ``main``, spatial means, the dispersion relation, equations and verdict."""
+#: the phase plane's samples of the field: every this-many-th cell along each side at most
+#: PHASE_SAMPLES_PER_SIDE² points (about 2500, a few thousand at most)
+PHASE_SAMPLES_PER_SIDE = 50
+
+
+def dispersion_view() -> dict:
+    """The dispersion relation of the uniform state, centred on its unstable band
+    (``band``: y from −3·σ_max to 1.25·σ_max when σ_max > 0)."""
+    return {"kind": "lines", "title": "dispersion relation σ(k)", "xlabel": "wavenumber k",
+            "ylabel": "growth rate σ", "role": "secondary", "band": 3,
+            "series": [{"x": "turing_k", "y": "turing_sigma", "name": "Re σ(k)"},
+                       {"x": "turing_k", "y": "turing_zero", "name": "σ = 0"}],
+            "points": [{"x": "k_fastest", "y": "sigma_fastest", "name": "fastest (theory)"},
+                       {"x": "k_measured", "y": "sigma_measured", "name": "measured"}]}
+
+
+def phase_plane_view(title: str, u_curve: str, v_curve: str, aspect: str | None = None) -> dict:
+    """The local u–v phase plane: (u, v) of a few thousand cells of the field (points) over
+    two curves of the model (``nc_u_x``/``nc_u_y`` and ``nc_v_x``/``nc_v_y``: the nullclines,
+    or the limit cycle), pieces separated by NaN."""
+    view = {"kind": "lines", "title": title, "xlabel": "u", "ylabel": "v", "role": "secondary",
+            "series": [{"x": "phase_u", "y": "phase_v", "name": "cells (u, v)", "symbol": "o", "size": 3},
+                       {"x": "nc_u_x", "y": "nc_u_y", "name": u_curve},
+                       {"x": "nc_v_x", "y": "nc_v_y", "name": v_curve, "style": "dash"}],
+            "points": []}
+    if aspect:
+        view["aspect"] = aspect
+    return view
+
+
+def rd_views(main: str, levels: dict[str, list[float] | None], colormaps=("viridis", "magma"),
+             extra: tuple[dict, ...] | None = None) -> tuple[dict, ...]:
+    """Views of a reaction–diffusion model: both fields (paintable; ``main`` the primary
+    view), the 3D surface of ``main``, spatial means, the dispersion relation (or, with
+    ``extra``, those views in its place: excitable media and oscillators, where the uniform
+    state's σ(k) says nothing about the pattern), equations and verdict."""
     other = "u" if main == "v" else "v"
     return (
         {"kind": "image", "array": main, "title": main, "colormap": colormaps[0], "levels": levels[main],
-         "paint": True},
+         "paint": True, "role": "primary"},
         {"kind": "image", "array": other, "title": other, "colormap": colormaps[1], "levels": levels[other],
-         "paint": True},
-        {"kind": "surface", "array": main, "title": f"{main} (height)", "zscale": 0.12, "levels": levels[main]},
-        {"kind": "timeseries", "observables": ["mean_u", "mean_v"], "title": "spatial means"},
-        {"kind": "lines", "title": "dispersion relation σ(k)", "xlabel": "wavenumber k", "ylabel": "growth rate σ",
-         "series": [{"x": "turing_k", "y": "turing_sigma", "name": "Re σ(k)"},
-                    {"x": "turing_k", "y": "turing_zero", "name": "σ = 0"}],
-         "points": [{"x": "k_fastest", "y": "sigma_fastest", "name": "fastest (theory)"},
-                    {"x": "k_measured", "y": "sigma_measured", "name": "measured"}]},
-        {"kind": "text", "array": "equations", "title": "equations"},
-        {"kind": "text", "array": "turing", "title": "linear stability"},
+         "paint": True, "role": "secondary"},
+        {"kind": "surface", "array": main, "title": f"{main} (height)", "zscale": 0.12, "levels": levels[main],
+         "role": "secondary"},
+        {"kind": "timeseries", "observables": ["mean_u", "mean_v"], "title": "spatial means", "role": "secondary"},
+        *((dispersion_view(),) if extra is None else extra),
+        {"kind": "text", "array": "equations", "title": "equations", "role": "info"},
+        {"kind": "text", "array": "turing", "title": "linear stability", "role": "info"},
     )
 
 
@@ -168,6 +198,9 @@ class ReactionDiffusion(Model):
     pattern_field: ClassVar[str] = "u"
     #: extra advice appended to the divergence message
     divergence_hint: ClassVar[str] = ""
+    #: True: ``state()`` carries the phase plane's arrays (``phase_u``/``phase_v`` and the
+    #: curves of :meth:`phase_curves`) for :func:`phase_plane_view`
+    phase_plane: ClassVar[bool] = False
 
     # ---- the chemistry, per system --------------------------------------------
     @staticmethod
@@ -186,6 +219,12 @@ class ReactionDiffusion(Model):
     def regime_note(self) -> str:
         """Extra line for the ``turing`` text (system-specific interpretation)."""
         return ""
+
+    def phase_curves(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The phase plane's two curves, ``{"nc_u": (x, y), "nc_v": (x, y)}`` (u along x, v
+        along y; pieces separated by NaN): the nullclines f = 0 and g = 0, or what the
+        system draws in their place. Only read when ``phase_plane`` is True."""
+        raise NotImplementedError
 
     # ---- geometry --------------------------------------------------------------
     @property
@@ -579,8 +618,22 @@ class ReactionDiffusion(Model):
         a = self.analysis
         k = a.k if a is not None else np.zeros(0)
         sigma = a.sigma if a is not None else np.zeros(0)
-        return {"u": self._fields[0], "v": self._fields[1], "turing_k": k, "turing_sigma": sigma,
-                "turing_zero": np.zeros_like(k)}
+        out = {"u": self._fields[0], "v": self._fields[1], "turing_k": k, "turing_sigma": sigma,
+               "turing_zero": np.zeros_like(k)}
+        if self.phase_plane:
+            out.update(self.phase_samples())
+            for name, (x, y) in self.phase_curves().items():
+                out[f"{name}_x"], out[f"{name}_y"] = np.asarray(x, float), np.asarray(y, float)
+        return out
+
+    def phase_samples(self) -> dict[str, np.ndarray]:
+        """(u, v) of the cells on a regular lattice, at most PHASE_SAMPLES_PER_SIDE per side:
+        ``phase_u`` and ``phase_v``, flat float arrays of equal length."""
+        n = self.p["grid"]
+        stride = max(1, math.ceil(n / PHASE_SAMPLES_PER_SIDE))
+        start = (n - 1 - stride * ((n - 1) // stride)) // 2  # the lattice centred on the grid
+        cells = self._fields[:, start::stride, start::stride].reshape(2, -1).to("cpu", torch.float64).numpy()
+        return {"phase_u": cells[0].copy(), "phase_v": cells[1].copy()}
 
     def observables(self):
         means = self._fields.mean(dim=(1, 2)).to("cpu", torch.float64).tolist()

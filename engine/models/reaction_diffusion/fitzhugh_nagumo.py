@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.models import register
-from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, pacing_params, rd_views
+from engine.models.reaction_diffusion.core import (ReactionDiffusion, common_params, dispersion_view, pacing_params,
+                                                   phase_plane_view, rd_views)
 from engine.params import Param
 
 
@@ -29,7 +30,14 @@ class FitzHughNagumo(ReactionDiffusion):
         Param("Du", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of u", step=0.1),
         Param("Dv", "float", 0.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
     ) + common_params(dt=0.1, dt_max=10.0, cell=1.0, seeding="spiral", noise=0.0) + pacing_params()
-    views = rd_views("u", {"u": [-2.2, 2.2], "v": [-1.0, 1.8]}, colormaps=("inferno", "viridis"))
+    # excitable: the dispersion relation (the rest state's σ(k)) and the local phase plane, where
+    # the pulses' excursions round the cubic nullcline show
+    views = rd_views("u", {"u": [-2.2, 2.2], "v": [-1.0, 1.8]}, colormaps=("inferno", "viridis"), extra=(
+        dispersion_view(),
+        phase_plane_view("local phase plane: cells (u, v) over the nullclines",
+                         "u-nullcline: v = u − u³/3", "v-nullcline: v = (u + a)/b"),
+    ))
+    phase_plane = True
     reaction_names = ("a", "b", "eps")
     default_cell = 1.0
     pattern_field = "u"
@@ -48,6 +56,17 @@ class FitzHughNagumo(ReactionDiffusion):
         real = sorted(r.real for r in roots if abs(r.imag) < 1e-9)
         u = real[0]
         return (float(u), float((u + a) / b))
+
+    def phase_curves(self):
+        """The nullclines over u ∈ [−2.2, 2.2]: the cubic v = u − u³/3 (f = 0) and the line
+        v = (u + a)/b (g = 0; u = −a when b = 0)."""
+        a, b = float(self.p["a"]), float(self.p["b"])
+        u = np.linspace(-2.2, 2.2, 121)
+        if b > 0:
+            g = (np.array([-2.2, 2.2]), (np.array([-2.2, 2.2]) + a) / b)
+        else:
+            g = (np.array([-a, -a]), np.array([-1.0, 1.8]))
+        return {"nc_u": (u, u - u**3 / 3.0), "nc_v": g}
 
     def seed_states(self):
         u, v = self.steady_state()

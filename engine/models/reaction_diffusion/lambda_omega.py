@@ -11,9 +11,13 @@ winds them into a spiral.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from engine.models import register
 from engine.models.reaction_diffusion._seeding import phase_spiral
-from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
+from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, phase_plane_view, rd_views
 from engine.params import Param
 
 
@@ -31,7 +35,14 @@ class LambdaOmega(ReactionDiffusion):
         Param("Dv", "float", 1.0, 0.0, 1e3, unit="length²/time", help="diffusion coefficient of v", step=0.1),
     ) + common_params(dt=0.05, dt_max=10.0, cell=0.5, seeding="spiral", noise=0.0)
     # diverging, not cyclic: u = +1 and u = −1 must not look alike
-    views = rd_views("u", {"u": [-1.0, 1.0], "v": [-1.0, 1.0]}, colormaps=("RdBu", "RdBu"))
+    # the uniform state A = 0 is unstable at every k < 1/√D (a Hopf instability, fastest at k = 0):
+    # its σ(k) selects no wavelength and says nothing about the spiral, so no dispersion relation;
+    # the local phase plane shows the oscillators on (or, at the cores, inside) their cycle
+    views = rd_views("u", {"u": [-1.0, 1.0], "v": [-1.0, 1.0]}, colormaps=("RdBu", "RdBu"), extra=(
+        phase_plane_view("local phase plane: cells (u, v) of the oscillators", "limit cycle A = 1",
+                         "plane wave R = √(1 − D k²) at the measured k", aspect="equal"),
+    ))
+    phase_plane = True
     reaction_names = ("beta",)
     default_cell = 0.5
     pattern_field = "u"
@@ -49,6 +60,18 @@ class LambdaOmega(ReactionDiffusion):
         beta = self.p["beta"]
         return (f"The uniform state A = 0 is an unstable node (λ(0) = 1, ω(0) = 0); it grows onto the bulk "
                 f"oscillation A = 1 with Ω = β = {beta:g}. Plane waves: R² = 1 − D k², Ω = β R².")
+
+    def phase_curves(self):
+        """The uniform oscillation's cycle A = 1 and, with Du = Dv = D and a measured
+        wavelength, the circle R = √(1 − D k²) of the plane waves of that wavenumber
+        (Kopell & Howard): far from the spiral's core the cells lie on it."""
+        theta = np.linspace(0.0, 2.0 * math.pi, 129)
+        circle = (np.cos(theta), np.sin(theta))
+        k = self._measure()[0]
+        d = float(self.p["Du"])
+        r2 = 1.0 - d * k * k if math.isfinite(k) and self.p["Du"] == self.p["Dv"] else math.nan
+        r = math.sqrt(r2) if r2 > 0 else math.nan
+        return {"nc_u": circle, "nc_v": (r * circle[0], r * circle[1])}
 
     def seed_states(self):
         return {"rest": (0.0, 0.0), "excited": (1.0, 0.0), "refractory": (0.0, 1.0),
