@@ -66,7 +66,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_dock()
         self.grid = ViewGrid()
         self.setCentralWidget(self.grid)
-        self.dock_layout.insertWidget(3, self.grid.text_panel)
+        self.info_scroll.setWidget(self.grid.text_panel)
         self._build_statusbar()
         self._build_sweep_dock()
         self._build_preset_browser()
@@ -172,16 +172,28 @@ class MainWindow(QtWidgets.QMainWindow):
         dock.setFeatures(QtWidgets.QDockWidget.DockWidgetMovable | QtWidgets.QDockWidget.DockWidgetFloatable)
         box = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(box)
+        lay.setContentsMargins(4, 4, 4, 4)
         self.dock_layout = lay
+        # the preset's title, description and claim; the parameters; then the tables, text
+        # and 3D views of the grid (ViewGrid.text_panel): three parts of one splitter, each
+        # scrolling, so none sets the window's minimum height
         self.about_label = QtWidgets.QLabel()
         self.about_label.setWordWrap(True)
-        lay.addWidget(self.about_label)
+        self.about_label.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
+        self.about_label.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
+        about = _scrolling(self.about_label)
         self.panel = ParamPanel()
         self.panel.value_changed.connect(self._on_param_changed)
-        scroll = QtWidgets.QScrollArea()
-        scroll.setWidgetResizable(True)
-        scroll.setWidget(self.panel)
-        lay.addWidget(scroll, 3)
+        params = _scrolling(self.panel)
+        self.info_scroll = _scrolling(None)
+        split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
+        split.setChildrenCollapsible(False)
+        for i, (w, stretch) in enumerate(((about, 1), (params, 3), (self.info_scroll, 2))):
+            w.setMinimumHeight(60)
+            split.addWidget(w)
+            split.setStretchFactor(i, stretch)
+        self.dock_splitter = split
+        lay.addWidget(split, 1)
         self.pending_label = QtWidgets.QLabel()
         self.pending_label.setStyleSheet("color: #d08000;")
         self.pending_label.setWordWrap(True)
@@ -687,6 +699,17 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_browser.shutdown()
         self.engine.shutdown()
         super().closeEvent(event)
+
+
+def _scrolling(widget) -> QtWidgets.QScrollArea:
+    """``widget`` in a frameless scroll area that resizes it to its width."""
+    area = QtWidgets.QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QtWidgets.QFrame.NoFrame)
+    area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+    if widget is not None:
+        area.setWidget(widget)
+    return area
 
 
 def preset_titles(paths) -> list[tuple[Path, str, str, bool]]:

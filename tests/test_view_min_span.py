@@ -34,7 +34,10 @@ def test_constant_to_rounding_is_drawn_flat(qtbot):
     _feed(qtbot, view, -0.5 + 1e-8 * rng.standard_normal(50))
     assert _y_span(view) >= 5e-5 * 0.999  # not zoomed into ±1e-8 of noise
 
-    # a quantity that really varies keeps the ordinary automatic range
+    assert "constant to rounding: -0.5" in view.title_label.text()  # and says so
+
+    # a quantity that really varies: the range follows its recent half (0.5 ... 1, padded)
     view.clear()
     _feed(qtbot, view, np.linspace(0.0, 1.0, 50))
-    assert 0.9 < _y_span(view) < 2.0
+    assert 0.5 < _y_span(view) < 0.7
+    assert "constant" not in view.title_label.text()

@@ -146,11 +146,13 @@ def test_image_levels_fixed_or_following(qtbot):
     view.update_frame({"u": np.linspace(0, 5, 64).reshape(8, 8)}, {}, {}, 1.0)
     assert tuple(view.bar.levels()) == pytest.approx((0.0, 1.0))  # fixed: declared levels kept
     view.auto_box.setChecked(True)
-    view.update_frame({"u": np.linspace(2, 5, 64).reshape(8, 8)}, {}, {}, 2.0)
-    assert tuple(view.bar.levels()) == pytest.approx((2.0, 5.0))  # following the frame
+    u = np.linspace(2, 5, 64).reshape(8, 8)
+    view.update_frame({"u": u}, {}, {}, 2.0)
+    # following the frame, robustly (0.5-99.5 percentiles)
+    assert tuple(view.bar.levels()) == pytest.approx(tuple(np.percentile(u, [0.5, 99.5])))
     view.auto_box.setChecked(False)  # freeze what is shown
     view.update_frame({"u": np.linspace(0, 9, 64).reshape(8, 8)}, {}, {}, 3.0)
-    assert tuple(view.bar.levels()) == pytest.approx((2.0, 5.0))
+    assert tuple(view.bar.levels()) == pytest.approx(tuple(np.percentile(u, [0.5, 99.5])))
 
 
 def test_side_by_side_fields_share_a_centred_scale(qtbot):
@@ -167,8 +169,12 @@ def test_side_by_side_fields_share_a_centred_scale(qtbot):
              "d": np.linspace(-0.31, 0.02, 64).reshape(8, 8)}
     solver.update_frame(frame, {}, {}, 0.0)
     diff.update_frame(frame, {}, {}, 0.0)
-    assert tuple(solver.bar.levels()) == pytest.approx((-3.3, 3.3))
-    assert tuple(diff.bar.levels()) == pytest.approx((-0.31, 0.31))
+    both = np.abs(np.concatenate([frame["solver"].ravel(), frame["operator"].ravel()]))
+    top = np.percentile(both, 99.5)  # robust: the 99.5th percentile of |values| of both fields
+    assert tuple(solver.bar.levels()) == pytest.approx((-top, top))
+    assert 3.2 < top <= 3.3
+    top = np.percentile(np.abs(frame["d"]), 99.5)
+    assert tuple(diff.bar.levels()) == pytest.approx((-top, top))
     diff.update_frame({"d": np.zeros((8, 8))}, {}, {}, 1.0)  # at rest
     lo, hi = diff.bar.levels()
     assert lo < 0 < hi and lo == pytest.approx(-hi)
@@ -206,3 +212,24 @@ def test_views_in_a_row_share_its_width_equally(qtbot):
     qtbot.wait(50)
     widths = [v.width() for v in grid.views]
     assert max(widths) - min(widths) <= 0.05 * max(widths), widths
+
+
+def test_robust_levels_ignore_a_few_hot_cells_and_keep_the_declared_scale(qtbot):
+    """Auto levels from percentiles: one hot cell does not wash the field out; a drift far
+    below the field's declared scale (min_range) is drawn pale, not at full saturation; levels
+    the user drags on the colour bar stay."""
+    from widgets.views import ImageView
+
+    view = ImageView({"kind": "image", "array": "u"})
+    qtbot.addWidget(view)
+    u = np.random.default_rng(1).uniform(0.0, 1.0, (64, 64))
+    u[3, 5] = 1000.0
+    view.update_frame({"u": u}, {}, {}, 0.0)
+    lo, hi = view.bar.levels()
+    assert hi < 1.01 and lo > -0.01  # the hot cell is not the top of the scale
+    still = ImageView({"kind": "image", "array": "w", "symmetric": True, "min_range": 2.0})
+    qtbot.addWidget(still)
+    still.update_frame({"w": -8e-5 * np.ones((16, 16)) + 1e-6 * np.arange(256).reshape(16, 16)}, {}, {}, 0.0)
+    assert tuple(still.bar.levels()) == pytest.approx((-1.0, 1.0))  # the declared scale, not ±8e-5
+    still.bar.sigLevelsChangeFinished.emit(still.bar)  # as a drag on the bar ends
+    assert not still.auto_box.isChecked()

@@ -158,7 +158,6 @@ class PhaseView(PlotView):
                 item.addItem(line)
                 items.append(line)
             self.field_items.append(items)
-            self.legend.addItem(items[-1], f"{f.get('name', 'field')} (faint = slow)")
 
         self.trajectory_items: list[tuple[pg.PlotDataItem, pg.ScatterPlotItem]] = []
         for i, t in enumerate(trajectories):
@@ -171,8 +170,6 @@ class PhaseView(PlotView):
             item.addItem(curve, ignoreBounds=not bounded)
             item.addItem(heads, ignoreBounds=not bounded)
             self.trajectory_items.append((curve, heads))
-            if t.get("name"):
-                self.legend.addItem(curve, t["name"])
 
         self._brushes = {code: pg.mkBrush(color) for code, (_, color) in STABILITY.items()}
         self._unknown_brush = pg.mkBrush(UNKNOWN_STABILITY_COLOR)
@@ -188,10 +185,10 @@ class PhaseView(PlotView):
             if len(fixed) > 1 and fp.get("name"):  # which marker is which entry
                 self.legend.addItem(pg.ScatterPlotItem(symbol=symbol, size=10, brush=pg.mkBrush("#707070"),
                                                        pen=pg.mkPen("w", width=1)), fp["name"])
-        if fixed:  # which colour is which stability
-            for label, color in STABILITY.values():
-                self.legend.addItem(pg.ScatterPlotItem(symbol="o", size=10, brush=pg.mkBrush(color),
-                                                       pen=pg.mkPen("w", width=1)), label)
+        # which colour is which stability: listed for the kinds on screen
+        self.stability_samples = {code: pg.ScatterPlotItem(symbol="o", size=10, brush=pg.mkBrush(color),
+                                                           pen=pg.mkPen("w", width=1))
+                                  for code, (_, color) in STABILITY.items()} if fixed else {}
 
         self._extent: tuple[float, float, float, float] | None = None
         self._fixed_range = bool(spec.get("xlim") or spec.get("ylim"))
@@ -213,12 +210,22 @@ class PhaseView(PlotView):
 
     # ---- frames -----------------------------------------------------------
     def update_frame(self, arrays, observables, params, time):
+        # the key lists what is drawn: no "vector field" for a 3D system in a plane, no
+        # separatrix where there is none, only the stabilities of the fixed points shown
         for i, f in enumerate(self.spec.get("fields", [])):
             self._update_field(i, f, arrays)
+            drawn = any(line.xData is not None and len(line.xData) for line in self.field_items[i])
+            self.show_in_legend(self.field_items[i][-1], f"{f.get('name', 'field')} (faint = slow)", drawn)
         for (curve, heads), t in zip(self.trajectory_items, self.spec.get("trajectories", [])):
             self._update_trajectories(curve, heads, arrays.get(t["array"]))
+            drawn = curve.xData is not None and bool(np.isfinite(curve.xData).any())
+            self.show_in_legend(curve, t.get("name"), drawn)
+        codes = set()
         for points, fp in zip(self.fixed_items, self.spec.get("fixed_points", [])):
             self._update_fixed_points(points, arrays.get(fp["array"]), arrays.get(fp.get("kinds", "")))
+            codes.update(str(d) for d in points.data["data"]) if len(points.data) else None
+        for code, sample in self.stability_samples.items():
+            self.show_in_legend(sample, STABILITY[code][0], STABILITY[code][0] in codes)
         # no arrows to frame the view (none declared, or an empty grid: a 3D system in a plane):
         # frame the trajectories and fixed points once
         if not self._fixed_range and self._extent is None:

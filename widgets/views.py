@@ -39,7 +39,6 @@ Every view takes ``title``.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pyqtgraph as pg
@@ -58,6 +57,17 @@ __all__ = ["View", "PlotView", "ImageView", "TimeSeriesView", "BarsView", "Lines
 
 #: an "aspect": "auto" image keeps square cells up to this ratio of its sides
 AUTO_ASPECT_MAX = 3
+#: percentiles that set robust auto levels (a few hot cells do not wash out the rest)
+ROBUST = (0.5, 99.5)
+#: auto levels look at most about this many values of a field (a strided sample)
+LEVEL_SAMPLE = 1 << 16
+
+
+def _sample(a: np.ndarray) -> np.ndarray:
+    """A strided sample of ``a`` (flattened) of at most about ``LEVEL_SAMPLE`` values."""
+    a = np.asarray(a, dtype=np.float64).ravel()
+    step = max(1, a.size // LEVEL_SAMPLE)
+    return a[::step]
 
 
 class ImageView(View):
@@ -76,8 +86,17 @@ class ImageView(View):
         self.plot.setAspectLocked(self.aspect == "equal")
         self._shape = None
         self.plot.invertY(True)
-        self.plot.hideAxis("left")
-        self.plot.hideAxis("bottom")
+        self.extent = spec.get("extent")  # model units: [x0, x1, y0, y1], or an array's name
+        if self.extent is None:
+            self.plot.hideAxis("left")
+            self.plot.hideAxis("bottom")
+        else:  # a kymograph or a field in the model's units: labelled axes, y up
+            self.plot.invertY(False)
+            self.plot.setLabel("bottom", spec.get("xlabel", "x"))
+            self.plot.setLabel("left", spec.get("ylabel", "y"))
+            for name in ("left", "bottom"):
+                self.plot.getAxis(name).enableAutoSIPrefix(False)
+        self._rect = None
         self.image = pg.ImageItem()
         self.plot.addItem(self.image)
         cmap = colormap(spec.get("colormap", "viridis"))
@@ -86,11 +105,20 @@ class ImageView(View):
         self.bar = pg.ColorBarItem(values=tuple(self.levels) if self.levels else (0, 1), colorMap=cmap,
                                    interactive=True, width=12)
         self.bar.setImageItem(self.image, insert_in=self.plot)
+        self.bar.sigLevelsChangeFinished.connect(self._on_levels_dragged)
         self.mask_item = None
+        self.mask_box = None
         if spec.get("mask"):
             self.mask_item = pg.ImageItem()
             self.mask_item.setZValue(10)
             self.plot.addItem(self.mask_item)
+            # outlines of the marked cells (e.g. bits that differ from the cued pattern), off
+            # while the model sends no mask (no target to differ from)
+            self.mask_box = QtWidgets.QCheckBox(spec.get("mask_label", "mark"))
+            self.mask_box.setToolTip(f"Outline the cells where '{spec['mask']}' is set")
+            self.mask_box.setChecked(True)
+            self.mask_box.toggled.connect(self.mask_item.setVisible)
+            self.mask_box.setVisible(False)
         self.paint_enabled = bool(spec.get("paint"))
         self._first = True
         # fixed levels (declared, or dragged on the colour bar) or levels following each frame
@@ -101,6 +129,8 @@ class ImageView(View):
         row = QtWidgets.QHBoxLayout()
         self.layout().removeWidget(self.title_label)
         row.addWidget(self.title_label, 1)
+        if self.mask_box is not None:
+            row.addWidget(self.mask_box)
         row.addWidget(self.auto_box)
         self.layout().insertLayout(0, row)
         self.image.mouseClickEvent = self._on_click
@@ -128,31 +158,83 @@ class ImageView(View):
             self.image.setImage(a, autoLevels=False)
             self.bar.setLevels((lo, hi))
         self._first = False
+        if self.extent is not None:
+            self._place(a, arrays)
         if self.mask_item is not None:
-            m = arrays.get(self.spec["mask"])
-            if m is not None:
-                m = np.asarray(m).reshape(a.shape) if np.asarray(m).size == a.size else np.asarray(m)
-                rgba = np.zeros(m.shape + (4,), dtype=np.ubyte)
-                rgba[m.astype(bool)] = (255, 40, 40, 200)
-                self.mask_item.setImage(rgba, levels=(0, 255))
+            self._draw_mask(arrays.get(self.spec["mask"]), a)
+
+    def _place(self, a: np.ndarray, arrays: dict) -> None:
+        """Put the image on its ``extent`` (model units): columns along x, rows along y."""
+        ext = self.extent
+        if isinstance(ext, str):
+            ext = arrays.get(ext)
+        if ext is None or np.asarray(ext).size != 4:
+            return
+        x0, x1, y0, y1 = (float(e) for e in np.asarray(ext, float).ravel())
+        if not all(math.isfinite(e) for e in (x0, x1, y0, y1)) or x1 == x0 or y1 == y0:
+            return
+        rect = (x0, y0, x1 - x0, y1 - y0)
+        if rect != self._rect:
+            self._rect = rect
+            self.image.setRect(QtCore.QRectF(*rect))
+            if self.mask_item is not None:
+                self.mask_item.setRect(QtCore.QRectF(*rect))
+
+    def _draw_mask(self, m, a: np.ndarray) -> None:
+        """The mask's cells outlined (their edge cells, thin and translucent), not filled:
+        the field under them stays readable. No mask (or an empty one): nothing, no box."""
+        if m is None or np.asarray(m).size == 0:
+            self.mask_item.clear()
+            self.mask_box.setVisible(False)
+            return
+        m = np.asarray(m)
+        m = (m.reshape(a.shape) if m.size == a.size else m).astype(bool)
+        self.mask_box.setVisible(bool(m.any()))
+        inner = m.copy()
+        inner[1:, :] &= m[:-1, :]
+        inner[:-1, :] &= m[1:, :]
+        inner[:, 1:] &= m[:, :-1]
+        inner[:, :-1] &= m[:, 1:]
+        rgba = np.zeros(m.shape + (4,), dtype=np.ubyte)
+        rgba[m & ~inner] = (255, 60, 60, 230)
+        rgba[inner] = (255, 60, 60, 40)
+        self.mask_item.setImage(rgba, levels=(0, 255))
 
     def _auto_levels(self, a: np.ndarray, arrays: dict) -> tuple[float, float]:
         """This frame's levels: the range of the array (or of every array in ``levels_from``),
-        made symmetric about zero with ``symmetric``."""
+        robust (``ROBUST`` percentiles, unless ``"robust": false``), made symmetric about zero
+        with ``symmetric``, and never narrower than ``min_range`` (the field's declared
+        scale: a drift of 1e-5 on a field of order 1 is not stretched to full colour)."""
         parts = [a] + [np.asarray(arrays[n]) for n in self.spec.get("levels_from", ()) if arrays.get(n) is not None]
-        with np.errstate(invalid="ignore"), warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN part: nan, skipped below
-            ranges = [(float(np.nanmin(p)), float(np.nanmax(p))) for p in parts if p.size]
-        ranges = [r for r in ranges if math.isfinite(r[0]) and math.isfinite(r[1])]
-        if not ranges:
+        values = np.concatenate([_sample(p) for p in parts if p.size]) if any(p.size for p in parts) else np.empty(0)
+        values = values[np.isfinite(values)]
+        if not values.size:
             return 0.0, 1.0
-        lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
-        if self.spec.get("symmetric"):
-            top = max(abs(lo), abs(hi))
+        symmetric = bool(self.spec.get("symmetric"))
+        robust = self.spec.get("robust", True)
+        if symmetric:
+            top = float(np.percentile(np.abs(values), ROBUST[1])) if robust else float(np.abs(values).max())
+            if not top > 0:
+                top = float(np.abs(values).max())
             lo, hi = -top, top
+        elif robust:
+            lo, hi = (float(q) for q in np.percentile(values, ROBUST))
+            if hi <= lo:
+                lo, hi = float(values.min()), float(values.max())
+        else:
+            lo, hi = float(values.min()), float(values.max())
+        floor = float(self.spec.get("min_range") or 0.0)
+        if hi - lo < floor:
+            mid = 0.0 if symmetric else 0.5 * (lo + hi)
+            lo, hi = mid - 0.5 * floor, mid + 0.5 * floor
         if hi <= lo:
             lo, hi = lo - 1e-12, lo + 1e-12
         return lo, hi
+
+    def _on_levels_dragged(self, *_):
+        """Levels the user dragged on the colour bar stay: auto levels go off."""
+        if self.auto_box.isChecked():
+            self.auto_box.setChecked(False)
 
     def _on_auto_toggled(self, auto: bool) -> None:
         if not auto:
@@ -234,10 +316,15 @@ class TimeSeriesView(PlotView):
     """Observables against simulation time; the first few highlighted, the rest faint.
 
     Options: ``logx``/``logy`` (log axes), ``xlabel``, ``ylabel``, ``highlight``,
-    ``empty_note`` (shown while no observable has a value).
+    ``empty_note`` (shown while no observable has a value), ``follow`` (default true: the
+    y range is set by the most recent half of the time shown, so a start-up transient
+    does not fix the axis; a pan or zoom by hand stops it, the 'A' button resumes it).
+    Values constant to rounding (:func:`min_span`) are drawn flat and the title says so.
     """
 
     MAX_POINTS = 4000
+    #: the part of the time window, at its end, whose values set the y range
+    RECENT = 0.5
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
@@ -255,6 +342,12 @@ class TimeSeriesView(PlotView):
             else:
                 self.curves[name] = self.plot.plot([], [], pen=pg.mkPen((160, 160, 160, 70), width=1))
         _log_modes(spec, self.plot)
+        self.following = bool(spec.get("follow", True))
+        item = self.plot.getPlotItem()
+        if self.following:
+            item.vb.sigRangeChangedManually.connect(self._stop_following)
+            item.autoBtn.clicked.connect(self._resume_following)
+        self.constant: float | None = None  # the value, while every recent value equals it to rounding
         self.clear()
 
     def clear(self):
@@ -262,6 +355,13 @@ class TimeSeriesView(PlotView):
         self.y = {n: np.empty(0) for n in self.names}
         for c in self.curves.values():
             c.setData([], [])
+
+    def _stop_following(self, *_):
+        self.following = False
+
+    def _resume_following(self):
+        self.following = True
+        self._follow()
 
     def update_frame(self, arrays, observables, params, time):
         if self.t.size and time < self.t[-1]:
@@ -277,6 +377,41 @@ class TimeSeriesView(PlotView):
                 self.show_in_legend(self.curves[n], n, bool(np.isfinite(self.y[n]).any()))
         self.show_empty_note(not any(np.isfinite(y).any() for y in self.y.values()))
         self._limit_zoom()
+        self._follow()
+
+    def recent_values(self) -> np.ndarray:
+        """The finite values of the last :attr:`RECENT` of the time shown (all series)."""
+        if not self.t.size:
+            return np.empty(0)
+        start = self.t[-1] - self.RECENT * (self.t[-1] - self.t[0])
+        sel = self.t >= start
+        parts = [y[sel] for y in self.y.values() if y.size == self.t.size]
+        v = np.concatenate(parts) if parts else np.empty(0)
+        return v[np.isfinite(v)]
+
+    def _follow(self) -> None:
+        """Set the y range from the recent values (log10 of the positive ones on a log axis);
+        a range narrower than :func:`min_span` is drawn flat around its value, and said."""
+        v = self.recent_values()
+        logy = _is_log(self.plot)[1]
+        constant = None
+        if v.size:
+            if logy:
+                v = np.log10(v[v > 0])
+            if v.size:
+                lo, hi = float(v.min()), float(v.max())
+                floor = 0.0 if logy else min_span(v)
+                if hi - lo <= floor:
+                    constant = None if logy else 0.5 * (lo + hi)
+                    lo, hi = 0.5 * (lo + hi) - max(floor, 1e-12), 0.5 * (lo + hi) + max(floor, 1e-12)
+                if self.following:
+                    pad = 0.08 * (hi - lo)
+                    self.plot.getViewBox().enableAutoRange(x=True, y=False)
+                    self.plot.setYRange(lo - pad, hi + pad, padding=0)
+        if constant != self.constant:
+            self.constant = constant
+            self.title_label.setText(self.title if constant is None else
+                                     f"{self.title} — constant to rounding: {format_value(constant)}")
 
     def _limit_zoom(self) -> None:
         """Keep the y span at least ``min_span(values)``: a quantity constant to rounding
@@ -332,12 +467,19 @@ class LinesView(PlotView):
     (text shown in the plot while no series and no marker has data, e.g. why a
     theory is not drawn); per series ``color``, ``style: "dash"``, ``step: true``
     (a histogram: ``len(x) == len(y) + 1`` bin edges, lightly filled) and
-    ``symbol`` (points instead of a line: a pyqtgraph symbol such as ``"o"``, or ``true``).
+    ``symbol`` (points instead of a line: a pyqtgraph symbol such as ``"o"``, or ``true``);
+    ``aspect: "equal"`` (x and y in the same units: a tip path); ``band: k`` (the y range
+    [−k·top, 1.25·top] around the first series' maximum ``top`` when it is positive: a
+    dispersion relation centred on its unstable band, not on its −35 tail).
     """
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
         add_legend(self.plot)
+        if spec.get("aspect") == "equal":
+            self.plot.setAspectLocked(True)
+        self.band = float(spec["band"]) if spec.get("band") else None
+        self._band_top = None
         self.plot.setLabel("bottom", spec.get("xlabel", ""))
         self.plot.setLabel("left", spec.get("ylabel", ""))
         _log_modes(spec, self.plot)
@@ -376,6 +518,7 @@ class LinesView(PlotView):
 
     def update_frame(self, arrays, observables, params, time):
         logx, logy = _is_log(self.plot)
+        drawn = False
         for s, curve in self.curves:
             x, y = arrays.get(s["x"]), arrays.get(s["y"])
             if x is None or y is None:
@@ -390,8 +533,9 @@ class LinesView(PlotView):
                 curve.setData(x, np.nan_to_num(y, nan=0.0), stepMode="center", fillLevel=None if logy else 0.0)
             else:
                 curve.setData(x, y, connect="finite")
-            self.show_in_legend(curve, s.get("name"), bool((np.isfinite(x) & np.isfinite(y)).any())
-                                if x.size == y.size else True)
+            has = bool((np.isfinite(x) & np.isfinite(y)).any()) if x.size == y.size else True
+            drawn = drawn or has
+            self.show_in_legend(curve, s.get("name"), has)
         for p, item in self.points:
             x = lookup(p["x"], observables, params)
             y = lookup(p["y"], observables, params)
@@ -403,8 +547,27 @@ class LinesView(PlotView):
             else:
                 item.setData([], [])
             self.show_in_legend(item, p.get("name"), x is not None and y is not None)
-        self.show_empty_note(not self.plot.getPlotItem().legend.items)
+            drawn = drawn or (x is not None and y is not None)
+        self.show_empty_note(not drawn)
         self._limit_zoom(logy)
+        if self.band is not None and not logy:
+            self._centre_on_band()
+
+    def _centre_on_band(self) -> None:
+        """y from −band·top to 1.25·top, top the first series' largest value (when positive);
+        otherwise the automatic range."""
+        y = self.curves[0][1].yData if self.curves else None
+        top = float(np.nanmax(y)) if y is not None and len(y) and np.isfinite(y).any() else math.nan
+        vb = self.plot.getViewBox()
+        if not top > 0:
+            if self._band_top is not None:
+                self._band_top = None
+                vb.enableAutoRange(y=True)
+            return
+        if self._band_top is None or abs(top - self._band_top) > 0.02 * self._band_top:
+            self._band_top = top
+            vb.enableAutoRange(y=False)
+            self.plot.setYRange(-self.band * top, 1.25 * top, padding=0)
 
     def _limit_zoom(self, logy: bool) -> None:
         """As for time series: values equal to rounding (a quiet network's ±5e-37) are drawn
@@ -679,7 +842,7 @@ class ViewGrid(QtWidgets.QWidget):
         """Plots that share one slot, one tab each (the tab names the plot; its tooltip the whole title)."""
         tabs = QtWidgets.QTabWidget()
         tabs.setDocumentMode(True)
-        tabs.setElideMode(QtCore.Qt.ElideRight)
+        tabs.setElideMode(QtCore.Qt.ElideNone)
         tabs.setUsesScrollButtons(True)
         for v in views:
             i = tabs.addTab(v, _short(v.title))
