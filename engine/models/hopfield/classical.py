@@ -52,8 +52,10 @@ from engine.theory import hopfield as theory
 MAX_COUPLINGS = 25_000**2
 #: how many overlaps appear as separate observables m_1..m_K
 SHOWN_OVERLAPS = 5
-#: number of hierarchy levels in the multitasking panel
+#: number of hierarchy levels in the multitasking panel (at most P of them are drawn)
 HIERARCHY_LEVELS = 6
+#: where no theory speaks, a cued network retrieves (has a target) while its cued overlap is at least this
+RETRIEVAL_OVERLAP = 0.5
 
 
 #: the zero-load theories (mixtures, unsupervised learning) are offered up to these loads
@@ -105,12 +107,18 @@ class Hopfield(Model):
         Param("replicas", "int", 1, 1, 4096, help="independent copies run together (batched)", live=False),
     )
     views = (
-        {"kind": "image", "array": "spins", "title": "Spins (replica 1, wrong bits marked)", "colormap": "gray", "levels": [-1.0, 1.0], "mask": "wrong_bits"},
-        {"kind": "image", "array": "cued_pattern", "title": "Cued pattern", "colormap": "gray", "levels": [-1.0, 1.0]},
-        {"kind": "timeseries", "observables": ["m_cued"] + [f"m_{k}" for k in range(1, SHOWN_OVERLAPS + 1)], "title": "Overlaps (cued first)"},
-        {"kind": "timeseries", "observables": ["energy"], "title": "Energy per neuron"},
+        # wrong_bits marks spins against the cued pattern only while the network has that target
+        # (has_target): all zero in a paramagnet, a spin glass, a mixture, parallel retrieval
+        {"kind": "image", "array": "spins", "title": "Spins (replica 1; marked: bits wrong against the cued pattern)",
+         "colormap": "gray", "levels": [-1.0, 1.0], "mask": "wrong_bits", "role": "primary"},
+        {"kind": "image", "array": "cued_pattern", "title": "Cued pattern", "colormap": "gray", "levels": [-1.0, 1.0],
+         "role": "secondary"},
+        {"kind": "timeseries", "observables": ["m_cued"] + [f"m_{k}" for k in range(1, SHOWN_OVERLAPS + 1)], "title": "Overlaps (cued first)",
+         "role": "secondary"},
+        {"kind": "timeseries", "observables": ["energy"], "title": "Energy per neuron", "role": "secondary"},
         {
             "kind": "lines",
+            "role": "secondary",
             "title": "Phase diagram (AGS: pairwise Hebbian, random patterns)",
             "empty_note": "AGS's phase diagram is for pairwise Hebbian networks of random patterns "
                           "retrieving one of them; it does not describe these settings (see the "
@@ -127,6 +135,7 @@ class Hopfield(Model):
         },
         {
             "kind": "lines",
+            "role": "secondary",
             "title": "Overlap against temperature",
             "xlabel": "temperature T",
             "ylabel": "retrieval overlap m",
@@ -137,10 +146,14 @@ class Hopfield(Model):
             ],
             "points": [{"x": "temperature", "y": "m_cued", "name": "simulation"}],
         },
-        {"kind": "bars", "array": "overlaps", "title": "Overlaps m_μ now", "ylim": [-1.0, 1.0]},
-        {"kind": "timeseries", "observables": ["m_cued", "m_theory", "replica_overlap", "wrong_fraction"], "title": "Retrieval against theory"},
+        {"kind": "bars", "array": "overlaps", "title": "Overlaps m_μ now", "ylim": [-1.0, 1.0], "role": "secondary"},
+        {"kind": "timeseries", "observables": ["m_cued", "m_theory", "replica_overlap", "wrong_fraction"], "title": "Retrieval against theory",
+         "role": "secondary"},
         {
+            # only for diluted patterns (the flag ``diluted``), ranks 1..min(6, P)
             "kind": "lines",
+            "role": "secondary",
+            "shown_when": [["diluted", [1]]],
             "title": "Multitasking hierarchy",
             "xlabel": "rank k",
             "ylabel": "overlap",
@@ -149,7 +162,7 @@ class Hopfield(Model):
                 {"x": "hierarchy_k", "y": "hierarchy_sim", "name": "sorted |m|"},
             ],
         },
-        {"kind": "text", "array": "equations"},
+        {"kind": "text", "array": "equations", "role": "info"},
     )
     time_per_step = 1.0
     steps_per_frame = 1  # one sweep per displayed frame: retrieval is worth watching
@@ -402,11 +415,12 @@ class Hopfield(Model):
     def state(self):
         cue = self.xi[self.p["cue_pattern"] - 1]
         spins = self.sigma[0]
-        wrong = (spins != torch.sign(cue)) & (cue != 0)
         m = self.overlaps_all()[0]
-        order = torch.argsort(m.abs(), descending=True)[:HIERARCHY_LEVELS]
-        sim = torch.zeros(HIERARCHY_LEVELS, device=self.device)
-        sim[: order.shape[0]] = m.abs()[order]
+        wrong = (spins != torch.sign(cue)) & (cue != 0)
+        if not self.has_target(float(m[self.p["cue_pattern"] - 1])):
+            wrong = torch.zeros_like(wrong)  # no target to be wrong against: nothing marked
+        levels = min(HIERARCHY_LEVELS, self.count)  # ranks beyond P do not exist
+        sim = torch.sort(m.abs(), descending=True).values[:levels]
         if self._theory_kind() == "ags":
             pd = dict(theory.phase_diagram())
             # T_g = 1 + √α holds at any load: drawn out past this network's α (the retrieval
@@ -426,8 +440,8 @@ class Hopfield(Model):
             "pd_TM": pd["T_M"],
             "pd_alpha_Tc": pd["alpha_Tc"],
             "pd_Tc": pd["T_c"],
-            "hierarchy_k": np.arange(1, HIERARCHY_LEVELS + 1, dtype=float),
-            "hierarchy_theory": theory.multitasking_amplitudes(self.p["pattern_dilution"], HIERARCHY_LEVELS),
+            "hierarchy_k": np.arange(1, levels + 1, dtype=float),
+            "hierarchy_theory": theory.multitasking_amplitudes(self.p["pattern_dilution"], HIERARCHY_LEVELS)[:levels],
             "hierarchy_sim": sim,
             **self._m_of_t(),
         }
@@ -525,6 +539,27 @@ class Hopfield(Model):
         "none": "Theory here: none applies to these settings (no m_theory, no phase diagram).",
     }
 
+    def has_target(self, m_cued: float | None = None) -> bool:
+        """Whether the network has a target: a cued pattern it should retrieve, the one the
+        wrong bits are counted against in the spin view.
+
+        Only a start from the cue has one (``start = "mixture"`` or ``"random"`` has none),
+        and only where retrieval of it exists: where a theory describes these settings (see
+        :meth:`_theory_kind`), its predicted overlap is positive (AGS below T_M and α_c, the
+        multitasking amplitude 1 − d, the archetype, the dense network's branch); a
+        paramagnet (T above T_M) and a spin glass (α above α_c), where it predicts m = 0,
+        have none. Where no theory applies, the cued overlap of replica 1 decides: a
+        retrieval overlap of at least RETRIEVAL_OVERLAP (so parallel retrieval of several
+        diluted patterns at |m| ≈ 0.2 has none).
+        """
+        if self.p["start"] != "cue":
+            return False
+        if self._theory_kind() != "none":
+            return self.theory_overlap() > 0
+        if m_cued is None:
+            m_cued = float(self.overlaps_all()[0, self.p["cue_pattern"] - 1])
+        return abs(m_cued) >= RETRIEVAL_OVERLAP
+
     def texts(self):
         return {"equations": self.equations + "\n\n" + self._THEORY_TEXT[self._theory_kind()]}
 
@@ -550,6 +585,10 @@ class Hopfield(Model):
             "m_theory": self.theory_overlap(),
             "load": self.count / self.p["neurons"],
             "pd_load": self.count / self.p["neurons"] if self._theory_kind() == "ags" else float("nan"),
+            # 1 while the network has a cued pattern to retrieve (see has_target): the wrong bits mean something
+            "has_target": float(self.has_target(float(m0[cue]))),
+            # 1 for diluted patterns: the multitasking hierarchy applies
+            "diluted": float(self.p["pattern_dilution"] > 0),
             "temperature": float(self.p["temperature"]),
         }
         for k in range(1, SHOWN_OVERLAPS + 1):

@@ -33,6 +33,9 @@ from engine.models import register
 from engine.models.base import Model
 from engine.params import Param
 
+#: longest energy history kept (the cue's point always stays first)
+ENERGY_HISTORY = 512
+
 
 @register
 class ModernHopfield(Model):
@@ -54,14 +57,23 @@ class ModernHopfield(Model):
         Param("mask", "choice", "half", choices=("none", "half"), help="hide the lower half of the cue (hidden pixels start at the mean image)", live=False),
     )
     views = (
-        {"kind": "image", "array": "retrieved", "title": "State ξ (retrieved image)", "colormap": "gray", "levels": None},
-        {"kind": "image", "array": "cue", "title": "Cue (start)", "colormap": "gray", "levels": None},
-        {"kind": "image", "array": "cued_pattern", "title": "Cued pattern", "colormap": "gray", "levels": None},
-        {"kind": "bars", "array": "weights", "title": "Softmax weights over patterns", "ylim": [0.0, 1.0]},
-        {"kind": "timeseries", "observables": ["energy"], "title": "Energy (never increases)"},
-        {"kind": "timeseries", "observables": ["m_cued", "max_weight", "distance_to_mean"], "title": "Retrieval"},
-        {"kind": "timeseries", "observables": ["effective_patterns"], "title": "Patterns in the mixture (1/Σ p²)"},
-        {"kind": "text", "array": "equations"},
+        {"kind": "image", "array": "retrieved", "title": "State ξ (retrieved image)", "colormap": "gray", "levels": None,
+         "role": "primary"},
+        {"kind": "image", "array": "cue", "title": "Cue (start)", "colormap": "gray", "levels": None, "role": "secondary"},
+        {"kind": "image", "array": "cued_pattern", "title": "Cued pattern", "colormap": "gray", "levels": None,
+         "role": "secondary"},
+        {"kind": "bars", "array": "weights", "title": "Softmax weights over patterns", "ylim": [0.0, 1.0], "role": "secondary"},
+        # the energy from the cue on (update 0), kept by the model: the drop of the first update shows
+        # whenever the window joins the run, and the flat tail after it is the minimum
+        {"kind": "lines", "title": "Energy from the cue (never increases)", "xlabel": "update", "ylabel": "E",
+         "role": "secondary",
+         "series": [{"x": "energy_updates", "y": "energy_history", "name": "E(ξ) after each update"}],
+         "points": []},
+        {"kind": "timeseries", "observables": ["m_cued", "max_weight", "distance_to_mean"], "title": "Retrieval",
+         "role": "secondary"},
+        {"kind": "timeseries", "observables": ["effective_patterns"], "title": "Patterns in the mixture (1/Σ p²)",
+         "role": "secondary"},
+        {"kind": "text", "array": "equations", "role": "info"},
     )
     time_per_step = 1.0
     steps_per_frame = 1  # converges in a few updates: show each one
@@ -131,17 +143,24 @@ class ModernHopfield(Model):
         self.cue = cue
         self.xi = cue.clone()
         self._weights = self._softmax(self.xi)
+        self._energies = [(0, self.energy())]  # (update, E): the cue's energy first
 
     def _softmax(self, xi: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.p["beta"] * (self.x.T @ xi), dim=0)
 
     def _step(self, n: int) -> None:
-        for _ in range(n):
+        for i in range(n):
             self.xi = self.x @ self._softmax(self.xi)
+            if n - i <= ENERGY_HISTORY:  # only the last ones can be kept
+                self._energies.append((self.steps + i + 1, self.energy()))
+        if len(self._energies) > ENERGY_HISTORY:
+            self._energies = self._energies[:1] + self._energies[-(ENERGY_HISTORY - 1):]
         self._weights = self._softmax(self.xi)
 
     def _on_live_change(self, changed) -> None:
         self._weights = self._softmax(self.xi)
+        # β changes the energy function: the history restarts from the state as it is now
+        self._energies = [(self.steps, self.energy())]
 
     def energy(self, xi: torch.Tensor | None = None) -> float:
         """E(ξ) = −lse(β, Xᵀξ) + ½ξᵀξ + β⁻¹ ln P + ½M², M = ``pattern_norm``; E ≥ ½(‖ξ‖ − M)² ≥ 0."""
@@ -159,6 +178,9 @@ class ModernHopfield(Model):
             "cue": self._display(self.cue),
             "cued_pattern": self._display(self.x[:, self.p["cue_pattern"] - 1]),
             "weights": self._weights,
+            # E after each update, from the cue's (update 0) on; the cue's point stays first
+            "energy_updates": np.array([k for k, _ in self._energies], dtype=np.float64),
+            "energy_history": np.array([e for _, e in self._energies], dtype=np.float64),
         }
 
     def observables(self):
