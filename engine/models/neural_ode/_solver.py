@@ -19,7 +19,10 @@ Beside the state it carries:
   exponent; the tangent is inside the error control, so its growth is as
   accurate as the trajectory;
 * upward crossings of a Poincaré section, located on the dense-output
-  polynomial by bisection (periods to ~1e-10 of a step);
+  polynomial by bisection (periods to ~1e-10 of a step), with the last
+  :data:`CROSSINGS_KEPT` crossing times and points, from which
+  :meth:`LiveSolver.periodic` decides whether the orbit is periodic (it
+  returns to the same point of the section) and with which period;
 * tails sampled on a uniform time grid from the same polynomial, and the
   recent accepted step sizes.
 """
@@ -37,6 +40,10 @@ FIXED_METHODS = ("rk4", "euler")
 METHODS = ADAPTIVE_METHODS + FIXED_METHODS
 #: evaluations per fixed step (torchdiffeq's rk4 is the 3/8 rule: four stages)
 FIXED_STAGES = {"rk4": 4, "euler": 1}
+#: section crossings (times, points, lap extents) kept per trajectory for the periodicity test
+CROSSINGS_KEPT = 8
+#: a periodic orbit returns to its section point within this fraction of the orbit's extent
+PERIOD_RTOL = 1e-3
 #: an output interval that needs more steps than this is refused (stiff or blowing up)
 MAX_STEPS_PER_ADVANCE = 200_000
 
@@ -137,7 +144,17 @@ class LiveSolver:
         self.lyap_t0 = torch.full((self.batch,), float(t0), dtype=torch.float64, device=x0.device)
         self._lyap_t = float(t0)  # time of the last renormalisation
         self.last_crossing = torch.full((self.batch,), float("nan"), dtype=torch.float64, device=x0.device)
+        #: the latest interval between two crossings (one turn; a period only if the orbit is periodic)
         self.period = torch.full((self.batch,), float("nan"), dtype=torch.float64, device=x0.device)
+        k, dev = CROSSINGS_KEPT, x0.device
+        # the last crossings, oldest first (NaN where none yet), and each lap's extent (the norm of
+        # the per-component range of the tail samples between the crossing before and this one)
+        self.cross_t = torch.full((self.batch, k), float("nan"), dtype=torch.float64, device=dev)
+        self.cross_p = torch.full((self.batch, k, self.dim), float("nan"), dtype=torch.float64, device=dev)
+        self.cross_extent = torch.full((self.batch, k), float("nan"), dtype=torch.float64, device=dev)
+        self.crossings = torch.zeros(self.batch, dtype=torch.int64, device=dev)
+        self._lap_lo = x0.detach().to(torch.float64).clone()
+        self._lap_hi = x0.detach().to(torch.float64).clone()
         self.steps = deque(maxlen=step_history)  # (t, h) of accepted steps
         self._tail = torch.full((tail, self.batch, self.dim), float("nan"), dtype=x0.dtype, device=x0.device)
         self._tail_n = 0
@@ -275,6 +292,9 @@ class LiveSolver:
         idx = (self._tail_n + torch.arange(values.shape[0])) % cap
         self._tail[idx.to(self._tail.device)] = values.to(self._tail.dtype)
         self._tail_n += values.shape[0]
+        v = values.to(torch.float64)
+        self._lap_lo = torch.minimum(self._lap_lo, v.amin(0))
+        self._lap_hi = torch.maximum(self._lap_hi, v.amax(0))
 
     def tails(self) -> torch.Tensor:
         """(B, T, d) recent samples, oldest first, NaN where none yet."""
@@ -317,6 +337,57 @@ class LiveSolver:
         prev = self.last_crossing[rows]
         self.period[rows] = torch.where(torch.isnan(prev), self.period[rows], tc - prev)
         self.last_crossing[rows] = tc
+        point = at_rows(rows, theta).to(torch.float64)
+        extent = (self._lap_hi[rows] - self._lap_lo[rows]).norm(dim=-1)
+        self.cross_t[rows] = torch.cat([self.cross_t[rows, 1:], tc[:, None]], dim=1)
+        self.cross_p[rows] = torch.cat([self.cross_p[rows, 1:], point[:, None]], dim=1)
+        self.cross_extent[rows] = torch.cat([self.cross_extent[rows, 1:], extent[:, None]], dim=1)
+        self.crossings[rows] += 1
+        self._lap_lo[rows] = point
+        self._lap_hi[rows] = point
+
+    def periodic(self, row: int = 0, rtol: float = PERIOD_RTOL, drive_period: float | None = None,
+                 max_lag: int = 4, angles: tuple[int, ...] = ()) -> float:
+        """The period of trajectory ``row`` if its orbit is periodic, else NaN.
+
+        The test is the Poincaré return map's: a periodic orbit comes back to the
+        point of the section it crossed k crossings before (k = 1 for a simple
+        cycle, k > 1 after period doublings). For the smallest lag k ≤ ``max_lag``
+        at which the latest crossing point and (when recorded) the one before it
+        each lie within ``rtol`` × the orbit's extent over those laps of the point
+        k crossings earlier, the period is the time between them. A forced system
+        (``drive_period``) must also come back at the same phase of the drive;
+        components listed in ``angles`` are compared modulo 2π (a pendulum's rotation).
+        Chaotic orbits, quasi-periodic ones and transients still converging (a
+        decaying spiral) never pass; the lap before the first crossing (from the
+        start) never sets the scale.
+        """
+        n = int(self.crossings[row])
+        kept = self.cross_t.shape[1]
+        t, p, ext = self.cross_t[row], self.cross_p[row], self.cross_extent[row]
+        for k in range(1, max_lag + 1):
+            pairs = [(kept - 1 - j, kept - 1 - j - k) for j in (0, 1) if kept - 1 - j - k >= max(0, kept - n)]
+            if not pairs:
+                break
+            ok = True
+            for a, b in pairs:
+                scale = float(ext[b + 1: a + 1].max())
+                diff = p[a] - p[b]
+                if angles:
+                    idx = list(angles)
+                    diff[idx] = torch.remainder(diff[idx] + math.pi, 2.0 * math.pi) - math.pi
+                dist = float(diff.norm())
+                if not (math.isfinite(scale) and scale > 0 and dist <= rtol * scale):
+                    ok = False
+                    break
+                if drive_period:
+                    turns = float(t[a] - t[b]) / drive_period
+                    if round(turns) < 1 or abs(turns - round(turns)) > rtol * max(1.0, turns):
+                        ok = False
+                        break
+            if ok:
+                return float(t[kept - 1] - t[kept - 1 - k])
+        return float("nan")
 
     def _renormalise(self) -> None:
         """Benettin: rescale each tangent to unit length at the solver's internal
@@ -368,6 +439,12 @@ class LiveSolver:
         self._lyap_t = old._lyap_t
         self.last_crossing[:n] = old.last_crossing[idx]
         self.period[:n] = old.period[idx]
+        self.cross_t[:n] = old.cross_t[idx]
+        self.cross_p[:n] = old.cross_p[idx]
+        self.cross_extent[:n] = old.cross_extent[idx]
+        self.crossings[:n] = old.crossings[idx]
+        self._lap_lo[:n] = old._lap_lo[idx]
+        self._lap_hi[:n] = old._lap_hi[idx]
         cap = self._tail.shape[0]
         m = min(old._tail_n, cap)
         tail = torch.full_like(self._tail, float("nan"))

@@ -226,7 +226,8 @@ SYSTEMS: dict[str, System] = {
             ("gravity", "damping"), _pendulum, jacobian=_pendulum_jac,
             start=lambda p: [2.0, 0.0],
             window=lambda p: (-1.2 * math.pi, 1.2 * math.pi, -2.5 * math.sqrt(p["gravity"]), 2.5 * math.sqrt(p["gravity"])),
-            section=lambda x, p: x[..., 0],
+            # sin θ: upward through θ = 0 once per libration, through θ = 2πk once per rotation
+            section=lambda x, p: torch.sin(x[..., 0]),
             invariant=_pendulum_energy, conserved=lambda p: p["damping"] == 0,
         ),
         System(

@@ -10,6 +10,16 @@ from a Poincaré section, conserved quantities, the largest Lyapunov exponent
 (Benettin's method on a tangent vector carried through the same solver) and
 the fixed points with their stability. Clicking the phase portrait launches a
 trajectory from the point clicked.
+
+What the views show follows the system: the period only for a periodic orbit
+(the Poincaré return map's test, :meth:`LiveSolver.periodic`; a chaotic or
+still converging orbit reports NaN and the "orbit" text says why); the
+invariant's drift where the Lyapunov exponent would be for a conservative
+system; the pendulum's angle wrapped to (−π, π] (tails broken at the wrap)
+with its separatrix; the stiff Van der Pol cycle (μ ≥ :data:`LIENARD_MU`) in
+Liénard's plane (x, w = x − x³/3 − y/μ), where the relaxation cycle is the
+cubic's two branches joined by horizontal jumps instead of a flat line on an
+axis of ±1.5 μ; the 3D view only for 3D systems.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ import torch
 from engine.models import register
 from engine.models.base import Model, SimulationDiverged
 from engine.models.neural_ode._phase import field_grid, fixed_points
-from engine.models.neural_ode._solver import METHODS, LiveSolver, SolverFailed
+from engine.models.neural_ode._solver import CROSSINGS_KEPT, METHODS, PERIOD_RTOL, LiveSolver, SolverFailed
 from engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_params, system_values
 from engine.params import Param
 
@@ -31,6 +41,17 @@ from engine.params import Param
 MAX_TRAJECTORIES = 64
 TAIL = 2000
 GRID = 21
+#: from this μ the Van der Pol portrait is drawn in Liénard's plane (x, x − x³/3 − y/μ)
+LIENARD_MU = 10.0
+#: the Liénard plane's window: the cycle spans x ∈ [−2, 2], w ∈ [−2/3, 2/3]
+LIENARD_WINDOW = (-2.5, 2.5, -1.0, 1.0)
+#: crossings without a return before an orbit is called aperiodic
+APERIODIC_AFTER = 5
+#: systems whose state is 3D (the 3D view is shown only for them)
+SYSTEMS_3D = tuple(s.name for s in SYSTEMS.values() if s.dim == 3)
+PHASE_LEGEND = {"fields": [{"x": "pp_x", "y": "pp_y", "u": "pp_u", "v": "pp_v", "name": "vector field"}],
+                "fixed_points": [{"array": "fp", "kinds": "fp_kind", "name": "fixed points"}],
+                "click": "launch", "role": "primary"}
 
 
 @register
@@ -63,25 +84,40 @@ class OdeSystem(Model):
     )
     views = (
         {"kind": "phase", "title": "Phase portrait (click to launch a trajectory)",
-         "xlabel": "x  (θ, prey)", "ylabel": "y  (v, ω, predator; z for Lorenz)",
-         "fields": [{"x": "pp_x", "y": "pp_y", "u": "pp_u", "v": "pp_v", "name": "vector field"}],
-         "trajectories": [{"array": "tails", "name": "trajectories"}],
-         "fixed_points": [{"array": "fp", "kinds": "fp_kind", "name": "fixed points"}],
-         "click": "launch"},
-        {"kind": "timeseries", "observables": ["x", "y", "z"], "title": "Trajectory 1 against time"},
+         "xlabel": "x  (θ wrapped to (−π, π], prey)", "ylabel": "y  (v, ω, predator; z for Lorenz)",
+         **PHASE_LEGEND,
+         "trajectories": [{"array": "tails", "name": "trajectories"},
+                          {"array": "separatrix", "name": "separatrix", "style": "dash", "color": "#c0c0c0"}],
+         "shown_when": [["lienard", [0]]]},
+        {"kind": "phase", "title": "Phase portrait in Liénard's plane (click to launch a trajectory)",
+         "xlabel": "x", "ylabel": "w = x − x³/3 − y/μ  (Liénard)",
+         **PHASE_LEGEND,
+         "trajectories": [{"array": "tails", "name": "trajectories"},
+                          {"array": "slow_manifold", "name": "w = x − x³/3", "style": "dash", "color": "#c0c0c0"}],
+         "shown_when": [["lienard", [1]]]},
+        {"kind": "timeseries", "observables": ["x", "y", "z"], "title": "Trajectory 1 against time", "role": "secondary"},
         {"kind": "lines", "title": "Step size against time", "xlabel": "time", "ylabel": "accepted step h",
-         "logy": True, "series": [{"x": "step_t", "y": "step_h", "name": "accepted steps", "symbol": "o"}]},
+         "logy": True, "series": [{"x": "step_t", "y": "step_h", "name": "accepted steps", "symbol": "o"}],
+         "role": "secondary"},
         {"kind": "lines", "title": "Step-size histogram (recent steps)", "xlabel": "step h", "ylabel": "steps",
-         "logx": True, "series": [{"x": "hist_edges", "y": "hist_counts", "name": "steps", "step": True}]},
-        {"kind": "timeseries", "observables": ["nfe_rate"], "title": "Function evaluations per unit time"},
-        {"kind": "values", "title": "Solver and dynamics",
+         "logx": True, "series": [{"x": "hist_edges", "y": "hist_counts", "name": "steps", "step": True}],
+         "role": "secondary"},
+        {"kind": "timeseries", "observables": ["nfe_rate"], "title": "Function evaluations per unit time",
+         "role": "secondary"},
+        {"kind": "values", "title": "Solver and dynamics", "role": "info",
          "observables": ["nfe", "accepted", "rejected", "step_size", "nfe_total", "rejected_fraction", "step_range",
-                         "period", "lyapunov", "invariant", "invariant_drift", "energy", "trajectories"]},
+                         "period", "turn_time", "lyapunov", "invariant", "invariant_drift", "energy", "trajectories"]},
         {"kind": "timeseries", "observables": ["lyapunov"], "title": "Largest Lyapunov exponent (running)",
-         "empty_note": "No value yet: the exponent is off (tick 'lyapunov' to follow a tangent vector "
-                       "beside trajectory 1, Benettin's method), or the run has only just started."},
-        {"kind": "trajectory3d", "array": "traj3d", "title": "Trajectories in 3D (Lorenz; planar otherwise)"},
-        {"kind": "text", "array": "equations"},
+         "role": "secondary", "shown_when": [["lyapunov", [True]]],
+         "empty_note": "No value yet: the run has only just started (the exponent follows a tangent vector "
+                       "beside trajectory 1, Benettin's method)."},
+        {"kind": "timeseries", "observables": ["invariant_drift"], "role": "secondary",
+         "title": "Drift of the conserved quantity: max |V − V(0)| over the trajectories",
+         "shown_when": [["conservative", [1]]]},
+        {"kind": "trajectory3d", "array": "traj3d", "title": "Trajectories in 3D", "role": "primary",
+         "shown_when": [["system", list(SYSTEMS_3D)]]},
+        {"kind": "text", "array": "orbit", "title": "Orbit of trajectory 1", "role": "info"},
+        {"kind": "text", "array": "equations", "role": "info"},
     )
     steps_per_frame = 1
     #: a recording keeps the states (B, d) and fixed points, not the display's trails and grids
@@ -193,6 +229,8 @@ class OdeSystem(Model):
             super().click(target, x, y)
         if not (math.isfinite(x) and math.isfinite(y)):
             raise ValueError(f"ode_system: cannot launch a trajectory at ({x}, {y})")
+        if self._lienard():
+            y = self.sp["mu"] * (x - x ** 3 / 3.0 - y)  # the clicked w back to y = dx/dt
         point = self.solver.state[0].detach().clone().to(torch.float64)
         i, j = self.sys.plane
         point[i], point[j] = x, y
@@ -239,7 +277,14 @@ class OdeSystem(Model):
         i, j = sys.plane
         window = sys.window(sp)
         t = torch.tensor(self._t, dtype=torch.float64)
-        if sys.dim == 2:
+        if self._lienard():
+            mu = sp["mu"]
+            xs, ys, u, v = field_grid(lambda pts: torch.stack(
+                [mu * (pts[:, 0] - pts[:, 0] ** 3 / 3.0 - pts[:, 1]), pts[:, 0] / mu], dim=-1), LIENARD_WINDOW, GRID)
+        elif sys.name == "pendulum":  # the grid spans one turn, θ ∈ [−π, π]
+            _, _, y0, y1 = window
+            xs, ys, u, v = field_grid(lambda pts: sys.field(t, pts, sp), (-math.pi, math.pi, y0, y1), GRID)
+        elif sys.dim == 2:
             xs, ys, u, v = field_grid(lambda pts: sys.field(t, pts, sp), window, GRID)
         else:  # a 3D field has no honest picture in a plane: no arrows
             xs = ys = torch.zeros(0)
@@ -252,6 +297,11 @@ class OdeSystem(Model):
             full, _, kinds = fixed_points(lambda x: sys.field(t, x, sp), lambda x: sys.jacobian(t, x, sp), lo, hi,
                                           starts_per_axis=9 if sys.dim == 2 else 5)
             pts = full[:, [i, j]] if full.shape[0] else torch.zeros((0, 2))
+            if sys.name == "pendulum" and pts.shape[0]:  # one turn: θ = 0 and the saddles at ±π
+                keep = pts[:, 0].abs() <= math.pi * (1 + 1e-9)
+                pts, kinds = pts[keep], kinds[keep]
+            if self._lienard() and pts.shape[0]:
+                pts = torch.stack([pts[:, 0], pts[:, 0] - pts[:, 0] ** 3 / 3.0 - pts[:, 1] / sp["mu"]], dim=-1)
             self._fixed_full = full
         cache.update(fp=pts, fp_kind=kinds)
         self._cache, self._cache_key = cache, key
@@ -279,10 +329,46 @@ class OdeSystem(Model):
                                        *self._box(sys.window(sp)), starts_per_axis=9 if sys.dim == 2 else 5)
         return pts.numpy(), eig.numpy(), kinds.numpy()
 
+    def _lienard(self) -> bool:
+        """Whether the portrait is drawn in Liénard's plane (a stiff Van der Pol oscillator)."""
+        return self.sys.name == "van_der_pol" and self.sp["mu"] >= LIENARD_MU
+
+    def _plane_tails(self, tails: torch.Tensor) -> np.ndarray:
+        """(B, T', 2) what the phase portrait draws of the tails (B, T, d): the plane's two
+        components; the pendulum's θ wrapped to (−π, π] with a NaN where it wraps (so a rotation
+        leaves one edge and comes back at the other instead of a line across the view); the
+        stiff Van der Pol oscillator's in Liénard's plane."""
+        i, j = self.sys.plane
+        plane = tails[..., [i, j]].numpy().copy()
+        if self._lienard():
+            x = plane[..., 0]
+            plane[..., 1] = x - x ** 3 / 3.0 - plane[..., 1] / self.sp["mu"]
+        if self.sys.name == "pendulum":
+            plane[..., 0] = wrap_angle(plane[..., 0])
+            plane = break_at_wraps(plane)
+        return plane
+
+    def separatrix(self, points: int = 201) -> np.ndarray:
+        """(2, points, 2): the undamped pendulum's separatrix E = g/L through the saddles at ±π,
+        ω = ±2 √(g/L) cos(θ/2) for θ ∈ [−π, π]; NaN for another system or with damping (then
+        no orbit follows it)."""
+        if self.sys.name != "pendulum" or not self.sys.conserved(self.sp):
+            return np.full((2, 1, 2), np.nan)
+        theta = np.linspace(-math.pi, math.pi, points)
+        omega = 2.0 * math.sqrt(self.sp["gravity"]) * np.cos(theta / 2.0)
+        return np.stack([np.stack([theta, omega], -1), np.stack([theta, -omega], -1)])
+
+    def slow_manifold(self, points: int = 201) -> np.ndarray:
+        """(points, 2): the cubic w = x − x³/3 of Liénard's plane, along whose outer branches the
+        relaxation cycle drifts (NaN outside Liénard's plane)."""
+        if not self._lienard():
+            return np.full((1, 2), np.nan)
+        x = np.linspace(LIENARD_WINDOW[0], LIENARD_WINDOW[1], points)
+        return np.stack([x, x - x ** 3 / 3.0], -1)
+
     def state(self):
         s = self.solver
         tails = s.tails().to(torch.float64)
-        i, j = self.sys.plane
         if self.sys.dim == 3:
             traj3d = tails
         else:
@@ -291,7 +377,9 @@ class OdeSystem(Model):
         edges, counts = _log_histogram(steps[:, 1])
         return {
             **self._phase_cache(),
-            "tails": tails[..., [i, j]],
+            "tails": self._plane_tails(tails.cpu()),
+            "separatrix": self.separatrix(),
+            "slow_manifold": self.slow_manifold(),
             "traj3d": traj3d,
             "step_t": steps[:, 0],
             "step_h": steps[:, 1],
@@ -301,7 +389,30 @@ class OdeSystem(Model):
         }
 
     def texts(self):
-        return {"equations": f"{self.sys.title}\n{self.sys.equations}"}
+        return {"equations": f"{self.sys.title}\n{self.sys.equations}", "orbit": self._orbit_text()}
+
+    def _drive_period(self) -> float | None:
+        """The forcing's period for a forced system (a periodic orbit must return in phase with it)."""
+        if self.sys.autonomous(self.sp):
+            return None
+        return 2.0 * math.pi / self.sp["frequency"]
+
+    def _period(self) -> float:
+        angles = (0,) if self.sys.name == "pendulum" else ()
+        return self.solver.periodic(0, drive_period=self._drive_period(), angles=angles)
+
+    def _orbit_text(self) -> str:
+        s = self.solver
+        n = int(s.crossings[0])
+        period = self._period()
+        if math.isfinite(period):
+            return (f"periodic: period T = {period:.6g} (trajectory 1 returns to its Poincaré-section point "
+                    f"within {PERIOD_RTOL:g} of the orbit's size)")
+        if n >= APERIODIC_AFTER:
+            return (f"aperiodic: over the last {min(n, CROSSINGS_KEPT)} section crossings trajectory 1 never "
+                    f"returned to an earlier crossing point (chaotic, quasi-periodic, or still converging); "
+                    f"latest turn {float(s.period[0]):.4g}")
+        return f"no period yet: {n} section crossing(s) so far"
 
     def observables(self):
         s = self.solver
@@ -313,6 +424,7 @@ class OdeSystem(Model):
             rate = (n1 - n0) / (t1 - t0) if t1 > t0 else float("nan")
         inv = self._invariant(s.state) if self.sys.conserved(self.sp) else None
         accepted, rejected = self._accepted_done + s.func.accepted, self._rejected_done + s.func.rejected
+        period = self._period()
         energy = float("nan")
         if self.sys.invariant is not None and self.p["system"] in ("pendulum", "duffing"):
             energy = float(self.sys.invariant(x, self.sp))
@@ -326,7 +438,11 @@ class OdeSystem(Model):
             "rejected_total": float(rejected),
             "rejected_fraction": rejected / (accepted + rejected) if accepted + rejected else float("nan"),
             "nfe_rate": rate,
-            "period": float(s.period[0]),
+            "period": period,
+            "turn_time": float(s.period[0]),
+            "aperiodic": float(not math.isfinite(period) and int(s.crossings[0]) >= APERIODIC_AFTER),
+            "conservative": float(self.sys.conserved(self.sp)),
+            "lienard": float(self._lienard()),
             "step_range": self._step_range(),
             "invariant": float(inv[0]) if inv is not None else float("nan"),
             "invariant_drift": float((inv - self._inv0).abs().max()) if inv is not None else float("nan"),
@@ -342,7 +458,7 @@ class OdeSystem(Model):
         }
 
     def _step_range(self) -> float:
-        """log10(largest / smallest accepted step) over trajectory 1's last period (between its
+        """log10(largest / smallest accepted step) over trajectory 1's last turn (between its
         last two section crossings): how far the step falls within one cycle. NaN before a
         period is measured, or when the steps of that period are no longer all in the history."""
         s = self.solver
@@ -354,6 +470,25 @@ class OdeSystem(Model):
             return float("nan")
         h = steps[(steps[:, 0] > end - period) & (steps[:, 0] <= end), 1]
         return float(np.log10(h.max() / h.min())) if h.size and h.min() > 0 else float("nan")
+
+
+def wrap_angle(theta: np.ndarray) -> np.ndarray:
+    """Angles wrapped to (−π, π]."""
+    return math.pi - np.mod(math.pi - theta, 2.0 * math.pi)
+
+
+def break_at_wraps(plane: np.ndarray) -> np.ndarray:
+    """(B, T', 2) the wrapped paths (B, T, 2) with a NaN row inserted wherever the angle jumps by
+    more than π between samples (a wrap), rows NaN-padded at the start to one length."""
+    rows = []
+    for path in plane:
+        jumps = np.nonzero(np.abs(np.diff(path[:, 0])) > math.pi)[0] + 1
+        rows.append(np.insert(path, jumps, np.nan, axis=0) if jumps.size else path)
+    length = max(r.shape[0] for r in rows)
+    out = np.full((len(rows), length, 2), np.nan)
+    for k, r in enumerate(rows):
+        out[k, length - r.shape[0]:] = r
+    return out
 
 
 def _log_histogram(h: np.ndarray, bins: int = 30):
