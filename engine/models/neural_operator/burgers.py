@@ -75,20 +75,24 @@ class Burgers(SpectralModel):
               help=f"simulated time shown by the kymograph ({KYMOGRAPH_ROWS} rows, newest at the bottom)"),
     )
     views = (
-        {"kind": "lines", "title": "u(x)", "xlabel": "x", "ylabel": "u", "zero_line": True,
+        {"kind": "lines", "title": "u(x)", "xlabel": "x", "ylabel": "u", "zero_line": True, "role": "primary",
          "series": [{"x": "x", "y": "u", "name": "u"}]},
+        # x in length units across, t down: row 0 at kymograph_extent's t0, the newest row at t1
         {"kind": "image", "array": "kymograph", "colormap": "RdBu", "levels": None, "paint": True, "aspect": "auto",
-         "title": "space–time: x across, time down (paint: set u near x)"},
-        {"kind": "lines", "title": "energy spectrum", "xlabel": "wavenumber k", "ylabel": "E(k)",
+         "extent": "kymograph_extent", "xlabel": "x", "ylabel": "t", "role": "primary",
+         "title": "space–time u(x, t): time down (paint: set u near x)"},
+        {"kind": "lines", "title": "energy spectrum", "xlabel": "wavenumber k", "ylabel": "E(k)", "role": "secondary",
          "logx": True, "logy": True,
          "series": [{"x": "k", "y": "spectrum", "name": "E(k)"},
                     {"x": "k", "y": "spectrum_shock", "name": "k⁻² (a shock)", "style": "dash"}]},
-        {"kind": "timeseries", "observables": ["max_gradient"], "title": "shock steepness max |∂u/∂x|"},
-        {"kind": "timeseries", "observables": ["energy", "mean_u"], "title": "energy ½⟨u²⟩ and mean"},
-        {"kind": "values", "title": "solver",
+        {"kind": "timeseries", "observables": ["max_gradient"], "title": "shock steepness max |∂u/∂x|",
+         "role": "secondary"},
+        {"kind": "timeseries", "observables": ["energy", "mean_u"], "title": "energy ½⟨u²⟩ and mean",
+         "role": "secondary"},
+        {"kind": "values", "title": "solver", "role": "info",
          "observables": ["mean_u", "energy", "max_gradient", "dt", "cfl", "tail_energy"]},
-        {"kind": "text", "array": "equations", "title": "equations"},
-        {"kind": "text", "array": "resolution", "title": "resolution"},
+        {"kind": "text", "array": "equations", "title": "equations", "role": "info"},
+        {"kind": "text", "array": "resolution", "title": "resolution", "role": "info"},
     )
     record_fields = ("u",)
     dt_max_auto = 2.0**-6
@@ -207,7 +211,15 @@ class Burgers(SpectralModel):
         rows = torch.roll(self._kymo, -(self._kymo_count % KYMOGRAPH_ROWS), 0)
         k, e = self._spectrum()
         shock = e[0] * (k / k[0]) ** -2.0 if e.size else e
-        return {"x": self._x.numpy(), "u": u, "kymograph": rows, "k": k, "spectrum": e, "spectrum_shock": shock}
+        return {"x": self._x.numpy(), "u": u, "kymograph": rows, "k": k, "spectrum": e, "spectrum_shock": shock,
+                "kymograph_extent": self._kymograph_extent()}
+
+    def _kymograph_extent(self) -> np.ndarray:
+        """[x0, x1, t0, t1]: x across the domain [0, length), row 0 (top, oldest) at t0 and the
+        newest row (bottom) at t1, the time it was written; rows are kymograph_span/rows apart."""
+        spacing = self.p["kymograph_span"] / KYMOGRAPH_ROWS
+        newest = self._next_row - spacing
+        return np.array([0.0, float(self.p["length"]), newest - (KYMOGRAPH_ROWS - 1) * spacing, newest])
 
     def observables(self):
         vh = self._vh

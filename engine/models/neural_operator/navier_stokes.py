@@ -99,17 +99,17 @@ class NavierStokes(SpectralModel):
     )
     views = (
         {"kind": "image", "array": "w", "title": "vorticity w (x down, y across; paint a Gaussian vortex)",
-         "colormap": "RdBu", "levels": None, "paint": True},
-        {"kind": "timeseries", "observables": ["energy", "enstrophy"], "logy": True,
+         "colormap": "RdBu", "levels": None, "paint": True, "role": "primary"},
+        {"kind": "timeseries", "observables": ["energy", "enstrophy"], "logy": True, "role": "secondary",
          "title": "energy ½⟨|u|²⟩ and enstrophy ½⟨w²⟩"},
-        {"kind": "lines", "title": "kinetic-energy spectrum (shell-averaged)", "xlabel": "|k|/2π",
+        {"kind": "lines", "title": "kinetic-energy spectrum (shell-averaged)", "xlabel": "|k|/2π", "role": "secondary",
          "ylabel": "E(k)", "logx": True, "logy": True,
          "series": [{"x": "k_shell", "y": "spectrum", "name": "E(k)"},
                     {"x": "k_shell", "y": "spectrum_k3", "name": "k⁻³ (enstrophy cascade)", "style": "dash"}]},
-        {"kind": "values", "title": "flow and solver",
+        {"kind": "values", "title": "flow and solver", "role": "info",
          "observables": ["energy", "enstrophy", "mean_vorticity", "max_vorticity", "dt", "cfl", "tail_enstrophy"]},
-        {"kind": "timeseries", "observables": ["max_vorticity"], "title": "max |w|"},
-        {"kind": "text", "array": "equations", "title": "equations"},
+        {"kind": "timeseries", "observables": ["max_vorticity"], "title": "max |w|", "role": "secondary"},
+        {"kind": "text", "array": "equations", "title": "equations", "role": "info"},
     )
     record_fields = ("w",)
     dt_max_auto = 2.0**-5

@@ -22,8 +22,11 @@ them (``in_trained_range``) and the card's range is in the text panel.
 
 Shared views for both systems: ``solver``, ``operator`` and ``difference``
 are the vorticity fields for Navier–Stokes and space–time kymographs (x
-across, time down) for Burgers; ``section`` is u(x) (Burgers) or w along the
-middle row y = ½ (Navier–Stokes).
+across, time down, ``kymograph_extent`` their [x0, x1, t0, t1]) for Burgers;
+the section is u(x) (Burgers) or w(x) along one column y (Navier–Stokes):
+``section = "auto"`` through the solver's largest |w| (a vortex's core, not
+the zero line between a pair), or ``"fixed"`` at ``section_y``; the
+``section_y`` observable says where.
 """
 
 from __future__ import annotations
@@ -50,6 +53,14 @@ KYMOGRAPH_ROWS = 128
 TIMING_WINDOW = 16
 #: longest error-against-rollout-step curve kept
 HISTORY = 4096
+#: the smallest span of the solver's and operator's auto colour levels (±0.25: below the scale of the
+#: shipped starts, peaks 0.5 … 3, and of painted vortices, values ±1 … ±4) and of the difference's
+#: (±0.005: a 2 % error of that), so a still canvas's drift (1e-4) is drawn near white
+FIELD_RANGE = 0.5
+DIFFERENCE_RANGE = 0.01
+#: the automatic section keeps its column while that column's max |w| is at least this fraction
+#: of the field's (no flicker between the two equal vortices of a pair)
+SECTION_KEEP = 0.9
 INITIALS = {"burgers": ("random", "sine"),
             "navier_stokes": ("random", "vortex_pair", "co_rotating", "taylor_green", "rest")}
 
@@ -64,6 +75,22 @@ def _shipped_summary() -> str:
         lo, hi = card["viscosity_range"]
         parts.append(f"{name}: ν ∈ [{lo:g}, {hi:g}]")
     return "; ".join(parts) or "none shipped"
+
+
+def _field_views(system: str, note: str, axes: dict) -> tuple[dict, ...]:
+    """The solver, operator and difference images of ``system`` (shown only for it), with its axes."""
+    when = {"shown_when": [["system", [system]]], **axes}
+    return (
+        {"kind": "image", "array": "solver", "colormap": "RdBu", "levels": None, "aspect": "auto", "paint": True,
+         "symmetric": True, "levels_from": ["operator"], "min_range": FIELD_RANGE, "role": "primary", **when,
+         "title": f"solver{note} (paint to restart both sides)"},
+        {"kind": "image", "array": "operator", "colormap": "RdBu", "levels": None, "aspect": "auto", "paint": True,
+         "symmetric": True, "levels_from": ["solver"], "min_range": FIELD_RANGE, "role": "primary", **when,
+         "title": f"neural operator{note} (same colour scale as the solver)"},
+        {"kind": "image", "array": "difference", "colormap": "RdBu", "levels": None, "aspect": "auto",
+         "symmetric": True, "min_range": DIFFERENCE_RANGE, "role": "secondary", **when,
+         "title": "operator − solver (white: no error)"},
+    )
 
 
 @register
@@ -100,33 +127,44 @@ class NeuralOperatorRace(Model):
               help="random: Li et al.'s random field (seeded) for either system; Burgers: sine; Navier–Stokes: "
                    "vortex_pair, co_rotating, taylor_green, rest (as the navier_stokes model)"),
         Param("amplitude", "float", 1.0, 0.0, 100.0, live=False, help="scale of the initial field"),
+        Param("section", "choice", "auto", choices=("auto", "fixed"),
+              help="Navier–Stokes section w(x) along a column y: auto goes through the solver's largest |w| "
+                   "(kept while it stays within 10 % of the largest), fixed at section_y",
+              shown_when=(("system", ("navier_stokes",)),)),
+        Param("section_y", "float", 0.5, 0.0, 1.0, step=0.05,
+              help="y of the Navier–Stokes section when section = fixed",
+              shown_when=(("system", ("navier_stokes",)), ("section", ("fixed",)))),
     )
     views = (
-        # solver and operator on one colour scale (white = 0), the difference on its own, centred
-        {"kind": "image", "array": "solver", "colormap": "RdBu", "levels": None, "aspect": "auto", "paint": True, "symmetric": True,
-         "levels_from": ["operator"],
-         "title": "solver (paint to restart both sides; Burgers: x across, time down; Navier–Stokes: vorticity)"},
-        {"kind": "image", "array": "operator", "colormap": "RdBu", "levels": None, "aspect": "auto", "paint": True, "symmetric": True,
-         "levels_from": ["solver"], "title": "neural operator (same colour scale as the solver)"},
-        {"kind": "image", "array": "difference", "colormap": "RdBu", "levels": None, "aspect": "auto", "symmetric": True,
-         "title": "operator − solver (white: no error)"},
-        {"kind": "lines", "title": "section: u(x), or w(x, y = ½)", "xlabel": "x", "ylabel": "field",
-         "zero_line": True,
+        # Burgers: space–time kymographs with x and t axes (x in [0, 1), the last KYMOGRAPH_ROWS steps,
+        # kymograph_extent), Navier–Stokes: the vorticity fields (x down, y across). Solver and operator
+        # on one colour scale (white = 0), the difference on its own, centred; auto levels never span less
+        # than the fields' scale (a still canvas's drift is not stretched to full saturation)
+        *_field_views("burgers", ": u(x, t), time down",
+                      {"extent": "kymograph_extent", "xlabel": "x", "ylabel": "t"}),
+        *_field_views("navier_stokes", ": vorticity w", {"extent": [0.0, 1.0, 0.0, 1.0], "xlabel": "y", "ylabel": "x"}),
+        {"kind": "lines", "title": "section: u(x) now", "xlabel": "x", "ylabel": "u", "zero_line": True,
+         "role": "secondary", "shown_when": [["system", ["burgers"]]],
+         "series": [{"x": "x", "y": "section_solver", "name": "solver"},
+                    {"x": "x", "y": "section_operator", "name": "operator", "style": "dash"}]},
+        {"kind": "lines", "title": "section: w(x) along the column y = section_y (auto: through the solver's max |w|)",
+         "xlabel": "x (y = section_y: see the race table)", "ylabel": "w", "zero_line": True,
+         "role": "secondary", "shown_when": [["system", ["navier_stokes"]]],
          "series": [{"x": "x", "y": "section_solver", "name": "solver"},
                     {"x": "x", "y": "section_operator", "name": "operator", "style": "dash"}]},
         {"kind": "lines", "title": "relative L2 error against rollout step (restarts at each sync)",
-         "xlabel": "steps since sync", "ylabel": "‖u_op − u‖/‖u‖", "logy": True,
+         "xlabel": "steps since sync", "ylabel": "‖u_op − u‖/‖u‖", "logy": True, "role": "secondary",
          "series": [{"x": "rollout_step", "y": "rollout_error", "name": "this race"},
                     {"x": "card_steps", "y": "card_errors", "name": "test error (card)", "symbol": "o"}]},
-        {"kind": "timeseries", "observables": ["speedup"], "logy": True,
+        {"kind": "timeseries", "observables": ["speedup"], "logy": True, "role": "secondary",
          "title": "speed-up: solver time / operator time per Δt"},
-        {"kind": "timeseries", "observables": ["operator_ms", "solver_ms"], "logy": True,
+        {"kind": "timeseries", "observables": ["operator_ms", "solver_ms"], "logy": True, "role": "secondary",
          "title": "wall time per Δt (ms)"},
-        {"kind": "values", "title": "race",
+        {"kind": "values", "title": "race", "role": "info",
          "observables": ["rel_error", "operator_ms", "solver_ms", "speedup", "solver_steps", "steps_since_sync",
-                         "trained_nu_min", "trained_nu_max", "in_trained_range", "grid"]},
-        {"kind": "text", "array": "checkpoint", "title": "checkpoint"},
-        {"kind": "text", "array": "equations", "title": "equations"},
+                         "trained_nu_min", "trained_nu_max", "in_trained_range", "grid", "section_y"]},
+        {"kind": "text", "array": "checkpoint", "title": "checkpoint", "role": "info"},
+        {"kind": "text", "array": "equations", "title": "equations", "role": "info"},
     )
     record_fields = ("solver_field", "operator_field")
     #: a frame's two fields restore a race (set_state sets each side)
@@ -202,6 +240,7 @@ class NeuralOperatorRace(Model):
         self._pred = self.solver.to_physical(self._truth).clone()
         self._since_sync = 0
         self._history = [0.0]
+        self._section_j: int | None = None
         self._start_kymographs()
 
     # ---- stepping ---------------------------------------------------------------------------
@@ -287,6 +326,28 @@ class NeuralOperatorRace(Model):
     def _kymograph(self, key: str) -> np.ndarray:
         return np.roll(self._kymo[key], -(self._kymo_count % KYMOGRAPH_ROWS), 0)
 
+    def _kymograph_extent(self) -> np.ndarray:
+        """[x0, x1, t0, t1]: x across [0, 1), row 0 (top, oldest) at t0, the last row (newest,
+        the current field) at t1 = time; one row per Δt."""
+        return np.array([0.0, 1.0, self.time - (KYMOGRAPH_ROWS - 1) * self.dt, self.time])
+
+    # ---- the Navier–Stokes section ------------------------------------------------------------------
+    def _section_column(self, solver: torch.Tensor) -> int:
+        """The column j (y = j/n) of the section: fixed at section_y, or through the solver's largest
+        |w|, kept while its own max |w| stays within SECTION_KEEP of the field's (the middle on a
+        still canvas)."""
+        n = self.n
+        if self.p["section"] == "fixed":
+            return int(round(self.p["section_y"] * n)) % n
+        peak = solver.abs().amax(dim=0).to("cpu", torch.float64).numpy()  # max |w| of each column
+        best = int(np.argmax(peak))
+        if not peak[best] > 0:
+            return n // 2
+        keep = self._section_j
+        if keep is None or peak[keep] < SECTION_KEEP * peak[best]:
+            self._section_j = keep = best
+        return keep
+
     # ---- setting the start -------------------------------------------------------------------------
     def set_state(self, u=None, w=None, solver_field=None, operator_field=None) -> None:
         """Start both sides from one field on the race grid: ``u`` (n,) for Burgers, ``w`` (n, n)
@@ -370,11 +431,12 @@ class NeuralOperatorRace(Model):
         solver, pred = self._solver_field(), self._pred[0]
         if self.dims == 1:
             s, o = self._kymograph("solver"), self._kymograph("operator")
-            images = {"solver": s, "operator": o, "difference": o - s}
+            images = {"solver": s, "operator": o, "difference": o - s, "kymograph_extent": self._kymograph_extent()}
             sec_s, sec_o = solver, pred
         else:
             images = {"solver": solver, "operator": pred, "difference": pred - solver}
-            sec_s, sec_o = solver[:, self.n // 2], pred[:, self.n // 2]
+            j = self._section_column(solver)
+            sec_s, sec_o = solver[:, j], pred[:, j]
         errors = self.card["errors"]
         return {
             **images,
@@ -407,6 +469,8 @@ class NeuralOperatorRace(Model):
             "trained_nu_max": hi,
             "in_trained_range": int(inside),
             "grid": self.n,
+            # the y of the Navier–Stokes section w(x, y) (NaN for Burgers: its section is u(x) itself)
+            "section_y": self._section_column(self._solver_field()) / self.n if self.dims == 2 else math.nan,
         }
 
     def texts(self):
