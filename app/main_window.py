@@ -24,6 +24,7 @@ from engine.presets import (
     schemas_from_descriptions,
     user_presets_dir,
 )
+from widgets.elided import ElidedLabel
 from widgets.param_panel import ParamPanel
 from widgets.views import ViewGrid
 
@@ -132,6 +133,8 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setMovable(False)
         tb.addWidget(QtWidgets.QLabel(" Model: "))
         self.model_combo = QtWidgets.QComboBox()
+        # as wide as the longest model title ("Neural operator vs solver (race)" was cut)
+        self.model_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
         self.model_combo.setMinimumWidth(200)
         self.model_combo.activated.connect(self._on_model_chosen)
         tb.addWidget(self.model_combo)
@@ -206,6 +209,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_sweep_dock(self):
         """The sweep panel (app/sweep_dock.py): it runs sweeps in a process of its own; a clicked
         point of its map becomes the live run."""
+        self._raise_on_show = _RaiseOnShow(self)
         self.sweep_dock = SweepDock(self, device=self.engine.device, base=lambda: {
             "describe": self.current, "params": self.current_preset().params if self.current else {},
             "seed": self.seed_box.value(), "observables": list(self.last_frame[0].get("observables", {}))
@@ -220,10 +224,16 @@ class MainWindow(QtWidgets.QMainWindow):
     def _tab_with_parameters(self, dock: QtWidgets.QDockWidget) -> None:
         """Docks share the parameters' place as tabs (opening one raises its tab), so the views
         keep their width: a sweep dock beside them left the fields ~12 px wide."""
+        inner = dock.widget()  # scrolls inside the parameters' width instead of widening the dock
+        area = _NarrowScroll()
+        area.setWidgetResizable(True)
+        area.setFrameShape(QtWidgets.QFrame.NoFrame)
+        area.setWidget(inner)
+        dock.setWidget(area)
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
         self.tabifyDockWidget(self.param_dock, dock)
         dock.hide()
-        dock.visibilityChanged.connect(lambda shown, d=dock: d.raise_() if shown and not d.isFloating() else None)
+        dock.installEventFilter(self._raise_on_show)
         self.param_dock.raise_()
 
     def _build_preset_browser(self):
@@ -245,14 +255,16 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _build_statusbar(self):
         sb = self.statusBar()
-        self.device_label = QtWidgets.QLabel("device: –")
-        self.rate_label = QtWidgets.QLabel("engine: – steps/s")
-        self.fps_label = QtWidgets.QLabel("display: – frames/s")
-        self.time_label = QtWidgets.QLabel("t = 0")
-        self.state_label = QtWidgets.QLabel("")
-        for w in (self.device_label, self.rate_label, self.fps_label, self.time_label, self.state_label):
-            w.setMinimumWidth(110)
-            sb.addPermanentWidget(w)
+        self.device_label = ElidedLabel("device: –")
+        self.rate_label = ElidedLabel("engine: – steps/s")
+        self.fps_label = ElidedLabel("display: – frames/s")
+        self.time_label = ElidedLabel("t = 0")
+        self.state_label = ElidedLabel("")
+        # each field as wide as its text when there is room; elided (with the whole text as
+        # a tooltip) when the window is narrow, never cut mid-word without a trace
+        for w, stretch in ((self.device_label, 0), (self.rate_label, 0), (self.fps_label, 0),
+                           (self.time_label, 0), (self.state_label, 1)):
+            sb.addPermanentWidget(w, stretch)
 
     # ---- engine events ---------------------------------------------------------
     def _on_connected(self, info: dict):
@@ -699,6 +711,26 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_browser.shutdown()
         self.engine.shutdown()
         super().closeEvent(event)
+
+
+class _NarrowScroll(QtWidgets.QScrollArea):
+    """A scroll area that asks for no more width than the parameters dock has (a tabbed dock's
+    size hint widens the whole dock area when its tab comes to the front)."""
+
+    WIDTH = 330
+
+    def sizeHint(self):  # noqa: N802 (Qt API)
+        hint = super().sizeHint()
+        return QtCore.QSize(min(hint.width(), self.WIDTH), hint.height())
+
+
+class _RaiseOnShow(QtCore.QObject):
+    """A tabbed dock that is shown comes to the front of its tab group."""
+
+    def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
+        if event.type() == QtCore.QEvent.Show and not obj.isFloating():
+            QtCore.QTimer.singleShot(0, obj.raise_)
+        return False
 
 
 def _scrolling(widget) -> QtWidgets.QScrollArea:

@@ -91,6 +91,18 @@ class _FloatBox(QtWidgets.QDoubleSpinBox):
             ok = all(c in "0123456789.eE+-" for c in body)
             return (QtGui.QValidator.Intermediate if ok else QtGui.QValidator.Invalid), text, pos
 
+    def minimumSizeHint(self):  # noqa: N802 (Qt API)
+        """Wide enough for any value it shows (six significant digits, a sign and an exponent)
+        and its unit: Qt sizes a spin box from its range's ends, and '6.28319 length' was cut."""
+        hint = super().minimumSizeHint()
+        text = "-8.88888e-08" + self.suffix()
+        width = self.fontMetrics().horizontalAdvance(text) + 40  # frame and arrows
+        return QtCore.QSize(max(hint.width(), width), hint.height())
+
+    def sizeHint(self):  # noqa: N802 (Qt API)
+        hint = super().sizeHint()
+        return QtCore.QSize(max(hint.width(), self.minimumSizeHint().width()), hint.height())
+
     def stepBy(self, steps: int) -> None:  # noqa: N802 (Qt API)
         v = self.value()
         step = 10 ** (math.floor(math.log10(abs(v))) - 1) if v != 0 else self.fallback_step

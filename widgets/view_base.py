@@ -75,6 +75,8 @@ class PlainLegend(pg.LegendItem):
         super().__init__(*args, **kwargs)
         self._width = 0.0
         self.wanted = True  # the user's choice ("Show key")
+        self.at_right = False  # under the plot, or at its right (a short, wide plot)
+        self._height = 0.0
 
     def addItem(self, item, name):  # noqa: N802 (pyqtgraph API)
         super().addItem(item, html.escape(name) if isinstance(name, str) else name)
@@ -84,25 +86,60 @@ class PlainLegend(pg.LegendItem):
         super().removeItem(item)
         self.fit()
 
-    def fit(self, width: float | None = None) -> None:
-        """Flow the entries into the columns that ``width`` (the plot's, by default the last
-        one given) holds, so the key is never wider than its plot."""
+    def fit(self, width: float | None = None, height: float | None = None) -> None:
+        """Place and flow the entries for a plot of ``width`` × ``height`` (by default the
+        last size given): under the plot in as many columns as its width holds, or, where
+        the rows under it would take more than a fifth of a short plot's height, in one
+        column at its right. The key is never wider than its plot."""
         if width is not None:
             self._width = float(width)
+        if height is not None:
+            self._height = float(height)
         # one entry alone says no more than the plot's title: no key then
         shown = len(self.items) >= 2 and self.wanted
         if shown != self.isVisible():
             self.setVisible(shown)
             self.setMaximumHeight(-1 if shown else 0)
+            self.setMaximumWidth(-1 if shown else 0)
         if not self.items:
             self.setColumnCount(1)
             return
         # the text's own width (a label laid out in a cell grows to the cell)
         entry = max(sample.boundingRect().width() + label.item.boundingRect().width()
                     for sample, label in self.items) + self.layout.horizontalSpacing() + 12
-        columns = max(1, min(len(self.items), int(self._width // entry) if self._width > 0 else 1))
+        n = len(self.items)
+        # under the plot in the columns its width holds, or at its right in the fewest columns
+        # whose rows fit its height: whichever leaves the larger plot
+        below = max(1, min(n, int(self._width // entry) if self._width > 0 else 1))
+        right_cols = max(1, -(-n // max(1, int(0.9 * self._height // KEY_ROW)))) if self._height > 0 else n
+        below_h = self._height - (-(-n // below)) * KEY_ROW
+        right_w = self._width - right_cols * entry
+        # the placement whose plot keeps the larger smaller side (relative to a 300 × 220 plot)
+        right = (shown and self._height > 0 and right_cols <= 2 and right_w >= 150
+                 and min(right_w / 300, self._height / 220) > min(self._width / 300, below_h / 220))
+        self._place(right)
+        columns = right_cols if right else below
         if columns != self.columnCount:
             self.setColumnCount(columns)
+
+    def _place(self, right: bool) -> None:
+        parent = self.parentItem()
+        layout = getattr(parent, "layout", None)
+        if layout is None or right == self.at_right:
+            return
+        layout.removeItem(self)
+        if right:
+            layout.addItem(self, 2, 4)
+            layout.setAlignment(self, QtCore.Qt.AlignTop | QtCore.Qt.AlignLeft)
+        else:
+            layout.addItem(self, 4, 1)
+            layout.setAlignment(self, QtCore.Qt.AlignLeft)
+        self.at_right = right
+        layout.activate()
+
+
+#: height of one row of a key, in px
+KEY_ROW = 24
 
 
 def add_legend(plot: pg.PlotWidget, offset=None) -> PlainLegend:
@@ -142,7 +179,7 @@ class _LegendFitter(QtCore.QObject):
 
     def eventFilter(self, obj, event):  # noqa: N802 (Qt API)
         if event.type() == QtCore.QEvent.Resize:
-            self.legend.fit(obj.width() - 60)
+            self.legend.fit(obj.width() - 60, obj.height() - 40)
         return False
 
 

@@ -600,6 +600,8 @@ class TextView(View):
         super().__init__(spec, parent)
         self.label = QtWidgets.QPlainTextEdit(readOnly=True)
         self.label.setMaximumHeight(95)
+        # formulae break at the spaces between terms, never inside a token ("exp(−2 h_i / T)")
+        self.label.setWordWrapMode(QtGui.QTextOption.WordWrap)
         f = QtGui.QFont("DejaVu Sans Mono")
         f.setStyleHint(QtGui.QFont.Monospace)
         self.label.setFont(f)
@@ -715,10 +717,10 @@ class ViewGrid(QtWidgets.QWidget):
     and the layout follows when that changes.
     """
 
-    MIN_PRIMARY = 340
+    MIN_PRIMARY = 390  # a 300 px plot area beside its colour bar and margins
     MIN_SECONDARY = (250, 180)
     #: share of the height given to the primary row when there are secondary plots
-    PRIMARY_SHARE = 0.62
+    PRIMARY_SHARE = 0.57
     layout_changed = QtCore.Signal()
 
     def __init__(self, parent=None, per_row: int = 4):
@@ -772,17 +774,24 @@ class ViewGrid(QtWidgets.QWidget):
         self._arrangement = None
 
     def _plan(self):
-        """(primary row, secondary slots) for the grid's size; a slot is a list of views
-        (more than one: tabs)."""
+        """(primary slots, rows of secondary slots) for the grid's size; a slot is a list of
+        views (more than one: tabs)."""
         visible = self.visible_views()
         primary = [v for v in visible if self.role(v) == "primary"]
         secondary = [v for v in visible if self.role(v) == "secondary"]
         width, height = max(self.width(), 1), max(self.height(), 1)
+        if not primary and secondary:  # no primary view: the first plot takes the top row
+            primary, secondary = secondary[:1], secondary[1:]
+        # primaries that do not fit side by side share the row's last slot as tabs: each
+        # keeps a primary's size (a race's third image was a 176 px strip)
         fits = max(1, width // self.MIN_PRIMARY)
-        top, secondary = primary[:fits], primary[fits:] + secondary
-        if not top and secondary:  # no primary view: the first plot takes the top row
-            top, secondary = secondary[:1], secondary[1:]
-        columns = max(1, min(self.per_row, width // self.MIN_SECONDARY[0]))
+        if len(primary) <= fits:
+            top = [[v] for v in primary]
+        else:
+            top = [[v] for v in primary[:fits - 1]] + [primary[fits - 1:]]
+        # an image beside its colour bar needs more width than a plot
+        slot_width = self.MIN_SECONDARY[0] + (80 if any(isinstance(v, ImageView) for v in secondary) else 0)
+        columns = max(1, min(self.per_row, width // slot_width))
         rows = max(1, int(height * (1 - self.PRIMARY_SHARE)) // self.MIN_SECONDARY[1]) if secondary else 0
         rows = min(rows, 2)
         n_slots = columns * rows
@@ -797,7 +806,7 @@ class ViewGrid(QtWidgets.QWidget):
     def _relayout(self, *_args) -> None:
         top, slot_rows = self._plan()
         info = [v for v in self.visible_views() if self.role(v) == "info"]
-        key = (tuple(id(v) for v in top), tuple(tuple(tuple(id(v) for v in s) for s in r) for r in slot_rows),
+        key = (tuple(tuple(id(v) for v in s) for s in top), tuple(tuple(tuple(id(v) for v in s) for s in r) for r in slot_rows),
                tuple(id(v) for v in info))
         if key == self._arrangement:
             return
@@ -809,9 +818,7 @@ class ViewGrid(QtWidgets.QWidget):
             row = QtWidgets.QSplitter(QtCore.Qt.Horizontal)
             row.setChildrenCollapsible(False)
             for slot in group:
-                if isinstance(slot, View):
-                    row.addWidget(slot)
-                elif len(slot) == 1:
+                if len(slot) == 1:
                     row.addWidget(slot[0])
                 else:
                     row.addWidget(self._tabbed(slot))
