@@ -112,12 +112,15 @@ class ContinuousHopfield(Model):
               help="random ±1, rendered letters/digits, or ±1 images set with set_image_patterns"),
     )
     views = (
-        {"kind": "image", "array": "state", "title": "Outputs v = tanh(βx) (wrong signs marked)", "colormap": "gray",
-         "levels": [-1.0, 1.0], "mask": "wrong_bits"},
-        {"kind": "image", "array": "cued_pattern", "title": "Cued pattern", "colormap": "gray", "levels": [-1.0, 1.0]},
+        # wrong signs are marked only while the network has a target to retrieve (has_target); else the mask is zero
+        {"kind": "image", "array": "state", "title": "Outputs v = tanh(βx) (wrong signs marked while retrieving)",
+         "colormap": "gray", "levels": [-1.0, 1.0], "mask": "wrong_bits", "role": "primary"},
+        {"kind": "image", "array": "cued_pattern", "title": "Cued pattern", "colormap": "gray", "levels": [-1.0, 1.0],
+         "role": "secondary"},
         {"kind": "timeseries", "observables": ["m_cued"] + [f"m_{k}" for k in range(1, SHOWN_OVERLAPS + 1)],
-         "title": "Overlaps (cued first)"},
-        {"kind": "timeseries", "observables": ["energy"], "title": "Energy per neuron (never increases)"},
+         "title": "Overlaps (cued first)", "role": "secondary"},
+        {"kind": "timeseries", "observables": ["energy"], "title": "Energy per neuron (never increases)",
+         "role": "secondary"},
         {
             "kind": "lines",
             "title": "Overlap against temperature",
@@ -126,12 +129,15 @@ class ContinuousHopfield(Model):
             "ylim": [-0.02, 1.02],
             "series": [{"x": "cw_T", "y": "cw_m", "name": "m = tanh(m/T) (one pattern; α → 0)"}],
             "points": [{"x": "temperature", "y": "m_cued", "name": "simulation"}],
+            "role": "secondary",
         },
-        {"kind": "bars", "array": "overlaps", "title": "Overlaps m_μ now", "ylim": [-1.0, 1.0]},
-        {"kind": "timeseries", "observables": ["speed"], "title": "Speed: RMS of dx/dt (→ 0 at a fixed point)", "logy": True},
+        {"kind": "bars", "array": "overlaps", "title": "Overlaps m_μ now", "ylim": [-1.0, 1.0], "role": "secondary"},
+        {"kind": "timeseries", "observables": ["speed"], "title": "Speed: RMS of dx/dt (→ 0 at a fixed point)", "logy": True,
+         "role": "secondary"},
         {"kind": "values", "observables": ["temperature", "beta", "load", "max_load", "patterns", "m_cued", "m_curie_weiss",
-                                           "energy", "w_norm", "substeps"], "title": "Now (x = 0 is stable when β·w_norm < 1)"},
-        {"kind": "text", "array": "equations"},
+                                           "energy", "w_norm", "substeps", "has_target"],
+         "title": "Now (x = 0 is stable when β·w_norm < 1)", "role": "info"},
+        {"kind": "text", "array": "equations", "role": "info"},
     )
     steps_per_frame = 1  # retrieval takes a few time units: watch it
     record_fields = ("state", "overlaps")  # the outputs v and the overlaps; the Curie–Weiss curve is a constant
@@ -305,14 +311,25 @@ class ContinuousHopfield(Model):
     def _image(self, v: torch.Tensor) -> torch.Tensor:
         return v.reshape(pattern_sources.square_shape(v.shape[-1]))
 
+    def has_target(self, m_cued: float | None = None) -> bool:
+        """Whether the network has a pattern it should retrieve, so that "wrong" signs mean something:
+        a cued start at a temperature where one pattern is retrieved (T < 1: the Curie–Weiss overlap
+        is > 0), or any start that has come within overlap 0.5 of the cued pattern. A paramagnet
+        (outputs → 0), a random or a mixture start far from every pattern has none."""
+        if m_cued is None:
+            m_cued = float(self.xi[self.p["cue_pattern"] - 1] @ self.outputs() / self.x.shape[0])
+        cued_retrieval = self.p["start"] == "cue" and _curie_weiss(float(self.p["temperature"])) > 0
+        return bool(cued_retrieval or m_cued >= 0.5)
+
     def state(self):
         cue = self.xi[self.p["cue_pattern"] - 1]
         v = self.outputs()
         temps, m_cw = _curie_weiss_curve()
+        wrong = (torch.sign(v) != cue) if self.has_target() else torch.zeros_like(cue, dtype=torch.bool)
         return {
             "state": self._image(v),
             "cued_pattern": self._image(cue),
-            "wrong_bits": self._image((torch.sign(v) != cue).to(torch.uint8)),
+            "wrong_bits": self._image(wrong.to(torch.uint8)),
             "overlaps": self.overlaps(),
             "cw_T": temps,
             "cw_m": m_cw,
@@ -337,6 +354,7 @@ class ContinuousHopfield(Model):
             "max_load": self.max_load(),
             "w_norm": self.w_norm,
             "substeps": float(self.substeps),
+            "has_target": float(self.has_target(float(m[cue]))),
         }
         for k in range(1, SHOWN_OVERLAPS + 1):
             obs[f"m_{k}"] = float(m[k - 1]) if k <= self.count else float("nan")

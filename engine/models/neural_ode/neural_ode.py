@@ -85,6 +85,8 @@ PROBES = 4
 NFE_MEAN_ITERATIONS = 100
 WEIGHTS_FORMAT = "attractor-lab/neural_ode-weights"
 WEIGHTS_VERSION = 1
+#: phase-portrait colours: the true system's trajectories (solid) and the learned field's (dashed)
+TRUE_COLOR, LEARNED_COLOR = "#4cc9f0", "#f72585"
 #: the configuration a weights file must share with the model it is loaded into
 ARCHITECTURE = ("field", "width", "depth", "activation", "inputs")
 
@@ -162,9 +164,14 @@ class NeuralODE(Model):
     )
     views = (
         {"kind": "timeseries", "observables": ["loss", "loss_train", "loss_val"], "title": "Loss (log scale)",
-         "xlabel": "iteration", "ylabel": "mean squared error", "logy": True},
-        {"kind": "timeseries", "observables": ["nfe_forward", "nfe_backward"],
-         "title": "Function evaluations per iteration", "xlabel": "iteration", "ylabel": "NFE"},
+         "xlabel": "iteration", "ylabel": "mean squared error", "logy": True, "role": "secondary"},
+        # the backward pass calls f only through the adjoint: without it nfe_backward is 0 by construction
+        {"kind": "timeseries", "observables": ["nfe_forward", "nfe_backward"], "role": "secondary",
+         "title": "Function evaluations per iteration (forward, adjoint backward)", "xlabel": "iteration",
+         "ylabel": "NFE", "shown_when": [["adjoint", [True]]]},
+        {"kind": "timeseries", "observables": ["nfe_forward"], "role": "secondary",
+         "title": "Function evaluations per iteration (forward; backpropagation through the solver adds none)",
+         "xlabel": "iteration", "ylabel": "NFE", "shown_when": [["adjoint", [False]]]},
         {"kind": "lines", "title": "Trajectory 1: true (solid) and learned (dashed); held out after the horizon",
          "xlabel": "time", "ylabel": "state",
          "series": [{"x": "t_true", "y": "true_1", "name": "x₁ true"},
@@ -172,28 +179,31 @@ class NeuralODE(Model):
                     {"x": "t_true", "y": "true_2", "name": "x₂ true"},
                     {"x": "t_learned", "y": "learned_2", "name": "x₂ learned", "style": "dash"},
                     {"x": "horizon_t", "y": "horizon_y", "name": "training horizon", "style": "dash",
-                     "color": "#9a9a9a"}]},
+                     "color": "#9a9a9a"}],
+         "role": "secondary"},
         {"kind": "phase", "title": "Phase portrait: true and learned fields, trajectories, fixed points "
                                    "(click to launch both)",
          "xlabel": "x₁", "ylabel": "x₂",
          "fields": [{"x": "grid_x", "y": "grid_y", "u": "true_u", "v": "true_v", "name": "true field"},
                     {"x": "grid_x", "y": "grid_y", "u": "learned_u", "v": "learned_v", "name": "learned field"}],
-         "trajectories": [{"array": "traj_true", "name": "true"},
-                          {"array": "traj_learned", "name": "learned", "style": "dash"},
-                          {"array": "probe_true", "name": "launched (true)"},
-                          {"array": "probe_learned", "name": "launched (learned)", "style": "dash"}],
-         "fixed_points": [{"array": "fp_true", "kinds": "fp_true_kind", "name": "true fixed points"},
-                          {"array": "fp_learned", "kinds": "fp_learned_kind", "name": "learned fixed points"}],
-         "click": "launch"},
+         # one legend entry per meaning: the launched trajectories share the data's colours and
+         # styles (solid true, dashed learned) and add no entries of their own
+         "trajectories": [{"array": "traj_true", "name": "true (solid)", "color": TRUE_COLOR},
+                          {"array": "traj_learned", "name": "learned (dashed)", "style": "dash", "color": LEARNED_COLOR},
+                          {"array": "probe_true", "color": TRUE_COLOR},
+                          {"array": "probe_learned", "style": "dash", "color": LEARNED_COLOR}],
+         "fixed_points": [{"array": "fp_true", "kinds": "fp_true_kind", "name": "true f.p."},
+                          {"array": "fp_learned", "kinds": "fp_learned_kind", "name": "learned f.p."}],
+         "click": "launch", "role": "primary"},
         {"kind": "timeseries", "observables": ["nfe_rollout"], "title": "Prediction cost: NFE of one solve over "
                                                                         "[0, H + held-out span]",
-         "xlabel": "iteration", "ylabel": "NFE"},
-        {"kind": "values", "title": "Training",
+         "xlabel": "iteration", "ylabel": "NFE", "role": "secondary"},
+        {"kind": "values", "title": "Training", "role": "info",
          "observables": ["iteration", "loss", "loss_train", "loss_clean", "loss_val", "forecast_error", "rollout_error",
                          "nfe_forward", "nfe_backward", "nfe_rollout", "steps_accepted", "steps_rejected",
                          "reg_error", "reg_stiffness", "grad_norm", "lr", "parameters",
                          "fixed_points_true", "fixed_points_learned"]},
-        {"kind": "text", "array": "equations"},
+        {"kind": "text", "array": "equations", "role": "info"},
     )
     #: what changes while training (the true trajectories, field and fixed points are fixed per reset)
     record_fields = ("t_learned", "learned_1", "learned_2", "traj_learned", "learned_u", "learned_v",

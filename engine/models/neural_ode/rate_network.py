@@ -69,6 +69,9 @@ ARCHIVE_MIN_TIME = 20.0
 RASTER_UNITS = 128
 RASTER_SAMPLES = 256
 RASTER_INTERVAL = 0.1
+#: the raster's auto colour levels never span less than this: activity far below it (a quiet
+#: network decayed to 1e-20) fades to the centre colour instead of magnifying what is left
+RASTER_MIN_RANGE = 1e-6
 TRACE_UNITS = 4
 #: dimension and PCA window: full states, one every PCA_INTERVAL time units
 PCA_SAMPLES = 400
@@ -105,8 +108,12 @@ class RateNetwork(Model):
     )
     views = (
         {"kind": "image", "array": "rates", "aspect": "free", "title": f"Rates tanh(x): {RASTER_UNITS} units × time (newest right)",
-         "colormap": "RdBu", "levels": [-1.0, 1.0]},
-        {"kind": "trajectory3d", "array": "pca_trajectory", "title": "Trajectory on its top 3 principal components"},
+         # auto levels centred on zero that follow the activity's scale (a network at the edge moves at
+         # |x| ~ 4e-3, which fixed ±1 levels drew blank); below RASTER_MIN_RANGE it fades to the centre colour
+         "colormap": "RdBu", "levels": None, "symmetric": True, "robust": True, "min_range": RASTER_MIN_RANGE,
+         "role": "primary"},
+        {"kind": "trajectory3d", "array": "pca_trajectory", "title": "Trajectory on its top 3 principal components",
+         "role": "secondary"},
         {
             "kind": "lines",
             "title": "Largest Lyapunov exponent against gain",
@@ -119,6 +126,7 @@ class RateNetwork(Model):
                 {"x": "measured_g", "y": "measured_lambda", "name": "measured this run", "symbol": "o", "size": 8},
             ],
             "points": [{"x": "gain", "y": "lyapunov", "name": "now"}],
+            "role": "secondary",
         },
         {
             "kind": "lines",
@@ -126,14 +134,16 @@ class RateNetwork(Model):
             "xlabel": "time",
             "ylabel": "x",
             "series": [{"x": "trace_t", "y": f"trace_{k}", "name": f"unit {k}"} for k in range(1, TRACE_UNITS + 1)],
+            "role": "secondary",
         },
-        {"kind": "timeseries", "observables": ["lyapunov", "lyapunov_theory"], "title": "Running Lyapunov exponent"},
+        {"kind": "timeseries", "observables": ["lyapunov", "lyapunov_theory"], "title": "Running Lyapunov exponent",
+         "role": "secondary"},
         {"kind": "timeseries", "observables": ["mean_abs_x"], "title": "Mean |x| (log: slope g − 1 below the transition)",
-         "logy": True},
-        {"kind": "timeseries", "observables": ["dimension"], "title": "Participation-ratio dimension"},
+         "logy": True, "role": "secondary"},
+        {"kind": "timeseries", "observables": ["dimension"], "title": "Participation-ratio dimension", "role": "secondary"},
         {"kind": "values", "observables": ["gain", "lyapunov", "lyapunov_theory", "lyapunov_time", "dimension", "mean_abs_x"],
-         "title": "Now"},
-        {"kind": "text", "array": "equations"},
+         "title": "Now", "role": "info"},
+        {"kind": "text", "array": "equations", "role": "info"},
     )
     #: a recording keeps the state itself; the rest is display (rings, theory lines)
     record_fields = ("x",)
