@@ -61,6 +61,15 @@ screenshot: install
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} ATTRACTOR_LAB_3D=$${ATTRACTOR_LAB_3D:-off} \
 		$(VENV)/bin/attractor-lab --screenshot $(SCREENSHOT)
 
+# Every shipped preset after its contract's steps, in one labelled image (headless, 3D off; about
+# 20 minutes on 2 cores): the whole library at a glance. CONTACT_SHEET_ARGS='--only "hopfield_*"'
+# for a part of it (app/contact_sheet.py).
+CONTACT_SHEET ?= docs/presets.png
+.PHONY: contact-sheet
+contact-sheet: install
+	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} ATTRACTOR_LAB_3D=$${ATTRACTOR_LAB_3D:-off} \
+		$(PY) -m app.contact_sheet --out $(CONTACT_SHEET) $(CONTACT_SHEET_ARGS)
+
 # The README's command reference, generated from the commands' --help (tests/test_packaging.py checks it).
 cli-reference: install
 	$(PY) -m app.cli_reference --write README.md
