@@ -62,7 +62,7 @@ screenshot: install
 		$(VENV)/bin/attractor-lab --screenshot $(SCREENSHOT)
 
 # Every shipped preset after its contract's steps, in one labelled image (headless, 3D off; about
-# 20 minutes on 2 cores): the whole library at a glance. CONTACT_SHEET_ARGS='--only "hopfield_*"'
+# 5 minutes on 2 cores): the whole library at a glance. CONTACT_SHEET_ARGS='--only "hopfield_*"'
 # for a part of it (app/contact_sheet.py).
 CONTACT_SHEET ?= docs/presets.png
 .PHONY: contact-sheet
