@@ -233,3 +233,20 @@ def test_robust_levels_ignore_a_few_hot_cells_and_keep_the_declared_scale(qtbot)
     assert tuple(still.bar.levels()) == pytest.approx((-1.0, 1.0))  # the declared scale, not ±8e-5
     still.bar.sigLevelsChangeFinished.emit(still.bar)  # as a drag on the bar ends
     assert not still.auto_box.isChecked()
+
+
+def test_log_axis_labels_each_tick_once(qtbot):
+    """Over more than a decade pyqtgraph lists 0.01 among the decades and again among the
+    minor ticks and drew its label twice, over itself (the Navier-Stokes energy panel)."""
+    import pyqtgraph as pg
+
+    from widgets.views import TimeSeriesView
+
+    view = TimeSeriesView({"kind": "timeseries", "observables": ["e"], "logy": True})
+    qtbot.addWidget(view)
+    axis = view.plot.getPlotItem().getAxis("left")
+    for lo, hi in ((-4.0, -1.3), (-25.0, -4.0)):
+        raw = [round(float(v), 9) for _, vals in pg.AxisItem.tickValues(axis, lo, hi, 260) for v in vals]
+        assert len(raw) > len(set(raw))  # pyqtgraph's own levels repeat values
+        ours = [round(float(v), 9) for _, vals in axis.tickValues(lo, hi, 260) for v in vals]
+        assert len(ours) == len(set(ours)) and set(ours) == set(raw)

@@ -269,6 +269,20 @@ class _LogAxis(pg.AxisItem):
     are labelled, only mantissas 1, 2 and 5 keep their text (pyqtgraph labels 1–9,
     and on a short vertical axis 0.006, 0.007, 0.008, 0.009 printed over each other)."""
 
+    def tickValues(self, minVal, maxVal, size):  # noqa: N802 (pyqtgraph API)
+        """Each value at one level only: over more than a decade pyqtgraph lists a decade
+        (0.01) among the major and again among the minor ticks, and draws its label twice."""
+        levels = super().tickValues(minVal, maxVal, size)
+        if not self.logMode:
+            return levels
+        seen: list[float] = []
+        out = []
+        for spacing, values in levels:
+            keep = [v for v in values if not any(abs(v - s) < 1e-9 * max(1.0, abs(v)) for s in seen)]
+            seen.extend(keep)
+            out.append((spacing, keep))
+        return out
+
     def logTickStrings(self, values, scale, spacing):  # noqa: N802 (pyqtgraph API)
         strings = super().logTickStrings(values, scale, spacing)
         if len(values) <= 4:
