@@ -199,7 +199,7 @@ def test_views_in_a_row_share_its_width_equally(qtbot):
     from widgets.views import ViewGrid
 
     specs = [{"kind": "image", "array": name, "title": title, "colormap": "RdBu"} for name, title in
-             (("solver", "solver (paint to restart both sides; Burgers: x across, time down)"),
+             (("solver", "solver (paint to restart both sides; Burgers: x across, time up)"),
               ("operator", "neural operator (paint to restart both sides)"), ("difference", "op − solver"))]
     grid = ViewGrid()
     qtbot.addWidget(grid)
@@ -250,3 +250,27 @@ def test_log_axis_labels_each_tick_once(qtbot):
         assert len(raw) > len(set(raw))  # pyqtgraph's own levels repeat values
         ours = [round(float(v), 9) for _, vals in axis.tickValues(lo, hi, 260) for v in vals]
         assert len(ours) == len(set(ours)) and set(ours) == set(raw)
+
+
+def test_kymograph_fills_its_extent_with_labelled_axes(qtbot):
+    """A kymograph (x across, time up) is drawn on its extent in the model's units, filling
+    the view whatever the cells' ratio; its axes say x and t (the race's Burgers kymograph
+    was a 45 px square in a panel ranging t from -7 to 1)."""
+    from widgets.views import ImageView
+
+    view = ImageView({"kind": "image", "array": "k", "extent": "k_extent", "xlabel": "x", "ylabel": "t",
+                      "aspect": "auto"})
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    k = np.random.default_rng(0).normal(size=(40, 256))
+    view.update_frame({"k": k, "k_extent": np.array([0.0, 1.0, 2.0, 6.0])}, {}, {}, 0.0)
+    (x0, x1), (y0, y1) = view.plot.getViewBox().viewRange()
+    assert (x0, x1, y0, y1) == pytest.approx((0.0, 1.0, 2.0, 6.0))
+    rect = view.image.mapRectToView(view.image.boundingRect())
+    assert (rect.left(), rect.right(), rect.top(), rect.bottom()) == pytest.approx((0.0, 1.0, 2.0, 6.0))
+    item = view.plot
+    assert item.getAxis("bottom").isVisible() and item.getAxis("bottom").labelText == "x"
+    assert item.getAxis("left").labelText == "t"
+    view.update_frame({"k": k, "k_extent": np.array([0.0, 1.0, 3.0, 7.0])}, {}, {}, 1.0)  # the window moves on
+    assert view.plot.getViewBox().viewRange()[1] == pytest.approx([3.0, 7.0])

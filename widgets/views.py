@@ -82,7 +82,8 @@ class ImageView(View):
         self.plot = self.glw.addPlot()
         # square cells for fields; "aspect": "free" stretches (rasters: units × time); "auto":
         # square cells unless the array is long and thin (a kymograph of a few rows, x × time)
-        self.aspect = spec.get("aspect", "equal")
+        # with an extent the axes carry units (x against t in a kymograph): free unless declared
+        self.aspect = spec.get("aspect", "free" if spec.get("extent") is not None else "equal")
         self.plot.setAspectLocked(self.aspect == "equal")
         self._shape = None
         self.plot.invertY(True)
@@ -145,7 +146,7 @@ class ImageView(View):
             a = a[None, :]
         if a.dtype == bool:
             a = a.astype(np.float32)
-        if self.aspect == "auto" and a.shape != self._shape:
+        if self.aspect == "auto" and self.extent is None and a.shape != self._shape:
             self._shape = a.shape
             self.plot.setAspectLocked(max(a.shape) <= AUTO_ASPECT_MAX * max(1, min(a.shape)))
         if not self.auto_box.isChecked():
@@ -179,6 +180,9 @@ class ImageView(View):
             self.image.setRect(QtCore.QRectF(*rect))
             if self.mask_item is not None:
                 self.mask_item.setRect(QtCore.QRectF(*rect))
+            # the view shows the field's extent (a time window that moves on moves the view)
+            self.plot.getViewBox().setRange(xRange=(min(x0, x1), max(x0, x1)), yRange=(min(y0, y1), max(y0, y1)),
+                                            padding=0)
 
     def _draw_mask(self, m, a: np.ndarray) -> None:
         """The mask's cells outlined (their edge cells, thin and translucent), not filled:

@@ -77,10 +77,10 @@ class Burgers(SpectralModel):
     views = (
         {"kind": "lines", "title": "u(x)", "xlabel": "x", "ylabel": "u", "zero_line": True, "role": "primary",
          "series": [{"x": "x", "y": "u", "name": "u"}]},
-        # x in length units across, t down: row 0 at kymograph_extent's t0, the newest row at t1
+        # x in length units across, t up: row 0 (drawn at the bottom) at kymograph_extent's t0, the newest row at t1
         {"kind": "image", "array": "kymograph", "colormap": "RdBu", "levels": None, "paint": True, "aspect": "auto",
          "extent": "kymograph_extent", "xlabel": "x", "ylabel": "t", "role": "primary",
-         "title": "space–time u(x, t): time down (paint: set u near x)"},
+         "title": "space–time u(x, t): time up (paint: set u near x)"},
         {"kind": "lines", "title": "energy spectrum", "xlabel": "wavenumber k", "ylabel": "E(k)", "role": "secondary",
          "logx": True, "logy": True,
          "series": [{"x": "k", "y": "spectrum", "name": "E(k)"},

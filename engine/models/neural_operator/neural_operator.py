@@ -22,7 +22,7 @@ them (``in_trained_range``) and the card's range is in the text panel.
 
 Shared views for both systems: ``solver``, ``operator`` and ``difference``
 are the vorticity fields for Navier–Stokes and space–time kymographs (x
-across, time down, ``kymograph_extent`` their [x0, x1, t0, t1]) for Burgers;
+across, time up, ``kymograph_extent`` their [x0, x1, t0, t1]) for Burgers;
 the section is u(x) (Burgers) or w(x) along one column y (Navier–Stokes):
 ``section = "auto"`` through the solver's largest |w| (a vortex's core, not
 the zero line between a pair), or ``"fixed"`` at ``section_y``; the
@@ -140,7 +140,7 @@ class NeuralOperatorRace(Model):
         # kymograph_extent), Navier–Stokes: the vorticity fields (x down, y across). Solver and operator
         # on one colour scale (white = 0), the difference on its own, centred; auto levels never span less
         # than the fields' scale (a still canvas's drift is not stretched to full saturation)
-        *_field_views("burgers", ": u(x, t), time down",
+        *_field_views("burgers", ": u(x, t), time up",
                       {"extent": "kymograph_extent", "xlabel": "x", "ylabel": "t"}),
         *_field_views("navier_stokes", ": vorticity w", {"extent": [0.0, 1.0, 0.0, 1.0], "xlabel": "y", "ylabel": "x"}),
         {"kind": "lines", "title": "section: u(x) now", "xlabel": "x", "ylabel": "u", "zero_line": True,
