@@ -256,9 +256,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def _build_statusbar(self):
         sb = self.statusBar()
         self.device_label = ElidedLabel("device: –")
-        self.rate_label = ElidedLabel("engine: – steps/s")
-        self.fps_label = ElidedLabel("display: – frames/s")
-        self.time_label = ElidedLabel("t = 0")
+        self.rate_label = ElidedLabel("engine: – steps/s", template="engine: 123,456 steps/s")
+        self.fps_label = ElidedLabel("display: – frames/s", template="display: 30 frames/s")
+        self.time_label = ElidedLabel("t = 0", template="t = 1234.56 (step 1234567)")
         self.state_label = ElidedLabel("")
         # each field as wide as its text when there is room; elided (with the whole text as
         # a tooltip) when the window is narrow, never cut mid-word without a trace
@@ -343,6 +343,7 @@ class MainWindow(QtWidgets.QMainWindow):
         # title and description are plain text: "|λ| < 1" must not open an HTML tag
         self.about_label.setText(f"<b>{html.escape(title)}</b><br>{html.escape(text)}{self._claim_html(d)}")
         self.setWindowTitle(f"Attractor Lab — {title}")
+        QtCore.QTimer.singleShot(0, self._fit_dock)
         self.recording = False
         self.act_record.setChecked(False)
         from_preset = self.preset is not None and self.preset.model == d["name"] and "steps_per_frame" in self.preset.run
@@ -353,6 +354,20 @@ class MainWindow(QtWidgets.QMainWindow):
         elif run:
             self.set_running(True)
         self.model_loaded.emit(d["name"])
+
+    def _fit_dock(self) -> None:
+        """Give the preset's description and claim the height they need (up to 40 % of the
+        dock: the checked claim was below the fold), the tables and text theirs (up to 35 %),
+        the parameters the rest."""
+        split = self.dock_splitter
+        total = sum(split.sizes())
+        if total <= 0:
+            return
+        width = max(self.about_label.width(), split.width() - 24, 100)
+        about = min(self.about_label.heightForWidth(width) + 8, int(0.4 * total))
+        info = min(self.grid.text_panel.sizeHint().height() + 8, int(0.35 * total)) \
+            if self.grid.text_panel.isVisible() else 60
+        split.setSizes([about, max(total - about - info, 60), info])
 
     def _restore_state(self):
         """After an engine restart: send back the last frame's state and continue from it."""

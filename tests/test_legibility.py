@@ -185,3 +185,70 @@ def test_preset_is_legible(qapp, window, preset):
     win.sweep_dock.hide()
     win.set_running(False)
     assert not problems, "\n".join(problems)
+
+
+# ---- the named presets show what their titles say ------------------------------------
+def _open(qapp, win, preset: str, frames: int = FRAMES):
+    win.sweep_dock.hide()
+    _settle(qapp, win, SIZES[0])
+    start = win._frames_drawn
+    assert win.load_preset_file(str(shipped_presets_dir() / f"{preset}.toml"))
+    assert _wait(qapp, lambda: win.current is not None and win.preset is not None
+                 and win.current["name"] == win.preset.model and win._frames_drawn >= start + frames, 90)
+    for _ in range(3):
+        qapp.processEvents()
+
+
+def test_pendulum_shows_a_rotation_inside_the_view_and_the_separatrix(qapp, window):
+    """θ wrapped to (−π, π]: a rotating orbit (E = ω²/2 − cos θ > 1) stays inside the view,
+    and the separatrix E = 1 is drawn."""
+    from widgets.phase_view import PhaseView
+
+    _open(qapp, window, "ode_pendulum_separatrix", frames=30)
+    phase = next(v for v in window.grid.visible_views() if isinstance(v, PhaseView))
+    (x0, x1), (y0, y1) = phase.view_box.viewRange()
+    names = [t.get("name") for t in phase.spec["trajectories"]]
+    tails = phase.trajectory_items[names.index("trajectories")][0]
+    sep = phase.trajectory_items[names.index("separatrix")][0]
+    th, om = np.asarray(tails.xData, float), np.asarray(tails.yData, float)
+    ok = np.isfinite(th) & np.isfinite(om)
+    inside = ok & (th >= x0) & (th <= x1) & (om >= y0) & (om <= y1)
+    energy = 0.5 * om ** 2 - np.cos(th)
+    assert (inside & (energy > 1.05)).sum() >= 20, "no rotating orbit drawn inside the view"
+    assert np.all(np.abs(th[ok]) <= np.pi + 1e-9) and x0 <= -3.0 and x1 >= 3.0
+    sx, sy = np.asarray(sep.xData, float), np.asarray(sep.yData, float)
+    fin = np.isfinite(sx) & np.isfinite(sy)
+    assert fin.sum() >= 20, "the separatrix is not drawn"
+    assert np.allclose(0.5 * sy[fin] ** 2 - np.cos(sx[fin]), 1.0, atol=1e-6)  # E = 1 on it
+
+
+def test_rate_network_edge_raster_uses_its_colour_range(qapp, window):
+    from widgets.views import ImageView
+
+    _open(qapp, window, "rate_network_edge", frames=20)
+    raster = next(v for v in window.grid.visible_views() if isinstance(v, ImageView) and v.spec["array"] == "rates")
+    a = np.asarray(raster.current_image(), float)
+    lo, hi = raster.bar.levels()
+    used = (np.nanpercentile(a, 99) - np.nanpercentile(a, 1)) / (hi - lo)
+    assert used >= 0.5, f"the raster uses {100 * used:.0f} % of its colour range (levels {lo:.3g}..{hi:.3g})"
+
+
+def test_painted_operator_race_on_a_still_canvas_is_drawn_at_its_declared_scale(qapp, window):
+    """Both sides at rest: the operator's small drift is drawn pale on the field's declared
+    scale, not stretched to full saturation."""
+    from widgets.views import ImageView
+
+    _open(qapp, window, "neural_operator_painted", frames=10)
+    op = next(v for v in window.grid.visible_views() if isinstance(v, ImageView) and v.spec["array"] == "operator")
+    lo, hi = op.bar.levels()
+    assert hi - lo >= op.spec["min_range"] * 0.999
+    a = np.asarray(op.current_image(), float)
+    assert np.nanmax(np.abs(a)) < 0.1 * hi, "a still canvas's drift is drawn near full colour"
+
+
+@pytest.mark.parametrize("preset", ["barkley_spiral", "barkley_meander"])
+def test_barkley_shows_no_dispersion_relation(qapp, window, preset):
+    _open(qapp, window, preset, frames=5)
+    titles = [v.title for v in window.grid.visible_views()]
+    assert not any("dispersion" in t.lower() for t in titles), titles
+    assert any("phase plane" in t.lower() for t in titles), titles  # what means something there

@@ -9,8 +9,9 @@ class ElidedLabel(QtWidgets.QLabel):
     """One line of plain text: as wide as the text when there is room, elided at the right
     when there is not (never clipped mid-letter), with the whole text as the tooltip then."""
 
-    def __init__(self, text: str = "", parent=None):
+    def __init__(self, text: str = "", parent=None, template: str = ""):
         super().__init__(text, parent)
+        self.template = template  # a text as long as the longest usual one: the width does not jitter
         self.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Preferred)
         self.setMinimumWidth(40)
 
@@ -21,7 +22,8 @@ class ElidedLabel(QtWidgets.QLabel):
 
     def sizeHint(self):  # noqa: N802 (Qt API)
         fm = self.fontMetrics()
-        return QtCore.QSize(fm.horizontalAdvance(self.text()) + 8, fm.height() + 2)
+        width = max(fm.horizontalAdvance(self.text()), fm.horizontalAdvance(self.template))
+        return QtCore.QSize(width + 12, fm.height() + 2)
 
     def minimumSizeHint(self):  # noqa: N802 (Qt API)
         fm = self.fontMetrics()
