@@ -33,7 +33,15 @@ new model gets its views without editing the GUI. Kinds and their options
 ``text``
     ``array``: a key of the model's ``texts()``.
 
-Every view takes ``title``.
+Every view takes ``title``, ``role`` ("primary", "secondary" or "info": where
+:class:`ViewGrid` puts it; see :func:`widgets.view_base.view_role`) and
+``shown_when`` (``[[name, [values…]], …]``: shown only while the parameters or
+observables say it applies; see :func:`widgets.view_base.applies`). Time series
+take ``follow`` (default true: the y range follows the recent half of the
+window); lines take ``aspect: "equal"`` and ``band: k``; images take ``robust``
+(default true), ``min_range`` (the declared scale: levels never narrower) and
+``extent`` ([x0, x1, y0, y1] or an array's name: axes in model units, row 0 at y0).
+Keys (legends) sit under or beside the plot, never on the data.
 """
 
 from __future__ import annotations

@@ -32,7 +32,22 @@ Views (``Model.views``) are plain dicts, sent to the GUI as JSON:
 ``{"kind": "text", "array": "equations"}``
     a static text panel; ``array`` names a key of :meth:`Model.texts`.
 
-Views the neural-ODE family added (see ``widgets/views.py`` for every option):
+Every view may declare (see ``widgets/views.py`` for every option of each kind):
+
+``"role"``
+    ``"primary"`` (the field or portrait the model is about: most of the window's
+    area), ``"secondary"`` (plots beside it) or ``"info"`` (tables and text, beside
+    the parameters). Defaults: image, surface, phase and trajectory3d primary; text
+    and values info; the rest secondary. One or two primaries per model.
+``"shown_when": [[name, [values…]], …]``
+    shown only while every ``name`` (a parameter, else an observable) has one of
+    its values: a panel that means nothing for the current parameters takes no
+    space (an observable flag such as ``diluted`` or ``conservative`` can say so).
+``"follow"`` (time series; default true), ``"band"`` and ``"aspect": "equal"``
+(lines), ``"min_range"``, ``"robust"`` and ``"extent"`` with ``"xlabel"``/``"ylabel"``
+(images): ranges and colour levels that show the current behaviour.
+
+Views the neural-ODE family added:
 
 ``{"kind": "phase", ...}``
     a 2D phase portrait: vector fields on a grid, trajectories, fixed points
