@@ -810,14 +810,41 @@ def export_view(view, path: str | Path) -> Path:
         raise ValueError(f"the view {view.title!r} has nothing to export")
 
     def write(tmp: Path) -> None:
-        if suffix == ".svg":
-            _export_svg(item, tmp)
-        else:
-            exporter = pgx.ImageExporter(item)
-            exporter.parameters()["width"] = max(int(item.boundingRect().width()) * 2, 400)
-            exporter.export(str(tmp))
+        with _label_margins(item):
+            if suffix == ".svg":
+                _export_svg(item, tmp)
+            else:
+                exporter = pgx.ImageExporter(item)
+                exporter.parameters()["width"] = max(int(item.boundingRect().width()) * 2, 400)
+                exporter.export(str(tmp))
 
     return _replace_with(path, write)
+
+
+class _label_margins:  # noqa: N801 (a context manager used like a function)
+    """While a plot is exported: margins round its layout, so the end labels of its axes and
+    colour bar ("0.5" at the top, "0" at the bottom) lie inside the exported picture, not cut."""
+
+    MARGIN = 12
+
+    def __init__(self, item):
+        self.layout = getattr(item, "layout", None)
+        self.saved = None
+
+    def __enter__(self):
+        if isinstance(self.layout, QtWidgets.QGraphicsLayout):
+            self.saved = self.layout.getContentsMargins()
+            m = self.MARGIN
+            left, top, right, bottom = self.saved
+            self.layout.setContentsMargins(max(left, m), max(top, m), max(right, 2 * m), max(bottom, m))
+            self.layout.activate()
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            self.layout.setContentsMargins(*self.saved)
+            self.layout.activate()
+        return False
 
 
 def _replace_with(path: Path, write) -> Path:

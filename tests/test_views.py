@@ -274,3 +274,26 @@ def test_kymograph_fills_its_extent_with_labelled_axes(qtbot):
     assert item.getAxis("left").labelText == "t"
     view.update_frame({"k": k, "k_extent": np.array([0.0, 1.0, 3.0, 7.0])}, {}, {}, 1.0)  # the window moves on
     assert view.plot.getViewBox().viewRange()[1] == pytest.approx([3.0, 7.0])
+
+
+def test_exported_image_keeps_its_colour_bar_end_labels(qtbot, tmp_path):
+    """The exported PNG's top and bottom rows are margin, so the colour bar's end labels
+    ('0.5' at the top, '0' at the bottom) are inside the picture, not cut; the view's own
+    layout is as before afterwards."""
+    import imageio.v3 as iio
+
+    from app.main_window import export_view
+    from widgets.views import ImageView
+
+    view = ImageView({"kind": "image", "array": "v", "levels": [0.0, 0.5]})
+    qtbot.addWidget(view)
+    view.resize(500, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    view.update_frame({"v": np.linspace(0, 0.5, 64 * 64).reshape(64, 64)}, {}, {}, 0.0)
+    margins = view.plot.layout.getContentsMargins()
+    png = iio.imread(export_view(view, tmp_path / "v.png"))
+    assert view.plot.layout.getContentsMargins() == margins
+    background = png[0, 0, :3]
+    for rows in (png[:6], png[-6:]):
+        assert (rows[..., :3] == background).all(), "something is drawn at the picture's edge (a cut label)"
