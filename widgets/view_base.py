@@ -82,6 +82,15 @@ class PlainLegend(pg.LegendItem):
         super().addItem(item, html.escape(name) if isinstance(name, str) else name)
         self.fit()
 
+    def updateSize(self):  # noqa: N802 (pyqtgraph API)
+        """In the plot's layout, the layout places the key: pyqtgraph's own updateSize moved
+        it to the plot's corner (0, 0), on the data, until the next layout pass."""
+        layout = getattr(self.parentItem(), "layout", None)
+        if not isinstance(layout, QtWidgets.QGraphicsLayout):
+            return super().updateSize()
+        self.updateGeometry()
+        layout.activate()
+
     def removeItem(self, item):  # noqa: N802 (pyqtgraph API)
         super().removeItem(item)
         self.fit()
@@ -117,16 +126,20 @@ class PlainLegend(pg.LegendItem):
         # the placement whose plot keeps the larger smaller side (relative to a 300 × 220 plot)
         right = (shown and self._height > 0 and right_cols <= 2 and right_w >= 150
                  and min(right_w / 300, self._height / 220) > min(self._width / 300, below_h / 220))
-        self._place(right)
         columns = right_cols if right else below
         if columns != self.columnCount:
             self.setColumnCount(columns)
+        if right and not self._place(True):  # it did not fit at the right after all
+            self.setColumnCount(below)
+        elif not right:
+            self._place(False)
 
-    def _place(self, right: bool) -> None:
+    def _place(self, right: bool) -> bool:
+        """Move the key under the plot or to its right; whether it is at the right now."""
         parent = self.parentItem()
         layout = getattr(parent, "layout", None)
         if layout is None or right == self.at_right:
-            return
+            return self.at_right
         layout.removeItem(self)
         if right:
             layout.addItem(self, 2, 4)
@@ -136,6 +149,12 @@ class PlainLegend(pg.LegendItem):
             layout.setAlignment(self, QtCore.Qt.AlignLeft)
         self.at_right = right
         layout.activate()
+        vb = getattr(parent, "vb", None)
+        if right and vb is not None:
+            overlap = self.sceneBoundingRect().intersected(vb.sceneBoundingRect())
+            if overlap.width() > 2 and overlap.height() > 2:  # (half a pixel of rounding is not overflow)
+                return self._place(False)  # too narrow after all: the layout overflowed onto the plot
+        return self.at_right
 
 
 #: height of one row of a key, in px
