@@ -46,7 +46,12 @@ def window(qapp):
     engine.start()
     _wait(qapp, lambda: win.current is not None, 90)
     yield win
-    win.close()
+    from PySide6 import QtCore
+
+    win.close()  # stops the engine; then delete the window now, not in a later test's garbage collection
+    win.deleteLater()
+    QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+    qapp.processEvents()
     os.environ.pop("ATTRACTOR_LAB_3D", None)
 
 

@@ -141,6 +141,10 @@ class PlainLegend(pg.LegendItem):
         if layout is None or right == self.at_right:
             return self.at_right
         layout.removeItem(self)
+        # a gap between the plot and its key: cells meet at fractional pixels, and data on the
+        # plot's edge (a field's last column of arrows) would touch the key
+        layout.setColumnSpacing(3, KEY_GAP)
+        layout.setRowSpacing(3, KEY_GAP)
         if right:
             layout.addItem(self, 2, 4)
             layout.setAlignment(self, QtCore.Qt.AlignTop | QtCore.Qt.AlignLeft)
@@ -159,6 +163,8 @@ class PlainLegend(pg.LegendItem):
 
 #: height of one row of a key, in px
 KEY_ROW = 24
+#: gap between a plot and its key, in px
+KEY_GAP = 8
 
 
 def add_legend(plot: pg.PlotWidget, offset=None) -> PlainLegend:
@@ -166,6 +172,7 @@ def add_legend(plot: pg.PlotWidget, offset=None) -> PlainLegend:
     item = plot.getPlotItem()
     legend = PlainLegend()
     item.layout.addItem(legend, 4, 1)
+    item.layout.setRowSpacing(3, KEY_GAP)  # a gap between the bottom axis and the key
     item.legend = legend
     action = item.vb.menu.addAction("Show key")
     action.setCheckable(True)

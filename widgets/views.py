@@ -761,6 +761,11 @@ class ViewGrid(QtWidgets.QWidget):
         self._arrangement = None
         self.text_panel = QtWidgets.QWidget()
         QtWidgets.QVBoxLayout(self.text_panel).setContentsMargins(0, 0, 0, 0)
+        # views between two layouts, and views hidden because they do not apply, stay children
+        # of this hidden holder: Qt owns them and deletes them with the grid (a parentless
+        # widget would be left to Python's garbage collector, at any moment)
+        self._holder = QtWidgets.QWidget(self)
+        self._holder.hide()
 
     # ---- building ---------------------------------------------------------------
     def set_views(self, specs: list[dict], params: dict | None = None) -> None:
@@ -769,7 +774,7 @@ class ViewGrid(QtWidgets.QWidget):
         for v in self.views:
             if hasattr(v, "close_canvas"):
                 v.close_canvas()
-            v.setParent(None)
+            v.setParent(self._holder)
             v.deleteLater()
         self._clear_containers()
         self.views = [make_view(s) for s in specs]
@@ -791,9 +796,9 @@ class ViewGrid(QtWidgets.QWidget):
 
     def _clear_containers(self) -> None:
         for v in self.views:  # out of the old splitters and tabs, which then go
-            v.setParent(None)
+            v.setParent(self._holder)
         if self.splitter is not None:
-            self.splitter.setParent(None)
+            self.splitter.setParent(self._holder)
             self.splitter.deleteLater()
             self.splitter = None
         self.tabs = []
