@@ -461,18 +461,36 @@ def cmd_gui(argv) -> int:
     engine.start()
     if args.smoke_test:
         report = {}
+        first = []  # (clock, frames drawn, step) at the first frame drawn: rates leave the start-up out
 
         def on_frame(n):
+            import time
+
+            content = win.last_frame[0] if win.last_frame is not None else {}
+            now = time.perf_counter()
+            if not first or content.get("step", 0) < first[0][2]:  # the first frame, or a new run
+                first[:] = [(now, n, content.get("step", 0))]
             if n >= args.smoke_test and not report:
+                t0, n0, s0 = first[0]
+                span = now - t0
                 report.update(frames=n, torch_loaded="torch" in sys.modules, model=win.current["name"],
                               preset=str(win.preset.path) if win.preset is not None and win.preset.path else None,
-                              engine_pid=engine.proc.pid if engine.proc else None)
+                              engine_pid=engine.proc.pid if engine.proc else None,
+                              # over the frames after the first one drawn; None when only one was seen
+                              frames_per_second=round((n - n0) / span, 2) if span > 0 and n > n0 else None,
+                              steps_per_second=round((content.get("step", 0) - s0) / span, 1)
+                              if span > 0 and n > n0 else None,
+                              engine_steps_per_second=status.get("steps_per_second"),
+                              step=int(content.get("step", 0)), time=float(content.get("time", 0.0)),
+                              fps_asked=win.fps)
                 if args.screenshot:
                     report["screenshot"] = args.screenshot if win.grab().save(args.screenshot) else None
                 if args.export_view:
                     report["export_view"] = _export_main_view(win, args.export_view)
                 win.close()
 
+        status = {}  # the engine's last status (its own steps/s over the last half second)
+        engine.status.connect(status.update)
         win.frame_drawn.connect(on_frame)
         QtCore.QTimer.singleShot(120_000, win.close)
         code = app.exec()

@@ -78,3 +78,26 @@ def test_run_refuses_what_would_not_fit_in_memory(tmp_path):
     r = _cli("run", str(preset), "--steps", "100000", "--every", "1", "--out", str(tmp_path / "t.npz"),
              "--max-memory-gb", "0.01")
     assert r.returncode == 2 and "--every" in r.stderr and not (tmp_path / "t.npz").exists()
+
+
+def test_smoke_test_report_has_rates_step_time_and_asked_frame_rate(tmp_path):
+    """``attractor-lab --smoke-test N`` reports what a benchmark reads: frames displayed per
+    second, engine steps per second, the last step and simulated time, and the frame rate the
+    preset asks for (here 20, not the default 30)."""
+    import json
+    import os
+
+    preset = tmp_path / "p.toml"
+    preset.write_text(PRESET + "[run]\nfps = 20\nsteps_per_frame = 5\n")
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "ATTRACTOR_LAB_3D": "off", "ATTRACTOR_LAB_COMPILE": "0",
+           "ATTRACTOR_LAB_SETTINGS_DIR": str(tmp_path / "settings")}
+    r = subprocess.run([sys.executable, "-m", "app.cli", str(preset), "--smoke-test", "8", "--device", "cpu"],
+                       capture_output=True, text=True, timeout=180, env=env)
+    assert r.returncode == 0, r.stderr[-2000:]
+    report = json.loads(r.stdout.strip().splitlines()[-1])
+    assert report["frames"] >= 8 and report["model"] == "gray_scott"
+    assert report["fps_asked"] == 20
+    assert report["frames_per_second"] > 0 and report["steps_per_second"] > 0
+    assert report["step"] > 0
+    assert report["time"] > 0
+    assert report["engine_steps_per_second"] is None or report["engine_steps_per_second"] >= 0
