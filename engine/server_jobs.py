@@ -12,18 +12,22 @@ unseen; its memory counts against the budget until then.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
+import os
 import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from engine import models
+import torch
+
+from engine import __version__, models
 from engine.memory import check_model_memory
 from engine.models.base import SimulationDiverged
-from engine.recorder import Recorder, RecordingFull
-from engine.server_requests import _int, check_seed, preset_for
+from engine.recorder import Recorder, RecordingFull, SaveCancelled, SaveControl
+from engine.server_requests import _flag, _int, _text, check_seed, preset_for
 
 log = logging.getLogger("attractor_lab.engine")
 
@@ -53,10 +57,15 @@ class _Job:
     error: BaseException | None = None
     error_tb: str = ""
     finish: Callable[[Any], dict] | None = None  # main thread, with the thread's result
+    control: SaveControl | None = None  # a record save: its progress, and how to cancel it
+    path: str = ""  # a record save: the file
 
     def describe(self) -> dict:
-        return {"verb": self.verb, "seconds": round(time.monotonic() - self.started, 3), "done": self.done,
-                "total": self.total}
+        out = {"verb": self.verb, "seconds": round(time.monotonic() - self.started, 3), "done": self.done,
+               "total": self.total}
+        if self.control is not None:  # a save: units written of all (snapshots of each array, theory, the write)
+            out.update(action="save", path=self.path, **self.control.describe())
+        return out
 
 
 class JobHandlers:
@@ -70,9 +79,9 @@ class JobHandlers:
         self._send_reply(f"{job.verb}_reply", content, arrays, job.msg_id, job.identities)
 
     def _start_thread_job(self, msg, work: Callable[[], Any], finish: Callable[[Any], dict], exclusive: bool,
-                          estimate: int = 0) -> object:
+                          estimate: int = 0, **fields) -> object:
         job = _Job(msg.msg_type.removesuffix("_request"), msg.msg_id, msg.identities, exclusive=exclusive,
-                   estimate=estimate, finish=finish)
+                   estimate=estimate, finish=finish, **fields)
 
         def run():
             try:
@@ -92,7 +101,11 @@ class JobHandlers:
         self._orphans = [j for j in self._orphans if j.thread.is_alive()]
         for job in [j for j in self.jobs if not j.thread.is_alive()]:
             self.jobs.remove(job)
-            if job.error is not None:
+            if isinstance(job.error, SaveCancelled):  # its temporary file is gone: nothing was written
+                content = {"status": "error", "ename": "Cancelled",
+                           "evalue": f"record save cancelled after {time.monotonic() - job.started:.1f} s; "
+                                     f"nothing was written to {job.path!r}"}
+            elif job.error is not None:
                 content = _error_content(f"{job.verb}_request", job.error, job.error_tb)
             else:
                 try:
@@ -128,6 +141,14 @@ class JobHandlers:
             self._frame_due = True
         return cancelled
 
+    def _saves(self) -> list[_Job]:
+        return [j for j in self.jobs if j.control is not None]
+
+    def _cancel_saves(self) -> list[str]:
+        """Cancel the record saves in progress. Each answers ``Cancelled`` once its thread has
+        removed its temporary file; one already renamed into place completes (not listed)."""
+        return [job.verb for job in self._saves() if job.control.cancel()]
+
     # ---- requests that run as jobs ----------------------------------------------
     def _memory_check(self, cls, params: dict, what: str) -> int:
         reserved = sum(j.estimate for j in self._orphans)
@@ -143,9 +164,12 @@ class JobHandlers:
         self._cancel_jobs(exclusive_only=True)  # a new model supersedes a load or reset in progress
         estimate = self._memory_check(cls, params, "load")
 
+        title, description = _text(c, "title", 500), _text(c, "description", 20_000)
+
         def finish(model):
-            self._cancel_jobs()  # a step of the old model ends here
+            self._cancel_jobs()  # a step of the old model ends here (a save in progress goes on)
             self.model = model
+            self.preset_title, self.preset_description = title, description  # for recordings of this model
             self.model.display_mode = True
             self.running = False
             self._per_step = None
@@ -180,8 +204,12 @@ class JobHandlers:
             if self.recorder is not None and self.recording_active:
                 # a new run: the recording starts again, with the preset that makes it
                 # (a stopped or full recording waits to be saved, untouched)
-                self.recorder = Recorder(self.recorder.every, self.recorder.arrays, self.recorder.max_bytes)
-                self.recording_preset = preset_for(model).dumps()
+                self.recorder = Recorder(self.recorder.every, self.recorder.arrays, self.recorder.max_bytes,
+                                         self.recorder.theory)
+                source = getattr(self, "recording_source", None)
+                self.recording_source = preset_for(model, source.title if source else None,
+                                                   source.description if source else None)
+                self.recording_preset = self.recording_source.dumps()
                 self.recording_changes = []
                 self._capture()
             self._frame_due = True
@@ -208,7 +236,7 @@ class JobHandlers:
             k = min(k, max(1, int(CHUNK_SECONDS / self._per_step)))
         else:
             k = min(k, 1)
-        if self.recorder is not None:
+        if self.recorder is not None and self.recording_active:
             k = min(k, self.recorder.every - m.steps % self.recorder.every)
         try:
             self._advance(k)
@@ -235,7 +263,7 @@ class JobHandlers:
         self._frame_due = True
 
     def _on_cancel(self, c, arrays=None, msg=None):
-        return {"cancelled": self._cancel_jobs()}
+        return {"cancelled": self._cancel_jobs() + self._cancel_saves()}
 
     def _on_run(self, c, arrays=None, msg=None):
         self._need_model()
@@ -270,26 +298,46 @@ class JobHandlers:
             path = c["path"]
             if not isinstance(path, str) or not path:
                 raise ValueError(f"record: 'path' must be a non-empty string, not {path!r}")
+            compress, lossless = _flag(c, "compress", True), _flag(c, "lossless", False)
+            title, description = _text(c, "title", 500), _text(c, "description", 20_000)
             snapshot = self.recorder.snapshot()  # writing runs in a thread; recording goes on
-            meta = {"device": str(self.device), "param_changes": list(self.recording_changes)}
+            meta = {"device": str(self.device), "param_changes": list(self.recording_changes),
+                    "recording": "active" if self.recording_active else "stopped",
+                    "versions": {"attractor_lab": __version__, "torch": torch.__version__}}
             preset = self.recording_preset
+            source = getattr(self, "recording_source", None)
+            if source is not None and (title is not None or description is not None):
+                preset = dataclasses.replace(source, title=source.title if title is None else title,
+                                             description=source.description if description is None
+                                             else description).dumps()
+            control = SaveControl()
 
             def work():
                 try:
-                    return snapshot.save(path, preset, meta)
+                    return snapshot.save(path, preset, meta, compress=compress, lossless=lossless, control=control)
                 except OSError as exc:
                     raise ValueError(f"record: cannot write {path!r} on the engine's machine: "
                                      f"{exc.strerror or exc}") from None
 
-            return self._start_thread_job(msg, work, lambda p: {"path": str(p), "snapshots": len(snapshot)}, False)
+            def finish(p):
+                return {"path": str(p), "snapshots": len(snapshot), "every": snapshot.every,
+                        "bytes": os.path.getsize(p), "seconds": round(time.monotonic() - started, 3)}
+
+            started = time.monotonic()
+            return self._start_thread_job(msg, work, finish, False, control=control, path=path)
+        elif action == "cancel":  # the saves in progress
+            return {"cancelled": self._cancel_saves(), "snapshots": len(self.recorder) if self.recorder else 0,
+                    "step": m.steps}
         elif action == "discard":
             self.recorder = None
             self.recording_active = False
         elif action != "status":
-            raise ValueError(f"record: action must be start, stop, save, discard or status, not {action!r}")
+            raise ValueError(f"record: action must be start, stop, save, cancel, discard or status, not {action!r}")
         if action == "stop" and self.recorder is not None:
             self._stop_recording()
-        return {"snapshots": len(self.recorder) if self.recorder else 0, "step": m.steps}
+        rec = self.recorder
+        return {"snapshots": len(rec) if rec else 0, "step": m.steps, "active": rec is not None and self.recording_active,
+                "every": rec.every if rec else None, "saving": [j.describe() for j in self._saves()]}
 
     # ---- stepping ------------------------------------------------------------------
     def _advance(self, n: int) -> None:
@@ -304,7 +352,7 @@ class JobHandlers:
         self._per_step = per_step if self._per_step is None else 0.7 * self._per_step + 0.3 * per_step
         self._rate_steps += n
         self._steps_since_frame += n
-        if self.recorder is not None and self.model.steps % self.recorder.every == 0:
+        if self.recorder is not None and self.recording_active and self.model.steps % self.recorder.every == 0:
             self._capture()
 
     def _run_chunk(self) -> None:
@@ -317,7 +365,7 @@ class JobHandlers:
         if self.steps_per_frame:
             n = min(n, self.steps_per_frame - self._steps_since_frame)
         rec = self.recorder
-        if rec is not None:
+        if rec is not None and self.recording_active:
             n = min(n, rec.every - self.model.steps % rec.every)
         try:
             self._advance(n)

@@ -162,19 +162,25 @@ class RequestHandlers:
             unknown = sorted(set(names) - state_names)
             if unknown:
                 raise ValueError(f"record: unknown fields {unknown}; this model has {sorted(state_names)}")
+        theory = [n for n in (m.theory_fields or ()) if n in state_names]
         if names is None and m.record_fields is not None:
-            names = [n for n in m.record_fields if n in state_names]
+            # what the model's recordings keep, and its theory (kept once, apart from the states)
+            names = [n for n in m.record_fields if n in state_names] + [n for n in theory
+                                                                        if n not in m.record_fields]
+        title, description = _text(c, "title", 500), _text(c, "description", 20_000)
+        if title is None:  # the title of the preset the model was loaded from (load's "title")
+            title, description = getattr(self, "preset_title", None), getattr(self, "preset_description", None)
         self.recorder = Recorder(_int(c, "every", 1, 1, 10**9), names,
-                                 _int(c, "max_bytes", 1 << 30, 1 << 20, MAX_RECORDING_BYTES))
-        self.recording_preset = preset_for(m).dumps()
+                                 _int(c, "max_bytes", 1 << 30, 1 << 20, MAX_RECORDING_BYTES), theory)
+        self.recording_source = preset_for(m, title, description)
+        self.recording_preset = self.recording_source.dumps()
         self.recording_changes = []
         self.recording_active = True
         self._capture()
 
     def _stop_recording(self) -> None:
-        """Capture no more; what was recorded waits to be saved."""
+        """Capture no more; what was recorded waits to be saved (its ``every`` stays what was asked)."""
         self.recording_active = False
-        self.recorder.every = 10**18  # no step count is a multiple of it
 
     def _on_shutdown(self, c, arrays=None):
         self._stop = True
@@ -182,9 +188,28 @@ class RequestHandlers:
         return {}
 
 
-def preset_for(model) -> Preset:
-    """A preset that recreates ``model`` as it is now."""
-    return Preset(model=model.name, params=dict(model.p), seed=model.seed, title=f"{model.title} (recorded)")
+def preset_for(model, title: str | None = None, description: str | None = None) -> Preset:
+    """A preset that recreates ``model`` as it is now, under ``title`` (the preset's it was
+    loaded from), else the model's own title."""
+    return Preset(model=model.name, params=dict(model.p), seed=model.seed, title=title or model.title,
+                  description=description or "")
+
+
+def _text(content: dict, key: str, limit: int) -> str | None:
+    """An optional string field of a request (None when absent), at most ``limit`` characters."""
+    value = content.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"{key!r} must be a string of at most {limit} characters, not {str(value)[:40]!r}")
+    return value
+
+
+def _flag(content: dict, key: str, default: bool) -> bool:
+    value = content.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key!r} must be true or false, not {value!r}")
+    return value
 
 
 def _scalar(value) -> int | float:

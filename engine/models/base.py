@@ -116,6 +116,12 @@ class Model:
     #: :meth:`set_state` writes back (None: the generic one takes none). A dict maps
     #: a ``state()`` name to the keyword of a model's own ``set_state``.
     state_fields: ClassVar[tuple[str, ...] | dict[str, str] | None] = None
+    #: ``state()`` arrays that are theory: they follow from the parameters alone, never
+    #: from the dynamical state (dispersion relations, nullclines, phase diagrams,
+    #: closed-form curves). A recording keeps them once, in the file's ``theory``
+    #: group, apart from the states (per snapshot only if a parameter changed them
+    #: while recording). Names a model's ``state()`` lacks are ignored.
+    theory_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, device: str | torch.device = "cpu", seed: int = 0, **params: Any):
         self.device = torch.device(device)
@@ -358,6 +364,8 @@ class Model:
         return {
             "name": cls.name,
             "title": cls.title or cls.name,
+            # the package in engine/models/ (hopfield, neural_ode, reaction_diffusion, ...)
+            "family": cls.__module__.split(".")[2] if cls.__module__.startswith("engine.models.") else "",
             "description": cls.description,
             "equations": cls.equations,
             "params": [p.to_json() for p in cls.params],

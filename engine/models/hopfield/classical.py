@@ -166,6 +166,9 @@ class Hopfield(Model):
     )
     time_per_step = 1.0
     steps_per_frame = 1  # one sweep per displayed frame: retrieval is worth watching
+    # the AGS phase diagram, the multitasking amplitudes and the m(T) curves
+    theory_fields = ("pd_alpha", "pd_alpha_g", "pd_Tg", "pd_TM", "pd_alpha_Tc", "pd_Tc", "hierarchy_k",
+                     "hierarchy_theory", "mT_T", "mT_cw", "mT_rs")
 
     _custom_patterns: np.ndarray | None = None
 

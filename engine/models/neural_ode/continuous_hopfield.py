@@ -141,6 +141,7 @@ class ContinuousHopfield(Model):
     )
     steps_per_frame = 1  # retrieval takes a few time units: watch it
     record_fields = ("state", "overlaps")  # the outputs v and the overlaps; the Curie–Weiss curve is a constant
+    theory_fields = ("cw_T", "cw_m")
 
     _custom_patterns: np.ndarray | None = None
 

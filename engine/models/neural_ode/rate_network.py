@@ -147,6 +147,7 @@ class RateNetwork(Model):
     )
     #: a recording keeps the state itself; the rest is display (rings, theory lines)
     record_fields = ("x",)
+    theory_fields = ("theory_g", "theory_lambda", "transition_g", "transition_lambda")
     state_fields = ("x",)  # a view of the state row: set_state writes it in place
 
     @classmethod

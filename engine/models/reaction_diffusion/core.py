@@ -338,6 +338,8 @@ class ReactionDiffusion(Model):
             f"that passed the stability checks: {what}")
 
     state_fields = ("u", "v")
+    # the dispersion relation of the uniform state and the phase plane's nullclines
+    theory_fields = ("turing_k", "turing_sigma", "turing_zero", "nc_u_x", "nc_u_y", "nc_v_x", "nc_v_y")
 
     @classmethod
     def theory_lines(cls, x, y, params, x_range, y_range=None) -> list[dict]:
