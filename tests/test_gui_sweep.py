@@ -103,3 +103,75 @@ def test_sweep_panel_draws_theory_lines_and_maps_clicks_to_cells(qtbot, tmp_path
     dock.open_point.connect(lambda model, params, seed: opened.append((model, params, seed)))
     dock.open_cell(2, 1)
     assert opened == [("hopfield", {"neurons": 64, "temperature": 0.9, "load": 0.1}, 4)]
+
+
+def test_default_sweep_covers_the_values_on_screen_with_an_estimate_and_failed_points_say_why(qtbot, tmp_path):
+    """Issue 17, item 3: default axes around the values on screen (and a sweep run with them holds
+    them), an estimate before Start, a count of 1 is the value on screen, and a failing point is
+    marked with its reason on hover and in the list under the map."""
+    from PySide6 import QtCore
+
+    from engine.sweep.store import FAILED
+
+    win, _engine = open_window(qtbot)
+    with qtbot.waitSignal(win.model_loaded, timeout=60_000):
+        win.load_model("hopfield", {"neurons": 64, "load": 0.02, "temperature": 0.2, "cue_noise": 0.1}, 0)
+    win.set_running(False)  # the live run keeps its core to itself otherwise (a 2-core runner)
+    dock = win.sweep_dock
+    dock.folder = tmp_path
+    dock.workers.setValue(1)
+    win.sweep_dock.toggleViewAction().trigger()
+    x, y = dock.x_axis.table(), dock.y_axis.table()
+    assert (x["param"], y["param"]) == ("temperature", "load")  # live parameters first, then floats
+    assert x["start"] == pytest.approx(0.1) and x["stop"] == pytest.approx(0.4)
+    assert y["start"] == pytest.approx(0.01) and y["stop"] == pytest.approx(0.04)
+    assert dock.n_points() <= 35  # a small default sweep (1 seed)
+
+    # the estimate: one point measured in the background, points × time shown beside Start
+    qtbot.waitUntil(lambda: "≈" in dock.estimate_label.text(), timeout=90_000)
+    text = dock.estimate_label.text()
+    assert text.startswith(f"{dock.n_points()} points × ~") and dock.point_seconds > 0, text
+    dock.seeds.setValue(2)  # follows the form without measuring again
+    assert dock.estimate_label.text().startswith(f"{2 * x['count'] * y['count']} points × ~")
+    dock.seeds.setValue(1)
+
+    dock.steps.setValue(40)
+    dock.burn_in.setValue(10)
+    dock.observable.setCurrentText("m_cued")
+    assert dock.start()
+    with qtbot.waitSignal(dock.finished, timeout=240_000) as blocker:
+        pass
+    assert blocker.args[0] == "finished", blocker.args[1]
+    res = dock.results
+    xs, ys = (np.asarray(a["values"]) for a in res.axes)
+    assert xs.min() <= 0.2 <= xs.max() and np.isclose(xs, 0.2).any()  # the values on screen are points
+    assert ys.min() <= 0.02 <= ys.max() and np.isclose(ys, 0.02).any()
+    assert xs.min() >= 0 and ys.min() > 0 and res.failed == 0 and not dock.failed_list.isVisible()
+
+    # a count of 1 is the value on screen; cue patterns 2 and 3 of a single stored pattern fail
+    dock.x_axis.param.setCurrentIndex(dock.x_axis.param.findData("cue_pattern"))
+    dock.x_axis.start.setValue(1)
+    dock.x_axis.stop.setValue(3)
+    dock.x_axis.count.setValue(3)
+    dock.y_axis.param.setCurrentIndex(dock.y_axis.param.findData("temperature"))
+    dock.y_axis.count.setValue(1)
+    assert dock.y_axis.table()["start"] == dock.y_axis.table()["stop"] == pytest.approx(0.2)
+    assert not dock.y_axis.start.isEnabled()
+    assert dock.start()
+    with qtbot.waitSignal(dock.finished, timeout=240_000) as blocker:
+        pass
+    res = dock.results
+    assert res.axes[1]["values"] == [pytest.approx(0.2)] and res.axes[0]["values"] == [1, 2, 3]
+    assert res.done == 1 and res.failed == 2 and "2 failed" in blocker.args[1]
+    assert dock.failed_list.isVisible() and dock.failed_list.count() == 2
+    rows = [dock.failed_list.item(i).text() for i in range(2)]
+    assert rows[0].startswith("cue_pattern = 2, temperature = 0.2, seed 0: ") and rows[1].startswith("cue_pattern = 3")
+    assert all("only 1 patterns are stored" in r for r in rows), rows
+    assert len(dock.failed_marks.data) == 2 and (res.status == FAILED).sum() == 2
+    # hovering over the failed point at cue_pattern = 2 shows why
+    vb = dock.plot.getPlotItem().vb
+    pos = dock.plot.mapFromScene(vb.mapViewToScene(QtCore.QPointF(2.0, 0.2)))
+    qtbot.mouseMove(dock.plot.viewport(), pos)
+    qtbot.waitUntil(lambda: "only 1 patterns are stored" in dock.plot.toolTip(), timeout=5000)
+    assert dock.plot.toolTip().startswith("cue_pattern = 2, temperature = 0.2")
+    win.close()
