@@ -55,20 +55,6 @@ class View(QtWidgets.QWidget):
     def clear(self) -> None:
         """Forget history (after a reset)."""
 
-    #: the newest frame received while the view was not on screen, drawn when it is shown
-    _deferred: tuple | None = None
-
-    def defer_frame(self, arrays: dict, observables: dict, params: dict, time: float) -> None:
-        """A frame for a view that is not on screen (a tab page behind another): keep the
-        newest, draw it when the view is shown. Views with history (time series) record it here."""
-        self._deferred = (arrays, observables, params, time)
-
-    def showEvent(self, event):  # noqa: N802 (Qt API)
-        super().showEvent(event)
-        frame, self._deferred = self._deferred, None
-        if frame is not None:
-            self.update_frame(*frame)
-
     def export_item(self):
         """The pyqtgraph item that exporters render, or None."""
         return None

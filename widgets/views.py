@@ -379,7 +379,6 @@ class TimeSeriesView(PlotView):
     def clear(self):
         self.t = np.empty(0)
         self.y = {n: np.empty(0) for n in self.names}
-        self._undrawn = False
         for c in self.curves.values():
             c.setData([], [])
 
@@ -391,32 +390,14 @@ class TimeSeriesView(PlotView):
         self._follow()
 
     def update_frame(self, arrays, observables, params, time):
-        if self._record(observables, time) or self._undrawn:
-            self._draw()
-
-    def defer_frame(self, arrays, observables, params, time):
-        """Not on screen: the history grows, the curves are drawn when the view is shown."""
-        self._undrawn = self._record(observables, time) or self._undrawn
-
-    def showEvent(self, event):  # noqa: N802 (Qt API)
-        super().showEvent(event)
-        if self._undrawn:
-            self._draw()
-
-    def _record(self, observables, time) -> bool:
-        """Append this frame's values; False when the frame adds nothing (same time)."""
         if self.t.size and time < self.t[-1]:
             self.clear()  # the simulation was reset
         if self.t.size and time == self.t[-1]:
-            return False
+            return
         self.t = np.append(self.t, time)[-self.MAX_POINTS:]
         for n in self.names:
-            self.y[n] = np.append(self.y[n], observables.get(n, np.nan))[-self.MAX_POINTS:]
-        return True
-
-    def _draw(self):
-        self._undrawn = False
-        for n in self.names:
+            v = observables.get(n, np.nan)
+            self.y[n] = np.append(self.y[n], v)[-self.MAX_POINTS:]
             self.curves[n].setData(self.t, self.y[n], connect="finite")
             if self.curves[n].opts.get("name"):
                 self.show_in_legend(self.curves[n], n, bool(np.isfinite(self.y[n]).any()))
@@ -561,33 +542,14 @@ class LinesView(PlotView):
         if spec.get("zero_line"):
             self.plot.addItem(pg.InfiniteLine(angle=0, pos=0, pen=pg.mkPen((200, 200, 200, 90))))
 
-    def _unchanged(self, key, *values) -> bool:
-        """Whether ``values`` equal those drawn last for ``key`` (then setData is skipped: a
-        theory curve or a marker that did not move costs no bounds, range or axis update)."""
-        last = self._drawn.get(key)
-        same = last is not None and len(last) == len(values) and all(
-            np.array_equal(a, b, equal_nan=True) if isinstance(a, np.ndarray) else a == b
-            for a, b in zip(last, values))
-        if not same:
-            self._drawn[key] = tuple(v.copy() if isinstance(v, np.ndarray) else v for v in values)
-        return same
-
-    def clear(self):
-        self._drawn = {}
-
     def update_frame(self, arrays, observables, params, time):
         logx, logy = _is_log(self.plot)
         drawn = False
-        if not hasattr(self, "_drawn"):
-            self._drawn = {}
-        for i, (s, curve) in enumerate(self.curves):
+        for s, curve in self.curves:
             x, y = arrays.get(s["x"]), arrays.get(s["y"])
             if x is None or y is None:
                 continue
             x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
-            if self._unchanged(("curve", i), x, y, logy):
-                drawn = drawn or (bool((np.isfinite(x) & np.isfinite(y)).any()) if x.size == y.size else True)
-                continue
             if s.get("step") and not s.get("symbol"):
                 if x.size == y.size and x.size:  # bin centres: edges half-way between them
                     x = _edges_from_centres(x)
@@ -600,15 +562,12 @@ class LinesView(PlotView):
             has = bool((np.isfinite(x) & np.isfinite(y)).any()) if x.size == y.size else True
             drawn = drawn or has
             self.show_in_legend(curve, s.get("name"), has)
-        for i, (p, item) in enumerate(self.points):
+        for p, item in self.points:
             x = lookup(p["x"], observables, params)
             y = lookup(p["y"], observables, params)
             # markers are not mapped by pyqtgraph's log mode: map them here
             x = _to_view(x, logx)
             y = _to_view(y, logy)
-            if self._unchanged(("point", i), x, y):
-                drawn = drawn or (x is not None and y is not None)
-                continue
             if x is not None and y is not None:
                 item.setData([x], [y])
             else:
@@ -944,16 +903,8 @@ class ViewGrid(QtWidgets.QWidget):
                 changed = True
         if changed:
             self._relayout()
-        # a view the grid holds but does not show (a tab page behind another, a view that does
-        # not apply) keeps the frame and draws it when shown (after its first frame, so that
-        # every view has content); time series still record history
-        on_screen = self.isVisible()
         for v in self.views:
-            if on_screen and not v.isVisible() and getattr(v, "_had_frame", False) and hasattr(v, "defer_frame"):
-                v.defer_frame(arrays, observables, params, time)
-            else:
-                v.update_frame(arrays, observables, params, time)
-                v._had_frame = True
+            v.update_frame(arrays, observables, params, time)
 
     def set_texts(self, texts: dict) -> None:
         for v in self.views:
@@ -962,7 +913,6 @@ class ViewGrid(QtWidgets.QWidget):
 
     def clear(self) -> None:
         for v in self.views:
-            v._deferred = None
             v.clear()
 
 
