@@ -411,7 +411,8 @@ class SweepDock(QtWidgets.QDockWidget):
         self.point_seconds: float | None = None
         self._probe: QtCore.QProcess | None = None
         self._probe_key: str | None = None
-        self._measured: dict | None = None  # {"key", "seconds", "steps"} or {"key", "error"}
+        self._measured: dict | None = None  # {"key", "seconds", "steps", "startup"} or {"key", "error"}
+        self._probe_clock = 0.0
         box = QtWidgets.QWidget()
         lay = QtWidgets.QVBoxLayout(box)
         lay.setContentsMargins(6, 6, 6, 6)
@@ -478,7 +479,11 @@ class SweepDock(QtWidgets.QDockWidget):
         self.status_label.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
         lay.addWidget(self.status_label)
         self.plot = pg.PlotWidget()
-        self.plot.setMinimumSize(200, 220)
+        self.plot.setMinimumSize(200, 200)
+        for side in ("bottom", "left"):  # parameter values as they are (no "×0.001" on the label)
+            axis = self.plot.getAxis(side)
+            axis.enableAutoSIPrefix(False)
+            axis.autoSIPrefixScale = 1.0
         add_legend(self.plot)
         self.plot.scene().sigMouseClicked.connect(self._on_click)
         self.plot.scene().sigMouseMoved.connect(self._on_hover)
@@ -487,7 +492,7 @@ class SweepDock(QtWidgets.QDockWidget):
         self.failed_label.setStyleSheet(f"color: {FAILED_COLOR};")
         self.failed_list = QtWidgets.QListWidget()
         self.failed_list.setWordWrap(True)
-        self.failed_list.setMaximumHeight(120)
+        self.failed_list.setMaximumHeight(96)
         self.failed_list.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
         self.failed_list.setTextElideMode(QtCore.Qt.ElideNone)
         self.failed_list.setToolTip("points that failed: where, which seed, and the error")
@@ -649,6 +654,7 @@ class SweepDock(QtWidgets.QDockWidget):
         proc.finished.connect(lambda code, _status, p=proc, k=key, s=store, n=data["steps"]:
                               self._probe_done(p, k, s, n))
         self._probe, self._probe_key = proc, key  # its folder goes when it ends (_probe_done)
+        self._probe_clock = time.perf_counter()
         proc.start()
         self._update_estimate()
 
@@ -663,7 +669,10 @@ class SweepDock(QtWidgets.QDockWidget):
             res = open_results(store)
             done = res.status.ravel() == DONE
             if done.any():
-                self._measured = {"key": key, "seconds": float(np.nanmin(res.seconds.ravel()[done])), "steps": steps}
+                wall = time.perf_counter() - self._probe_clock
+                points = float(np.nansum(res.seconds.ravel()))
+                self._measured = {"key": key, "seconds": float(np.nanmin(res.seconds.ravel()[done])), "steps": steps,
+                                  "startup": max(0.0, wall - points)}
             elif res.errors:
                 self._measured = {"key": key, "error": next(iter(res.errors.values()))}
             else:
@@ -709,6 +718,8 @@ class SweepDock(QtWidgets.QDockWidget):
             text = f"{n} points × ~{duration_text(per_point)} ≈ {duration_text(n * per_point)}"
             if workers > 1:
                 text += f" (~{duration_text(n * per_point / workers)} on {workers} workers)"
+            if self._measured.get("startup", 0) >= 1:
+                text += f", + ~{duration_text(self._measured['startup'])} to start"
             if not fresh:
                 text += " (measuring again…)"
         elif self._measured is not None and "error" in self._measured and fresh:
@@ -845,14 +856,16 @@ class SweepDock(QtWidgets.QDockWidget):
         self.cancel_button.setEnabled(False)
         self.refresh()
         if self._cancelled:
-            state, text = "stopped", f"cancelled; {self._done_text()} kept in {self.store}"
+            state, text = "stopped", f"cancelled; {self._done_text()} kept"
         elif code in (0, 1):
-            state, text = "finished", f"finished: {self._done_text()} ({self.store})"
+            state, text = "finished", f"finished: {self._done_text()}"
         else:
             tail = self._stderr.decode(errors="replace").strip().splitlines()[-3:]
             state, text = "failed", f"the sweep stopped (exit {code}): " + " / ".join(tail)
         self._say(text)
-        self.finished.emit(state, text)
+        self.status_label.setToolTip(f"results: {self.store}")
+        self.finished.emit(state, f"{text} ({self.store})")
+        self._settings_changed()  # measure a point again if the settings moved meanwhile
 
     def _done_text(self) -> str:
         r = self.results

@@ -130,7 +130,7 @@ def test_default_sweep_covers_the_values_on_screen_with_an_estimate_and_failed_p
     # the estimate: one point measured in the background, points × time shown beside Start
     qtbot.waitUntil(lambda: "≈" in dock.estimate_label.text(), timeout=90_000)
     text = dock.estimate_label.text()
-    assert text.startswith(f"{dock.n_points()} points × ~") and dock.point_seconds > 0, text
+    assert text.startswith(f"{dock.n_points()} points × ~") and dock.point_seconds > 0 and "to start" in text, text
     dock.seeds.setValue(2)  # follows the form without measuring again
     assert dock.estimate_label.text().startswith(f"{2 * x['count'] * y['count']} points × ~")
     dock.seeds.setValue(1)
