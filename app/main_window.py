@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import html
 import shutil
 import time
 from pathlib import Path
+
+import numpy as np
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
@@ -14,6 +17,7 @@ from app.engine_client import QtEngine
 from app.preset_browser import PresetBrowser
 from app.settings import WindowMemory
 from app.sweep_dock import SweepDock
+from app.undo import STROKE_GAP, PaintStroke, ParamChange, SeedChange, Switch
 from engine.presets import (
     MAX_SEED,
     Preset,
@@ -29,6 +33,9 @@ from widgets.param_panel import ParamPanel
 from widgets.views import ViewGrid
 
 DEFAULT_MODEL = "gray_scott"
+#: the Presets menu's submenus (a model's "family": its package in engine/models/)
+FAMILY_TITLES = {"hopfield": "Hopfield networks", "neural_ode": "Dynamics and neural ODEs",
+                 "reaction_diffusion": "Reaction–diffusion", "neural_operator": "PDEs and neural operators"}
 PARAM_FLUSH_MS = 30  # slider storms are merged into one set_params per ~frame
 
 
@@ -59,6 +66,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self._frames_drawn = 0
         self._fps_count, self._fps_t0 = 0, time.monotonic()
         self.last_frame: tuple[dict, dict] | None = None
+        self._shown: dict = {}  # parameter values on screen (undo's "before")
+        self._seed_shown = 0
+        self._undoing = False  # inside an undo/redo or a load: changes are not new undo steps
+        self._stroke = None  # the painting stroke being drawn (one undo step)
+        self._stroke_index = -1
 
         self.setWindowTitle("Attractor Lab")
         self.resize(1400, 900)
@@ -90,7 +102,11 @@ class MainWindow(QtWidgets.QMainWindow):
         a = QtGui.QAction(text, self)
         if shortcut:
             a.setShortcut(QtGui.QKeySequence(shortcut))
-            a.setShortcutContext(QtCore.Qt.WindowShortcut)
+            # keys with a modifier work whatever has the focus, also after a dialog left the
+            # window inactive; single keys (Space, S, R, Esc) only in this window, so typing
+            # in a dialog never steps or resets the run
+            modified = any(m in shortcut for m in ("Ctrl", "Alt", "Meta"))
+            a.setShortcutContext(QtCore.Qt.ApplicationShortcut if modified else QtCore.Qt.WindowShortcut)
         a.setToolTip(f"{tip or text} ({shortcut})" if shortcut else (tip or text))
         a.setCheckable(checkable)
         a.triggered.connect(slot)
@@ -115,16 +131,31 @@ class MainWindow(QtWidgets.QMainWindow):
                                        "Cancel a long step, load or reset in progress")
         self.act_restart_engine = self._action("Restart engine", "", self.restart_engine,
                                                "Start the engine again (the run continues from the last frame)")
+        self.act_revert = self._action("Revert to preset", "Ctrl+Shift+R", self.revert_to_preset,
+                                       "The loaded preset's parameters and seed again (Ctrl+Z undoes it)")
+        # undo/redo (app/undo.py): parameter changes (a drag is one step), painting strokes,
+        # seeds, model and preset switches
+        self.undo_stack = QtGui.QUndoStack(self)
+        self.act_undo = self.undo_stack.createUndoAction(self, "Undo")
+        self.act_redo = self.undo_stack.createRedoAction(self, "Redo")
+        for a, keys in ((self.act_undo, [QtGui.QKeySequence.Undo]),
+                        (self.act_redo, [QtGui.QKeySequence("Ctrl+Shift+Z"), QtGui.QKeySequence("Ctrl+Y")])):
+            a.setShortcuts(keys)
+            a.setShortcutContext(QtCore.Qt.ApplicationShortcut)
+            self.addAction(a)
         menu = self.menuBar()
         f = menu.addMenu("&File")
         for a in (self.act_open, self.act_save, None, self.act_images, None, self.act_export, self.act_save_traj,
                   self.act_movie, None, self.act_quit):
             f.addSeparator() if a is None else f.addAction(a)
+        e = menu.addMenu("&Edit")
+        e.addAction(self.act_undo)
+        e.addAction(self.act_redo)
         self.presets_menu = menu.addMenu("&Presets")
         self.presets_menu.aboutToShow.connect(self._fill_presets_menu)
         s = menu.addMenu("&Simulation")
-        for a in (self.act_run, self.act_step, self.act_reset, self.act_record, None, self.act_cancel,
-                  self.act_restart_engine):
+        for a in (self.act_run, self.act_step, self.act_reset, self.act_record, None, self.act_revert, None,
+                  self.act_cancel, self.act_restart_engine):
             s.addSeparator() if a is None else s.addAction(a)
 
     def _build_toolbar(self):
@@ -132,7 +163,7 @@ class MainWindow(QtWidgets.QMainWindow):
         tb.setObjectName("simulation_toolbar")
         tb.setMovable(False)
         tb.addWidget(QtWidgets.QLabel(" Model: "))
-        self.model_combo = QtWidgets.QComboBox()
+        self.model_combo = ModelBox()
         # as wide as the longest model title ("Neural operator vs solver (race)" was cut)
         self.model_combo.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
         self.model_combo.setMinimumWidth(200)
@@ -155,6 +186,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.seed_box = QtWidgets.QSpinBox()
         self.seed_box.setRange(0, MAX_SEED)
         self.seed_box.setToolTip("Random seed used by Reset")
+        self.seed_box.valueChanged.connect(self._on_seed_changed)
         tb.addWidget(self.seed_box)
         self.brush_bar = self.addToolBar("Brush")
         self.brush_bar.setObjectName("brush_toolbar")
@@ -218,8 +250,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.view_menu = self.menuBar().addMenu("&View")
         self.view_menu.addAction(self.sweep_dock.toggleViewAction())
         self.model_loaded.connect(lambda _name: self.sweep_dock.model_changed())
-        self.sweep_dock.open_point.connect(lambda model, params, seed: (
-            setattr(self, "preset", None), self.load_model(model, params, seed)))
+        self.sweep_dock.open_point.connect(lambda model, params, seed: self.switch(
+            {"model": model, "params": params, "seed": seed, "preset": None}, "open sweep point"))
 
     def _tab_with_parameters(self, dock: QtWidgets.QDockWidget) -> None:
         """Docks share the parameters' place as tabs (opening one raises its tab), so the views
@@ -248,8 +280,7 @@ class MainWindow(QtWidgets.QMainWindow):
         toggle.setToolTip("Presets by model, with thumbnails (Ctrl+B)")
         self.view_menu.addAction(toggle)
         self.addAction(toggle)
-        self.presets_menu.aboutToShow.connect(lambda: self.presets_menu.insertAction(
-            self.presets_menu.actions()[0] if self.presets_menu.actions() else None, toggle))
+        self.browser_action = toggle  # first in the Presets menu (_fill_presets_menu)
         self.preset_browser.open_preset.connect(self.load_preset_file)
         self.model_loaded.connect(lambda _name: self.preset_browser.update_titles())
 
@@ -296,7 +327,11 @@ class MainWindow(QtWidgets.QMainWindow):
         # seconds); a refused or cancelled load puts back what is really loaded
         self._loading = name
         self._show_model_in_box(name)
-        self.engine.request("load", {"model": name, "params": params or {}, "seed": seed},
+        content = {"model": name, "params": params or {}, "seed": seed}
+        if self.preset is not None and self.preset.model == name and self.preset.title:
+            # the engine names recordings after the preset (title and description in the file)
+            content.update(title=self.preset.title, description=self.preset.description)
+        self.engine.request("load", content,
                             lambda c: self._on_loaded(c, seed, run), lambda text: self._on_load_refused(name, text))
 
     def _show_model_in_box(self, name: str) -> None:
@@ -315,6 +350,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if message.startswith("Cancelled:"):
             return  # superseded by a newer load (or cancelled with Esc): nothing to warn about
         QtWidgets.QMessageBox.warning(self, "Model not loaded", f"{name}: {message}")
+        self._refocus()  # after the dialog: keys go to the window's shortcuts
         if self.current is None and name != DEFAULT_MODEL and DEFAULT_MODEL in self.models:
             self.preset = None
             self.load_model(DEFAULT_MODEL)
@@ -323,8 +359,10 @@ class MainWindow(QtWidgets.QMainWindow):
         d = content["describe"]
         self.current = d
         self.params = dict(content["params"])
+        self._shown = dict(self.params)  # the values on screen: a change's "before" for undo
         self.seed = seed
-        self.seed_box.setValue(seed)
+        with self._applying_undo():
+            self.seed_box.setValue(seed)
         self._show_model_in_box(d["name"])
         self.panel.set_schema(d["params"])
         self.panel.set_values(self.params)
@@ -353,6 +391,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self._restore_state()
         elif run:
             self.set_running(True)
+        self.undo_stack.setClean()  # nothing to lose yet in this run
         self.model_loaded.emit(d["name"])
 
     def _fit_dock(self) -> None:
@@ -427,6 +466,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if where == "step":  # the engine paused itself (diverged or failed)
             self._show_running(False)
             QtWidgets.QMessageBox.warning(self, "Simulation stopped", message)
+            self._refocus()  # after the dialog: keys go to the window's shortcuts
 
     def _on_dead(self, message: str):
         self.state_label.setText("engine dead")
@@ -461,13 +501,115 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_model_chosen(self, index: int):
         name = self.model_combo.itemData(index)
         if name and (self.current is None or name != self.current["name"]):
-            self.preset = None
-            self.load_model(name)
+            if not self.switch({"model": name, "params": {}, "seed": self.seed_box.value(), "preset": None},
+                               f"model {self.models.get(name, {}).get('title', name)}"):
+                self._show_model_in_box(self.current["name"])
 
     def _on_param_changed(self, name: str, value):
+        if not self._undoing:
+            self.undo_stack.push(ParamChange(self, name, self._shown.get(name), value))
+        self._shown[name] = value
         self._dirty[name] = value
         if not self._flush_timer.isActive():
-            self._flush_timer.start()
+            self._flush_params()  # the first change goes at once (30 ms less slider-to-screen)
+            self._flush_timer.start()  # the ones within PARAM_FLUSH_MS are merged, sent when it fires
+
+    # ---- undo (app/undo.py) and switches that ask first ----------------------------
+    @contextlib.contextmanager
+    def _applying_undo(self):
+        """Changes made inside are not recorded as new undo steps (an undo, a load)."""
+        undoing, self._undoing = self._undoing, True
+        try:
+            yield
+        finally:
+            self._undoing = undoing
+
+    def modified(self) -> bool:
+        """Whether the run has changes since it was loaded (or its preset saved)."""
+        return not self.undo_stack.isClean()
+
+    def apply_params(self, values: dict) -> None:
+        """Show ``values`` and send them, as if typed (used by undo and redo)."""
+        with self._applying_undo():
+            self.panel.set_values(values)
+        for name, value in values.items():
+            self._on_param_changed_quietly(name, value)
+
+    def _on_param_changed_quietly(self, name: str, value) -> None:
+        with self._applying_undo():
+            self._on_param_changed(name, value)
+
+    def current_field(self, name: str):
+        """The last frame's array ``name`` (None if there is none)."""
+        return self.last_frame[1].get(name) if self.last_frame is not None else None
+
+    def restore_fields(self, arrays: dict) -> None:
+        """Put fields back into the engine's state (undo of a painting stroke)."""
+        self.engine.request("set_state", {}, None, lambda message: self.statusBar().showMessage(
+            f"undo: {message}", 10000), arrays={k: np.asarray(v) for k, v in arrays.items()})
+
+    def _on_seed_changed(self, seed: int) -> None:
+        if not self._undoing:
+            self.undo_stack.push(SeedChange(self, self._seed_shown, seed))
+        self._seed_shown = seed
+
+    def set_seed(self, seed: int) -> None:
+        with self._applying_undo():
+            self.seed_box.setValue(seed)
+        self._seed_shown = seed
+
+    def run_state(self) -> dict:
+        """What a switch leaves: model, parameters on screen, seed and preset."""
+        params = {**self.params, **self._shown, **self._dirty, **self.pending} if self.current else {}
+        return {"model": self.current["name"] if self.current else None, "params": params,
+                "seed": self.seed_box.value(), "preset": self.preset}
+
+    def switch(self, new: dict, text: str) -> bool:
+        """Load another model or preset (``new``: model, params, seed, preset) as one undo
+        step; a run with changes asks first. False when the user keeps the current run."""
+        if self.current is not None and self.modified() and not self.confirm_discard(text):
+            return False
+        old = self.run_state()
+        if self.current is not None:
+            with self._applying_undo():
+                self.undo_stack.push(Switch(self, old, new, text))
+        self.switch_to(new)
+        return True
+
+    def confirm_discard(self, what: str) -> bool:
+        """Ask before a switch leaves a run with changes (Ctrl+Z brings them back anyway)."""
+        title = self.preset.title if self.preset is not None else (self.current or {}).get("title", "the run")
+        answer = QtWidgets.QMessageBox.question(
+            self, "Leave this run?",
+            f"The run of “{title}” has changes ({self.undo_stack.undoText() or 'parameters'}). "
+            f"Switch to {what} anyway? Edit → Undo (Ctrl+Z) brings this run back.",
+            QtWidgets.QMessageBox.Yes | QtWidgets.QMessageBox.Cancel, QtWidgets.QMessageBox.Cancel)
+        self._refocus()
+        return answer == QtWidgets.QMessageBox.Yes
+
+    def switch_to(self, state: dict) -> None:
+        """Load ``state`` (a switch's either side) without recording it."""
+        self._flush_timer.stop()  # values not yet sent belong to the run being left
+        self._dirty = {}
+        self.preset = state.get("preset")
+        if self.preset is not None and "fps" in self.preset.run:
+            self.fps = self.preset.run["fps"]
+        self.load_model(state["model"], state.get("params") or {}, state.get("seed"))
+
+    def revert_to_preset(self) -> None:
+        """The loaded preset's parameters and seed again (one undo step)."""
+        if self.preset is None:
+            self.statusBar().showMessage("no preset loaded: nothing to revert to", 5000)
+            return
+        p = self.preset
+        self.switch({"model": p.model, "params": dict(p.params), "seed": p.seed, "preset": p},
+                    f"preset “{p.title or p.model}” as saved")
+
+    def _refocus(self) -> None:
+        """Keyboard focus back on the window after a dialog (shortcuts, not a box, get keys)."""
+        self.activateWindow()
+        self.raise_()
+        self.grid.setFocus(QtCore.Qt.OtherFocusReason)
 
     def _flush_params(self):
         if not self._dirty:
@@ -486,7 +628,9 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_params_refused(self, message: str):
         self.statusBar().showMessage(message, 15000)
         self.panel.set_values(self.params)  # show the values the engine really has
+        self._shown = dict(self.params)
         QtWidgets.QMessageBox.warning(self, "Parameter refused", message)
+        self._refocus()  # after the dialog: keys go to the window's shortcuts
 
     def set_running(self, run: bool):
         self.engine.request("run" if run else "pause", {"fps": self.fps} if run else {})
@@ -518,6 +662,16 @@ class MainWindow(QtWidgets.QMainWindow):
         self.grid.clear()
 
     def _on_paint(self, array: str, x: float, y: float):
+        stroke = self._stroke
+        now = time.monotonic()
+        if (stroke is not None and stroke.field == array and now - stroke.last <= STROKE_GAP
+                and self.undo_stack.index() == self._stroke_index and self.undo_stack.command(
+                    self._stroke_index - 1) is stroke):
+            stroke.last = now  # the same stroke goes on
+        elif self.current_field(array) is not None:
+            self._stroke = PaintStroke(self, array, self.current_field(array))
+            self.undo_stack.push(self._stroke)
+            self._stroke_index = self.undo_stack.index()
         self.engine.request("paint", {"field": array, "x": x, "y": y, "radius": self.brush_radius.value(),
                                       "value": self.brush_value.value(), "mode": self.brush_mode.currentText()})
 
@@ -529,6 +683,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def toggle_record(self):
         if self.act_record.isChecked():
             every, ok = QtWidgets.QInputDialog.getInt(self, "Record", "Record a snapshot every K steps:", 10, 1, 10**9)
+            self._refocus()  # after the dialog: keys go to the window's shortcuts
             if not ok:
                 self.act_record.setChecked(False)
                 return
@@ -539,13 +694,26 @@ class MainWindow(QtWidgets.QMainWindow):
             self.recording = False
 
     def save_trajectory(self):
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(
-            self, "Save trajectory", "trajectory.npz", "NumPy (*.npz);;HDF5 (*.h5);;Observables CSV (*.csv)")
-        if path:
-            self.engine.request("record", {"action": "save", "path": path},
-                                lambda c: (self.statusBar().showMessage(
-                                    f"saved {c['snapshots']} snapshots to {c['path']}", 10000),
-                                    self.memory.add_recent_file(c["path"])))
+        path = self.ask_save_path("trajectories", "Save trajectory", self.default_path("trajectories", ".h5"),
+                                  "HDF5 (*.h5);;NumPy (*.npz);;Observables CSV (*.csv)")
+        if not path:
+            return
+        progress = SaveProgress(self, path)
+
+        def saved(c):
+            progress.finish()
+            self.statusBar().showMessage(f"saved {c['snapshots']} snapshots to {c['path']}", 10000)
+            self.memory.add_recent_file(c["path"])
+
+        def failed(message):
+            progress.finish()
+            self.statusBar().showMessage(f"trajectory not saved: {message}", 15000)
+            if not message.startswith("Cancelled"):
+                QtWidgets.QMessageBox.warning(self, "Save trajectory", message)
+                self._refocus()
+
+        self.engine.request("record", {"action": "save", "path": path}, saved, failed)
+        progress.start()
 
     def load_pattern_images(self):
         """Binarise (classical) or greyscale (modern) user images into patterns and send them."""
@@ -553,12 +721,15 @@ class MainWindow(QtWidgets.QMainWindow):
                                            for p in self.current["params"]):
             QtWidgets.QMessageBox.information(self, "Pattern images",
                                               "Choose a Hopfield model first: only they store image patterns.")
+            self._refocus()  # after the dialog: keys go to the window's shortcuts
             return
         paths, _ = QtWidgets.QFileDialog.getOpenFileNames(self, "Pattern images", "",
                                                           "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif)")
+        self._refocus()  # after the dialog: keys go to the window's shortcuts
         if not paths:
             return
         side, ok = QtWidgets.QInputDialog.getInt(self, "Pattern images", "Pixels per side (N = side²):", 64, 4, 512)
+        self._refocus()  # after the dialog: keys go to the window's shortcuts
         if not ok:
             return
         from engine.patterns import load_image_patterns  # numpy + Pillow, no torch
@@ -567,6 +738,7 @@ class MainWindow(QtWidgets.QMainWindow):
             patterns = load_image_patterns(paths, side, binary=self.current["name"] == "hopfield")
         except ValueError as exc:
             QtWidgets.QMessageBox.warning(self, "Pattern images", str(exc))
+            self._refocus()  # after the dialog: keys go to the window's shortcuts
             return
         self.engine.request("set_patterns", {}, lambda c: (self._on_params_set(c), self.reset()),
                             self._on_params_refused, arrays={"patterns": patterns})
@@ -578,12 +750,13 @@ class MainWindow(QtWidgets.QMainWindow):
             QtWidgets.QMessageBox.information(
                 self, "Export movie", "This model's recordings keep no image field to make a movie of; "
                 "save the trajectory (Ctrl+Shift+S) instead.")
+            self._refocus()  # after the dialog: keys go to the window's shortcuts
             return
         view = self._choose_view("Export movie", "Field:", views)
         if view is None:
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export movie", f"{view.spec['array']}.mp4",
-                                                        "MP4 (*.mp4);;GIF (*.gif)")
+        path = self.ask_save_path("movies", "Export movie", self.default_path("movies", ".mp4", view.spec["array"]),
+                                  "MP4 (*.mp4);;GIF (*.gif)")
         if not path:
             return
         import tempfile
@@ -593,6 +766,7 @@ class MainWindow(QtWidgets.QMainWindow):
         def failed(msg):
             shutil.rmtree(tmp.parent, ignore_errors=True)
             QtWidgets.QMessageBox.warning(self, "Export movie", f"{msg}\nStart a recording first (Ctrl+R).")
+            self._refocus()  # after the dialog: keys go to the window's shortcuts
 
         self.engine.request("record", {"action": "save", "path": str(tmp)},
                             lambda c: self._write_movie(tmp, view, path, remove=True), failed)
@@ -621,6 +795,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.memory.add_recent_file(path)
         except (OSError, ValueError) as exc:
             QtWidgets.QMessageBox.warning(self, "Export movie", str(exc))
+            self._refocus()  # after the dialog: keys go to the window's shortcuts
         finally:
             if remove:  # our private temporary folder
                 shutil.rmtree(trajectory.parent, ignore_errors=True)
@@ -636,22 +811,42 @@ class MainWindow(QtWidgets.QMainWindow):
         return f"<br><span style='color: #2a7a2a;'>Checked claim (preset as shipped): {claim}</span>"
 
     def _fill_presets_menu(self):
-        """Preset titles under a heading per model (yours marked), in model order."""
-        self.presets_menu.clear()
+        """The preset browser first, then a submenu per family of models (Hopfield networks,
+        dynamics and neural ODEs, reaction–diffusion, PDEs and operators) with the titles
+        under a heading per model (yours marked). Rebuilt at each opening, touching no action
+        of the last one (clear() deleted them; the browser's toggle belongs to its dock)."""
+        menu = self.presets_menu
+        for a in menu.actions():  # not clear(): it deleted the browser's toggle with the rest
+            menu.removeAction(a)
+        for item in getattr(self, "_presets_menu_items", []):
+            item.deleteLater()  # the submenus and separator of the last opening
+        menu.addAction(self.browser_action)
+        items = [menu.addSeparator()]
         groups: dict[str, list] = {}
         for path, model, title, mine in preset_titles(list_presets()):
             groups.setdefault(model, []).append((title, path, mine))
         titles = {name: d.get("title", name) for name, d in self.models.items()}
-        for model in sorted(groups, key=lambda m: titles.get(m, m).lower()):
-            self.presets_menu.addSection(titles.get(model, model))
-            for title, path, mine in sorted(groups[model], key=lambda t: t[0].lower()):
-                a = self.presets_menu.addAction(title + ("  (yours)" if mine else ""))
-                a.setToolTip(str(path))
-                a.triggered.connect(lambda checked=False, p=path: self.load_preset_file(p))
+        families: dict[str, list[str]] = {}
+        for model in groups:
+            family = self.models.get(model, {}).get("family") or model
+            families.setdefault(family, []).append(model)
+        for family in sorted(families, key=lambda f: FAMILY_TITLES.get(f, titles.get(f, f)).lower()):
+            sub = QtWidgets.QMenu(FAMILY_TITLES.get(family, titles.get(family, family)), menu)
+            menu.addMenu(sub)
+            items.append(sub)
+            for model in sorted(families[family], key=lambda m: titles.get(m, m).lower()):
+                if len(families[family]) > 1:
+                    sub.addSection(titles.get(model, model))
+                for title, path, mine in sorted(groups[model], key=lambda t: t[0].lower()):
+                    a = sub.addAction(title + ("  (yours)" if mine else ""))
+                    a.setToolTip(str(path))
+                    a.triggered.connect(lambda checked=False, p=path: self.load_preset_file(p))
+        self._presets_menu_items = items
 
     def open_preset_dialog(self):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open preset", str(user_presets_dir()),
                                                         "Presets (*.toml)")
+        self._refocus()  # after the dialog: keys go to the window's shortcuts
         if path:
             self.load_preset_file(path)
 
@@ -660,39 +855,99 @@ class MainWindow(QtWidgets.QMainWindow):
             preset = load_preset(path, schemas=schemas_from_descriptions(self.models))
         except PresetError as exc:
             QtWidgets.QMessageBox.warning(self, "Preset refused", str(exc))
+            self._refocus()  # after the dialog: keys go to the window's shortcuts
             self.statusBar().showMessage(str(exc), 15000)
             return False
-        self.preset = preset
-        if "fps" in preset.run:
-            self.fps = preset.run["fps"]
-        self.load_model(preset.model, preset.params, preset.seed)
-        return True
+        state = {"model": preset.model, "params": preset.params, "seed": preset.seed, "preset": preset}
+        if self.current is None:
+            self.switch_to(state)
+            return True
+        return self.switch(state, f"preset “{preset.title or Path(path).stem}”")
 
     def current_preset(self) -> Preset:
         """The preset of what is on screen: pending structural values (⟳) included, since
         they are what the user chose; the loaded preset's title and description kept."""
         same = self.preset is not None and self.current is not None and self.preset.model == self.current["name"]
-        params = {**self.params, **self._dirty, **self.pending}
+        params = {**self.params, **self._shown, **self._dirty, **self.pending}
         return Preset(model=self.current["name"], params=params, seed=self.seed,
                       title=self.preset.title if same else "", description=self.preset.description if same else "",
                       run={"fps": self.fps, "steps_per_frame": self.speed_box.value()},
                       view=dict(self.preset.view) if same else {})
 
     def save_preset_dialog(self):
+        """Ask for a title and a description (the loaded preset's, else the model's, prefilled),
+        then where: the user presets folder (the browser lists it), named after the title."""
         if self.current is None:
             return
+        preset = self.current_preset()
+        info = self.ask_preset_info(preset.title or self.current.get("title", ""),
+                                    preset.description or "")
+        if info is None:
+            return
+        preset.title, preset.description = info
         folder = user_presets_dir()
         folder.mkdir(parents=True, exist_ok=True)
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save preset", str(folder / f"{self.current['name']}.toml"),
-                                                        "Presets (*.toml)")
+        path = self.ask_save_path("presets", "Save preset", str(folder / f"{_slug(preset.title) or self.current['name']}.toml"),
+                                  "Presets (*.toml)", remember=False)
         if path:
             try:
-                save_preset(self.current_preset(), path)
+                save_preset(preset, path)
                 self.statusBar().showMessage(f"saved preset {path}", 10000)
                 self.memory.add_recent("presets", path)
                 self.preset_browser.refresh_if_shown()
+                if self.preset is not None and self.preset.model == preset.model:
+                    self.preset.title, self.preset.description = preset.title, preset.description
+                self.undo_stack.setClean()  # what is on screen is kept now
             except (PresetError, OSError) as exc:
                 QtWidgets.QMessageBox.warning(self, "Cannot save preset", str(exc))
+                self._refocus()  # after the dialog: keys go to the window's shortcuts
+
+    def ask_preset_info(self, title: str, description: str) -> tuple[str, str] | None:
+        """(title, description) from a small dialog, or None when cancelled."""
+        dialog = QtWidgets.QDialog(self)
+        dialog.setWindowTitle("Save preset")
+        form = QtWidgets.QFormLayout(dialog)
+        title_edit = QtWidgets.QLineEdit(title)
+        title_edit.setMinimumWidth(420)
+        text_edit = QtWidgets.QPlainTextEdit(description)
+        text_edit.setPlaceholderText("What this preset shows, and what to try")
+        text_edit.setMinimumHeight(110)
+        form.addRow("Title:", title_edit)
+        form.addRow("Description:", text_edit)
+        buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.Save | QtWidgets.QDialogButtonBox.Cancel)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        form.addRow(buttons)
+        title_edit.selectAll()
+        ok = dialog.exec() == QtWidgets.QDialog.Accepted
+        self._refocus()
+        return (title_edit.text().strip(), text_edit.toPlainText().strip()) if ok else None
+
+    def default_path(self, kind: str, suffix: str, what: str = "") -> str:
+        """Where a new file of ``kind`` (figures, trajectories, movies) goes by default: the
+        folder last used for that kind, else the platform's pictures, documents or videos
+        folder; named after the preset (or model), ``what`` it shows and the time."""
+        folder = self.memory.settings.value(f"folders/{kind}", "", type=str)
+        if not folder or not Path(folder).is_dir():
+            import platformdirs
+
+            folder = {"figures": platformdirs.user_pictures_dir, "movies": platformdirs.user_videos_dir}.get(
+                kind, platformdirs.user_documents_dir)()
+            if not Path(folder).is_dir():
+                folder = str(Path.home())
+        stem = self.preset.path.stem if self.preset is not None and self.preset.path is not None else \
+            (self.current or {}).get("name", "attractor-lab")
+        parts = [_slug(stem), _slug(what), time.strftime("%Y%m%d-%H%M%S")]
+        return str(Path(folder) / ("-".join(p for p in parts if p) + suffix))
+
+    def ask_save_path(self, kind: str, caption: str, default: str, filters: str, remember: bool = True) -> str:
+        """A file dialog for saving (starting at ``default``); the folder chosen is remembered
+        for ``kind``; '' when cancelled. The keyboard focus comes back to the window."""
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, caption, default, filters)
+        self._refocus()
+        if path and remember:
+            self.memory.settings.setValue(f"folders/{kind}", str(Path(path).parent))
+        return path
 
     # ---- export --------------------------------------------------------------------
     def _choose_view(self, title: str, label: str, views: list):
@@ -701,6 +956,7 @@ class MainWindow(QtWidgets.QMainWindow):
             return None
         names = [v.title for v in views]
         name, ok = QtWidgets.QInputDialog.getItem(self, title, label, names, 0, False)
+        self._refocus()  # after the dialog: keys go to the window's shortcuts
         return views[names.index(name)] if ok else None
 
     def export_view_dialog(self):
@@ -708,8 +964,8 @@ class MainWindow(QtWidgets.QMainWindow):
             v for v in self.grid.views if v.export_item() is not None or getattr(v, "gl_view", None) is not None])
         if view is None:
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export view", f"{view.title}.png",
-                                                        "PNG (*.png);;SVG (*.svg)")
+        path = self.ask_save_path("figures", "Export view", self.default_path("figures", ".png", _view_name(view)),
+                                  "PNG (*.png);;SVG (*.svg)")
         if path:
             try:
                 export_view(view, path)
@@ -717,6 +973,7 @@ class MainWindow(QtWidgets.QMainWindow):
                 self.memory.add_recent_file(path)
             except (OSError, ValueError) as exc:
                 QtWidgets.QMessageBox.warning(self, "Export failed", str(exc))
+                self._refocus()  # after the dialog: keys go to the window's shortcuts
 
     def closeEvent(self, event):  # noqa: N802 (Qt API)
         for v in self.grid.views:
@@ -726,6 +983,77 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_browser.shutdown()
         self.engine.shutdown()
         super().closeEvent(event)
+
+
+class SaveProgress(QtCore.QObject):
+    """A progress bar for a trajectory save that takes more than a second: the engine writes
+    in a thread and says how far it is (``record`` ``status``: ``saving``); Cancel stops it
+    and no file is left (docs/protocol.md, "Saving a recording")."""
+
+    SHOW_AFTER_S = 1.0
+    POLL_MS = 250
+
+    def __init__(self, window: MainWindow, path: str):
+        super().__init__(window)
+        self.window, self.path = window, path
+        self.dialog: QtWidgets.QProgressDialog | None = None
+        self.timer = QtCore.QTimer(self, interval=self.POLL_MS)
+        self.timer.timeout.connect(self._poll)
+        self.t0 = 0.0
+        self.done = False
+
+    def start(self) -> None:
+        self.t0 = time.monotonic()
+        self.timer.start()
+
+    def _poll(self) -> None:
+        if self.done:
+            return
+        if self.dialog is None and time.monotonic() - self.t0 >= self.SHOW_AFTER_S:
+            self.dialog = QtWidgets.QProgressDialog(f"Saving {Path(self.path).name}…", "Cancel", 0, 100, self.window)
+            self.dialog.setWindowTitle("Save trajectory")
+            self.dialog.setWindowModality(QtCore.Qt.WindowModal)
+            self.dialog.canceled.connect(self.cancel)
+            self.dialog.show()
+        if self.dialog is not None:
+            self.window.engine.request("record", {"action": "status"}, self._on_status, lambda _m: None)
+
+    def _on_status(self, c: dict) -> None:
+        if self.dialog is None or self.done:
+            return
+        for job in c.get("saving", []):
+            if job.get("path") == self.path and job.get("total"):
+                self.dialog.setValue(int(100 * job["done"] / job["total"]))
+                self.dialog.setLabelText(f"Saving {Path(self.path).name}: {job.get('stage', '')}")
+
+    def cancel(self) -> None:
+        if not self.done:
+            self.window.engine.request("record", {"action": "cancel"}, None, lambda _m: None)
+
+    def finish(self) -> None:
+        self.done = True
+        self.timer.stop()
+        if self.dialog is not None:
+            self.dialog.canceled.disconnect(self.cancel)
+            self.dialog.close()
+            self.dialog.deleteLater()
+            self.window._refocus()
+        self.deleteLater()
+
+
+class ModelBox(QtWidgets.QComboBox):
+    """The model chooser: a click opens it; typed letters and the mouse wheel never change the
+    model (after a dialog, a file name typed into a box that had the focus switched the model
+    and lost the run)."""
+
+    def keyPressEvent(self, event):  # noqa: N802 (Qt API)
+        if event.text() and event.text().isprintable() and not event.modifiers() & ~QtCore.Qt.ShiftModifier:
+            event.ignore()
+            return
+        super().keyPressEvent(event)
+
+    def wheelEvent(self, event):  # noqa: N802 (Qt API)
+        event.ignore()
 
 
 class _NarrowScroll(QtWidgets.QScrollArea):
@@ -746,6 +1074,22 @@ class _RaiseOnShow(QtCore.QObject):
         if event.type() == QtCore.QEvent.Show and not obj.isFloating():
             QtCore.QTimer.singleShot(0, obj.raise_)
         return False
+
+
+def _slug(text: str, n: int = 60) -> str:
+    """``text`` as a file-name part: letters, digits, '-' and '_' only (a view's title with
+    spaces and colons made "Rates tanh(x): 128 units × time (newest right).png")."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9]+", "_", text).strip("_").lower()[:n]
+
+
+def _view_name(view) -> str:
+    """A short name for a view's files: its array, else its first observable, else its kind."""
+    spec = view.spec
+    return spec.get("array") or (spec.get("observables") or [None])[0] or spec.get("kind", "view")
 
 
 def _scrolling(widget) -> QtWidgets.QScrollArea:

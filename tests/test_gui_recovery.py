@@ -52,21 +52,27 @@ def test_saving_a_preset_keeps_pending_values_and_the_description(qtbot, window,
 
 
 def test_presets_menu_shows_titles_under_their_model(qtbot, window):
+    """The browser first, then a submenu per family, titles under a heading per model; reopening
+    the menu five times raises nothing and keeps the browser's entry (clear() deleted actions
+    that a second aboutToShow handler then touched)."""
     win = window
-    win._fill_presets_menu()
+    for _ in range(5):
+        win.presets_menu.aboutToShow.emit()
+        assert win.presets_menu.actions()[0] is win.browser_action
     actions = win.presets_menu.actions()
-    sections = [a.text() for a in actions if a.isSeparator()]
+    submenus = {a.text(): a.menu() for a in actions if a.menu() is not None}
+    assert "Reaction–diffusion" in submenus and "Hopfield networks" in submenus
+    rd = submenus["Reaction–diffusion"].actions()
+    sections = [a.text() for a in rd if a.isSeparator()]
     assert win.models["gray_scott"]["title"] in sections
-    titles = [a.text() for a in actions if not a.isSeparator()]
     from engine.presets import load_preset, schemas_from_descriptions, shipped_presets_dir
 
     shipped = load_preset(shipped_presets_dir() / "gray_scott_spots.toml",
                           schemas=schemas_from_descriptions(win.models))
-    assert shipped.title in titles
     # the title sits after its model's section, before the next section
-    i = [a.text() for a in actions].index(win.models["gray_scott"]["title"])
-    following = [a.text() for a in actions[i + 1:]]
-    nxt = next((k for k, a in enumerate(actions[i + 1:]) if a.isSeparator()), len(following))
+    i = [a.text() for a in rd].index(win.models["gray_scott"]["title"])
+    following = [a.text() for a in rd[i + 1:]]
+    nxt = next((k for k, a in enumerate(rd[i + 1:]) if a.isSeparator()), len(following))
     assert shipped.title in following[:nxt]
 
 
