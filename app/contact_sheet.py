@@ -113,6 +113,8 @@ class SheetRenderer:
         # recorded instead, so an unattended run never waits for a click
         self._orig_warning = QtWidgets.QMessageBox.warning
         QtWidgets.QMessageBox.warning = lambda *a, **k: self.warnings.append(str(a[2]) if len(a) > 2 else "")
+        self._orig_question = QtWidgets.QMessageBox.question  # an unattended run never waits on a question
+        QtWidgets.QMessageBox.question = lambda *a, **k: QtWidgets.QMessageBox.Yes
         self.engine = QtEngine(device="cpu")
         self.win = MainWindow(self.engine, fps=30)
         # presets open paused (load_preset_file asks load_model to run): the engine advances only
@@ -144,6 +146,7 @@ class SheetRenderer:
             self.wait(lambda: False, 0.2)
         finally:
             QtWidgets.QMessageBox.warning = self._orig_warning
+            QtWidgets.QMessageBox.question = self._orig_question
 
     @staticmethod
     def wait(predicate, timeout_s: float, poll_ms: int = 20) -> bool:
