@@ -619,6 +619,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_params_set(self, c: dict):
         self.params = dict(c["params"])
+        # what the engine holds is what is on screen, except values typed since (not yet sent)
+        self._shown.update({k: v for k, v in self.params.items() if k not in self._dirty})
         pending = c.get("pending", {})
         self.pending = dict(pending)
         self.panel.mark_pending(pending)
