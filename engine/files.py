@@ -99,10 +99,11 @@ def check_writable_target(path: str | os.PathLike) -> Path:
     return path
 
 
-def write_atomically(path: str | os.PathLike, writer, mode: int | None = None) -> Path:
+def write_atomically(path: str | os.PathLike, writer, mode: int | None = None, commit=None) -> Path:
     """Call ``writer(file)`` on an exclusive temporary file beside ``path``, fsync,
     and rename it into place; on any failure the temporary file is removed and
-    ``path`` is untouched."""
+    ``path`` is untouched. ``commit(rename)``, if given, runs the rename (e.g. under a
+    lock that a cancel takes: see engine/recorder.py)."""
     path = Path(path)
     remove_stale_temps(path.parent if str(path.parent) else ".")
     fd, tmp = exclusive_temp(path)
@@ -116,7 +117,10 @@ def write_atomically(path: str | os.PathLike, writer, mode: int | None = None) -
             writer(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        if commit is None:
+            os.replace(tmp, path)
+        else:
+            commit(lambda: os.replace(tmp, path))
     except BaseException:
         try:
             os.unlink(tmp)

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.files import exclusive_temp, remove_stale_temps
+from engine.files import exclusive_temp, remove_stale_temps, write_atomically
 
 FORMATS = (".npz", ".h5", ".hdf5", ".csv")
 #: the layout written by :meth:`Recorder.save` (1: theory arrays among the states, no theory group)
@@ -493,26 +493,10 @@ def _versions(fmt: str) -> dict:
 
 
 def _write_atomically(path: Path, writer, control: SaveControl) -> None:
-    """Like :func:`engine.files.write_atomically`, with the rename under ``control``: a
-    cancel either comes before it (the temporary file is removed, ``path`` untouched)
-    or after (the save is complete)."""
-    remove_stale_temps(path.parent if str(path.parent) else ".")
-    fd, tmp = exclusive_temp(path)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        control.commit(lambda: os.replace(tmp, path))
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """:func:`engine.files.write_atomically` with the rename under ``control``: a cancel
+    either comes before it (the temporary file is removed, ``path`` untouched) or after
+    (the save is complete)."""
+    write_atomically(path, writer, commit=control.commit)
 
 
 class CsvStream:
