@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from engine.client import EngineClient
 
 
@@ -28,6 +30,16 @@ def start_engine(tmp_path: Path, env: dict | None = None, timeout: float = 60.0,
             raise TimeoutError("engine did not write its connection file")
         time.sleep(0.05)
     return proc, EngineClient.from_connection_file(cf)
+
+
+@pytest.fixture
+def engine(tmp_path):
+    """A running engine's client (import this fixture into a test module); the engine must
+    exit cleanly (0) when the test is done."""
+    proc, client = start_engine(tmp_path)
+    yield client
+    stop_engine(proc, client)
+    assert proc.returncode == 0
 
 
 def stop_engine(proc, client) -> None:

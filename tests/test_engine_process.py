@@ -8,15 +8,7 @@ import pytest
 from engine.client import EngineError
 from engine.protocol import Session
 from engine.recorder import load_trajectory
-from tests.engine_helpers import start_engine, stop_engine
-
-
-@pytest.fixture
-def engine(tmp_path):
-    proc, client = start_engine(tmp_path)
-    yield client
-    stop_engine(proc, client)
-    assert proc.returncode == 0
+from tests.engine_helpers import engine  # noqa: F401 (a fixture)
 
 
 def test_load_run_frames_and_params(engine):

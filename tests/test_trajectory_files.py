@@ -12,17 +12,9 @@ import pytest
 
 from engine.client import EngineError
 from engine.recorder import Recorder, SaveCancelled, SaveControl, load_trajectory, trajectory_metadata
-from tests.engine_helpers import start_engine, stop_engine
+from tests.engine_helpers import engine  # noqa: F401 (a fixture)
 
 GS_TOML = 'model = "gray_scott"\ntitle = "Spots"\nseed = 4\n[params]\nF = 0.03\n'
-
-
-@pytest.fixture
-def engine(tmp_path):
-    proc, client = start_engine(tmp_path)
-    yield client
-    stop_engine(proc, client)
-    assert proc.returncode == 0
 
 
 def _reply(client, msg_id, timeout=60.0):
