@@ -16,8 +16,10 @@ class ElidedLabel(QtWidgets.QLabel):
         self.setMinimumWidth(40)
 
     def setText(self, text: str) -> None:  # noqa: N802 (Qt API)
+        width = self.sizeHint().width()
         super().setText(text)
-        self.updateGeometry()
+        if self.sizeHint().width() != width:  # the status bar is laid out again only then (not every frame)
+            self.updateGeometry()
         self._update_tip()
 
     def sizeHint(self):  # noqa: N802 (Qt API)

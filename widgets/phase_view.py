@@ -223,7 +223,8 @@ class PhaseView(PlotView):
         codes = set()
         for points, fp in zip(self.fixed_items, self.spec.get("fixed_points", [])):
             self._update_fixed_points(points, arrays.get(fp["array"]), arrays.get(fp.get("kinds", "")))
-            codes.update(str(d) for d in points.data["data"]) if len(points.data) else None
+            if len(points.data):
+                codes.update(str(d) for d in points.data["data"])
         for code, sample in self.stability_samples.items():
             self.show_in_legend(sample, STABILITY[code][0], STABILITY[code][0] in codes)
         # no arrows to frame the view (none declared, or an empty grid: a 3D system in a plane):

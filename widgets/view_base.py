@@ -167,7 +167,7 @@ KEY_ROW = 24
 KEY_GAP = 8
 
 
-def add_legend(plot: pg.PlotWidget, offset=None) -> PlainLegend:
+def add_legend(plot: pg.PlotWidget) -> PlainLegend:
     """Attach a :class:`PlainLegend` to ``plot`` under its bottom axis (off the data)."""
     item = plot.getPlotItem()
     legend = PlainLegend()
@@ -190,8 +190,7 @@ def set_key_shown(plot: pg.PlotWidget, shown: bool) -> None:
     if legend is None:
         return
     legend.wanted = shown
-    legend.fit()
-    legend.setMaximumHeight(-1 if legend.isVisible() else 0)
+    legend.fit()  # shows or hides it, and gives its rows back to the plot
     legend.toggle_action.setChecked(shown)
     item.layout.activate()
 

@@ -73,9 +73,9 @@ LEVEL_SAMPLE = 1 << 16
 
 def _sample(a: np.ndarray) -> np.ndarray:
     """A strided sample of ``a`` (flattened) of at most about ``LEVEL_SAMPLE`` values."""
-    a = np.asarray(a, dtype=np.float64).ravel()
+    a = np.asarray(a).ravel()  # a view of a contiguous frame: only the sample is converted
     step = max(1, a.size // LEVEL_SAMPLE)
-    return a[::step]
+    return a[::step].astype(np.float64)
 
 
 class ImageView(View):
@@ -430,9 +430,8 @@ class TimeSeriesView(PlotView):
                 if hi - lo <= floor:
                     constant = None if logy else 0.5 * (lo + hi)
                     lo, hi = 0.5 * (lo + hi) - max(floor, 1e-12), 0.5 * (lo + hi) + max(floor, 1e-12)
-                if self.following:
+                if self.following:  # (setting y leaves x on its automatic range)
                     pad = 0.08 * (hi - lo)
-                    self.plot.getViewBox().enableAutoRange(x=True, y=False)
                     self.plot.setYRange(lo - pad, hi + pad, padding=0)
         if constant != self.constant:
             self.constant = constant
