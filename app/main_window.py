@@ -70,7 +70,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self._seed_shown = 0
         self._undoing = False  # inside an undo/redo or a load: changes are not new undo steps
         self._stroke = None  # the painting stroke being drawn (one undo step)
-        self._stroke_index = -1
 
         self.setWindowTitle("Attractor Lab")
         self.resize(1400, 900)
@@ -256,12 +255,8 @@ class MainWindow(QtWidgets.QMainWindow):
     def _tab_with_parameters(self, dock: QtWidgets.QDockWidget) -> None:
         """Docks share the parameters' place as tabs (opening one raises its tab), so the views
         keep their width: a sweep dock beside them left the fields ~12 px wide."""
-        inner = dock.widget()  # scrolls inside the parameters' width instead of widening the dock
-        area = _NarrowScroll()
-        area.setWidgetResizable(True)
-        area.setFrameShape(QtWidgets.QFrame.NoFrame)
-        area.setWidget(inner)
-        dock.setWidget(area)
+        # its content scrolls inside the parameters' width instead of widening the dock
+        dock.setWidget(_scrolling(dock.widget(), narrow=True))
         self.addDockWidget(QtCore.Qt.LeftDockWidgetArea, dock)
         self.tabifyDockWidget(self.param_dock, dock)
         dock.hide()
@@ -532,12 +527,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """Show ``values`` and send them, as if typed (used by undo and redo)."""
         with self._applying_undo():
             self.panel.set_values(values)
-        for name, value in values.items():
-            self._on_param_changed_quietly(name, value)
-
-    def _on_param_changed_quietly(self, name: str, value) -> None:
-        with self._applying_undo():
-            self._on_param_changed(name, value)
+            for name, value in values.items():
+                self._on_param_changed(name, value)
 
     def current_field(self, name: str):
         """The last frame's array ``name`` (None if there is none)."""
@@ -667,13 +658,11 @@ class MainWindow(QtWidgets.QMainWindow):
         stroke = self._stroke
         now = time.monotonic()
         if (stroke is not None and stroke.field == array and now - stroke.last <= STROKE_GAP
-                and self.undo_stack.index() == self._stroke_index and self.undo_stack.command(
-                    self._stroke_index - 1) is stroke):
-            stroke.last = now  # the same stroke goes on
+                and self.undo_stack.command(self.undo_stack.index() - 1) is stroke):
+            stroke.last = now  # the same stroke goes on (one undo step, the field copied once)
         elif self.current_field(array) is not None:
             self._stroke = PaintStroke(self, array, self.current_field(array))
             self.undo_stack.push(self._stroke)
-            self._stroke_index = self.undo_stack.index()
         self.engine.request("paint", {"field": array, "x": x, "y": y, "radius": self.brush_radius.value(),
                                       "value": self.brush_value.value(), "mode": self.brush_mode.currentText()})
 
@@ -1094,12 +1083,14 @@ def _view_name(view) -> str:
     return spec.get("array") or (spec.get("observables") or [None])[0] or spec.get("kind", "view")
 
 
-def _scrolling(widget) -> QtWidgets.QScrollArea:
-    """``widget`` in a frameless scroll area that resizes it to its width."""
-    area = QtWidgets.QScrollArea()
+def _scrolling(widget, narrow: bool = False) -> QtWidgets.QScrollArea:
+    """``widget`` in a frameless scroll area that resizes it to its width; ``narrow``: one that
+    asks for no more than the parameters' width and scrolls sideways when it must."""
+    area = _NarrowScroll() if narrow else QtWidgets.QScrollArea()
     area.setWidgetResizable(True)
     area.setFrameShape(QtWidgets.QFrame.NoFrame)
-    area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+    if not narrow:
+        area.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
     if widget is not None:
         area.setWidget(widget)
     return area
@@ -1167,30 +1158,28 @@ def export_view(view, path: str | Path) -> Path:
     return _replace_with(path, write)
 
 
-class _label_margins:  # noqa: N801 (a context manager used like a function)
+#: margin round a plot while it is exported, in px
+EXPORT_MARGIN = 12
+
+
+@contextlib.contextmanager
+def _label_margins(item):
     """While a plot is exported: margins round its layout, so the end labels of its axes and
     colour bar ("0.5" at the top, "0" at the bottom) lie inside the exported picture, not cut."""
-
-    MARGIN = 12
-
-    def __init__(self, item):
-        self.layout = getattr(item, "layout", None)
-        self.saved = None
-
-    def __enter__(self):
-        if isinstance(self.layout, QtWidgets.QGraphicsLayout):
-            self.saved = self.layout.getContentsMargins()
-            m = self.MARGIN
-            left, top, right, bottom = self.saved
-            self.layout.setContentsMargins(max(left, m), max(top, m), max(right, 2 * m), max(bottom, m))
-            self.layout.activate()
-        return self
-
-    def __exit__(self, *exc):
-        if self.saved is not None:
-            self.layout.setContentsMargins(*self.saved)
-            self.layout.activate()
-        return False
+    layout = getattr(item, "layout", None)
+    if not isinstance(layout, QtWidgets.QGraphicsLayout):
+        yield
+        return
+    saved = layout.getContentsMargins()
+    m = EXPORT_MARGIN
+    left, top, right, bottom = saved
+    layout.setContentsMargins(max(left, m), max(top, m), max(right, 2 * m), max(bottom, m))
+    layout.activate()
+    try:
+        yield
+    finally:
+        layout.setContentsMargins(*saved)
+        layout.activate()
 
 
 def _replace_with(path: Path, write) -> Path:

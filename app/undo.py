@@ -19,7 +19,7 @@ MERGE_SECONDS = 0.8
 #: a paint event later than this (s) after the last one starts a new stroke
 STROKE_GAP = 0.5
 
-_PARAM_ID, _PAINT_ID = 1, 2
+_PARAM_ID = 1
 
 
 def _short(value) -> str:
@@ -71,7 +71,9 @@ class ParamChange(_Applied):
 
 class PaintStroke(_Applied):
     """A painting stroke on one field: undo puts back the field as it was before the stroke
-    (the last frame received then), redo the field as it was when undone."""
+    (the last frame received then), redo the field as it was when undone. The window keeps
+    one command for the paint events of a stroke (``last``: the latest event's time, against
+    :data:`STROKE_GAP`), so the field is copied once a stroke, not once an event."""
 
     def __init__(self, window, field: str, before: np.ndarray):
         super().__init__(f"paint {field}")
@@ -79,16 +81,6 @@ class PaintStroke(_Applied):
         self.before = np.array(before, copy=True)
         self.after: np.ndarray | None = None
         self.last = time.monotonic()
-
-    def id(self):
-        return _PAINT_ID
-
-    def mergeWith(self, other) -> bool:  # noqa: N802 (Qt API)
-        """Paint events of one stroke (one field, no pause) are one step."""
-        if not isinstance(other, PaintStroke) or other.field != self.field or other.last - self.last > STROKE_GAP:
-            return False
-        self.last = other.last
-        return True
 
     def apply_new(self):
         if self.after is not None:
