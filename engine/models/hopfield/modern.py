@@ -143,16 +143,20 @@ class ModernHopfield(Model):
         self.cue = cue
         self.xi = cue.clone()
         self._weights = self._softmax(self.xi)
-        self._energies = [(0, self.energy())]  # (update, E): the cue's energy first
+        self._energies = [(0, self._energy(self.xi))]  # (update, E as a 0-d tensor): the cue's energy first
 
     def _softmax(self, xi: torch.Tensor) -> torch.Tensor:
         return torch.softmax(self.p["beta"] * (self.x.T @ xi), dim=0)
 
     def _step(self, n: int) -> None:
+        # one product Xᵀξ per update, shared by the energy of the new state and the next update's
+        # softmax; energies stay on the device (no host sync per update)
+        h = self.x.T @ self.xi
         for i in range(n):
-            self.xi = self.x @ self._softmax(self.xi)
+            self.xi = self.x @ torch.softmax(self.p["beta"] * h, dim=0)
+            h = self.x.T @ self.xi
             if n - i <= ENERGY_HISTORY:  # only the last ones can be kept
-                self._energies.append((self.steps + i + 1, self.energy()))
+                self._energies.append((self.steps + i + 1, self._energy(self.xi, h)))
         if len(self._energies) > ENERGY_HISTORY:
             self._energies = self._energies[:1] + self._energies[-(ENERGY_HISTORY - 1):]
         self._weights = self._softmax(self.xi)
@@ -160,14 +164,17 @@ class ModernHopfield(Model):
     def _on_live_change(self, changed) -> None:
         self._weights = self._softmax(self.xi)
         # β changes the energy function: the history restarts from the state as it is now
-        self._energies = [(self.steps, self.energy())]
+        self._energies = [(self.steps, self._energy(self.xi))]
 
     def energy(self, xi: torch.Tensor | None = None) -> float:
         """E(ξ) = −lse(β, Xᵀξ) + ½ξᵀξ + β⁻¹ ln P + ½M², M = ``pattern_norm``; E ≥ ½(‖ξ‖ − M)² ≥ 0."""
-        xi = self.xi if xi is None else xi
+        return float(self._energy(self.xi if xi is None else xi))
+
+    def _energy(self, xi: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`energy` as a 0-d tensor on the device; ``h``: Xᵀξ when already computed."""
         beta = self.p["beta"]
-        lse = torch.logsumexp(beta * (self.x.T @ xi), dim=0) / beta
-        return float(-lse + 0.5 * xi @ xi + math.log(self.x.shape[1]) / beta + 0.5 * self.p["pattern_norm"] ** 2)
+        lse = torch.logsumexp(beta * (self.x.T @ xi if h is None else h), dim=0) / beta
+        return -lse + 0.5 * xi @ xi + math.log(self.x.shape[1]) / beta + 0.5 * self.p["pattern_norm"] ** 2
 
     def _display(self, v: torch.Tensor) -> torch.Tensor:
         return (v * self.scale + self.offset).reshape(pattern_sources.square_shape(v.shape[0]))
@@ -180,7 +187,7 @@ class ModernHopfield(Model):
             "weights": self._weights,
             # E after each update, from the cue's (update 0) on; the cue's point stays first
             "energy_updates": np.array([k for k, _ in self._energies], dtype=np.float64),
-            "energy_history": np.array([e for _, e in self._energies], dtype=np.float64),
+            "energy_history": torch.stack([e for _, e in self._energies]).to("cpu", torch.float64).numpy(),
         }
 
     def observables(self):
