@@ -68,11 +68,11 @@ CONTACT_SHEET ?= docs/presets.png
 .PHONY: contact-sheet
 contact-sheet: install
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} ATTRACTOR_LAB_3D=$${ATTRACTOR_LAB_3D:-off} \
-		$(PY) -m app.contact_sheet --out $(CONTACT_SHEET) $(CONTACT_SHEET_ARGS)
+		$(PY) -m attractor_lab.app.contact_sheet --out $(CONTACT_SHEET) $(CONTACT_SHEET_ARGS)
 
 # The README's command reference, generated from the commands' --help (tests/test_packaging.py checks it).
 cli-reference: install
-	$(PY) -m app.cli_reference --write README.md
+	$(PY) -m attractor_lab.app.cli_reference --write README.md
 
 # Menu entry, icons and AppStream metadata for the current user (Linux desktops).
 install-desktop: install

@@ -1,26 +1,38 @@
-"""Build hook: the wheel carries the source tree's shipped presets and desktop files.
+"""Build hook: one import package, ``attractor_lab``, with the shipped presets and desktop files.
 
-Everything else is declared in pyproject.toml. ``presets/`` (the shipped presets,
+The repository keeps ``engine/``, ``app/`` and ``widgets/`` at its top level; the
+wheel holds them as ``attractor_lab.engine``, ``attractor_lab.app`` and
+``attractor_lab.widgets`` (``package_dir`` below), so an installation adds one
+top-level name. Everything else is declared in pyproject.toml. ``presets/`` (the shipped presets,
 sweeps and operator checkpoints) and the desktop files of ``packaging/`` live
 beside the packages in the source tree; a wheel installed by pip, pipx or uv has
 no source tree, so the build copies them into the packages, where
-``engine.presets.shipped_presets_dir`` and ``app.desktop.desktop_data_dir`` look
+``attractor_lab.engine.presets.shipped_presets_dir`` and ``attractor_lab.app.desktop.desktop_data_dir`` look
 first. A source checkout (``pip install -e .``) uses the folders themselves.
 """
 
 import shutil
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_packages, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
+#: repository folder -> the subpackage of attractor_lab it becomes
+SUBPACKAGES = {"engine": "attractor_lab.engine", "app": "attractor_lab.app", "widgets": "attractor_lab.widgets"}
+PACKAGE_DIR = {"attractor_lab": "attractor_lab", **{name: folder for folder, name in SUBPACKAGES.items()}}
+PACKAGES = ["attractor_lab"] + [
+    f"{name}.{sub}" if sub else name
+    for folder, name in SUBPACKAGES.items()
+    for sub in [""] + find_packages(str(ROOT / folder))
+]
 #: source-tree folder or file -> where it goes inside the built packages
 BUNDLED = {
-    "presets": "engine/_shipped_presets",
-    "packaging/org.attractorlab.AttractorLab.desktop": "app/_desktop/org.attractorlab.AttractorLab.desktop",
-    "packaging/org.attractorlab.AttractorLab.metainfo.xml": "app/_desktop/org.attractorlab.AttractorLab.metainfo.xml",
-    "packaging/icons": "app/_desktop/icons",
+    "presets": "attractor_lab/engine/_shipped_presets",
+    "packaging/org.attractorlab.AttractorLab.desktop": "attractor_lab/app/_desktop/org.attractorlab.AttractorLab.desktop",
+    "packaging/org.attractorlab.AttractorLab.metainfo.xml":
+        "attractor_lab/app/_desktop/org.attractorlab.AttractorLab.metainfo.xml",
+    "packaging/icons": "attractor_lab/app/_desktop/icons",
 }
 #: what of presets/ is data (no caches or editor files)
 PRESET_FILES = ("*.toml", "*.json", "*.safetensors", "*.md")
@@ -45,4 +57,4 @@ class BuildPyWithData(build_py):
                 shutil.copy2(src, dst)
 
 
-setup(cmdclass={"build_py": BuildPyWithData})
+setup(package_dir=PACKAGE_DIR, packages=PACKAGES, cmdclass={"build_py": BuildPyWithData})

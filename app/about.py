@@ -15,7 +15,7 @@ import sys
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.desktop import DISPLAY_NAME
+from attractor_lab.app.desktop import DISPLAY_NAME
 
 #: keys handled outside QActions: (keys, what they do)
 OTHER_KEYS = [
@@ -86,7 +86,7 @@ class ShortcutsDialog(QtWidgets.QDialog):
 
 def about_rows(engine) -> list[tuple[str, str]]:
     """(what, version or value) for the About dialog; engine values say when no engine answers."""
-    from engine import __version__
+    from attractor_lab.engine import __version__
 
     import PySide6
 

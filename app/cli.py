@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import sys
 
-from app.cli_help import CliParser
+from attractor_lab.app.cli_help import CliParser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +40,7 @@ def _fail(command: str, message: str, code: int = 2) -> int:
 
 def _main(argv: list[str]) -> int:
     if argv[:1] in (["--version"], ["-V"]):
-        from app.desktop_cli import version_text
+        from attractor_lab.app.desktop_cli import version_text
 
         print(version_text())
         return 0
@@ -52,7 +52,7 @@ def _main(argv: list[str]) -> int:
 
 def _commands() -> dict:
     """Subcommand name -> function(argv) -> exit code (``gui`` is the default)."""
-    from app import desktop_cli
+    from attractor_lab.app import desktop_cli
 
     return {
         "models": cmd_models,
@@ -69,13 +69,13 @@ def _commands() -> dict:
 
 
 def cmd_sweep(argv) -> int:
-    from app.sweep_cli import cmd_sweep as sweep_main
+    from attractor_lab.app.sweep_cli import cmd_sweep as sweep_main
 
     return sweep_main(argv)
 
 
 def cmd_engine(argv) -> int:
-    from engine.server import main as engine_main
+    from attractor_lab.engine.server import main as engine_main
 
     return engine_main(argv)
 
@@ -84,7 +84,7 @@ def cmd_models(argv) -> int:
     ap = CliParser(prog="attractor-lab models", description="List models and their parameters.")
     ap.add_argument("--json", action="store_true", help="print the declarations as JSON")
     args = ap.parse_args(argv)
-    from engine import api
+    from attractor_lab.engine import api
 
     descriptions = {n: api.describe(n) for n in api.list_models()}
     if args.json:
@@ -127,8 +127,8 @@ def _run(args) -> int:
     import math
     from pathlib import Path
 
-    from engine.files import check_writable_target, remove_stale_temps
-    from engine.params import MAX_SEED
+    from attractor_lab.engine.files import check_writable_target, remove_stale_temps
+    from attractor_lab.engine.params import MAX_SEED
 
     out = Path(args.out)
     suffix = out.suffix.lower()
@@ -152,12 +152,12 @@ def _run(args) -> int:
 
     from tqdm import tqdm
 
-    from engine.api import create
-    from engine.memory import MemoryBudget, check_model_memory
-    from engine.models import get as get_model
-    from engine.models.base import SimulationDiverged
-    from engine.presets import PresetError, find_preset, load_preset
-    from engine.recorder import CsvStream, Recorder, RecordingFull
+    from attractor_lab.engine.api import create
+    from attractor_lab.engine.memory import MemoryBudget, check_model_memory
+    from attractor_lab.engine.models import get as get_model
+    from attractor_lab.engine.models.base import SimulationDiverged
+    from attractor_lab.engine.presets import PresetError, find_preset, load_preset
+    from attractor_lab.engine.recorder import CsvStream, Recorder, RecordingFull
 
     try:
         preset = load_preset(find_preset(args.preset))
@@ -252,8 +252,8 @@ def cmd_movie(argv) -> int:
 
     from tqdm import tqdm
 
-    from engine.recorder import load_trajectory
-    from widgets.movie import colorize, write_movie
+    from attractor_lab.engine.recorder import load_trajectory
+    from attractor_lab.widgets.movie import colorize, write_movie
 
     from pathlib import Path
 
@@ -319,8 +319,8 @@ def cmd_train_operator(argv) -> int:
     import shlex
     import time
 
-    from engine.device import choose_device, configure_torch
-    from engine.models.neural_operator._training import train_operator
+    from attractor_lab.engine.device import choose_device, configure_torch
+    from attractor_lab.engine.models.neural_operator._training import train_operator
 
     try:
         device = choose_device(args.device)
@@ -354,7 +354,7 @@ def _main_field(preset_toml: str, fields: dict) -> str | None:
     if isinstance(field, str) and field in fields:
         return field
     try:
-        from engine import models
+        from attractor_lab.engine import models
 
         views = models.get(preset.get("model")).views
     except (ValueError, KeyError, TypeError):
@@ -408,7 +408,7 @@ def cmd_gui(argv) -> int:
         return 2
     preset = args.preset or args.preset_arg
     if preset:
-        from engine.presets import PresetError, find_preset
+        from attractor_lab.engine.presets import PresetError, find_preset
 
         try:
             preset = str(find_preset(preset))
@@ -420,8 +420,8 @@ def cmd_gui(argv) -> int:
                 return 2
             return _fail("--preset", str(exc))
     if args.connect:
-        from engine.protocol import ConnectionFileError, read_connection_file
-        from engine.security import pid_state
+        from attractor_lab.engine.protocol import ConnectionFileError, read_connection_file
+        from attractor_lab.engine.security import pid_state
 
         try:
             info = read_connection_file(args.connect)
@@ -440,16 +440,16 @@ def cmd_gui(argv) -> int:
         import os
         import tempfile
 
-        from app.settings import SETTINGS_DIR_ENV
+        from attractor_lab.app.settings import SETTINGS_DIR_ENV
 
         if not os.environ.get(SETTINGS_DIR_ENV):  # a test run neither reads nor changes the user's settings
             os.environ[SETTINGS_DIR_ENV] = tempfile.mkdtemp(prefix="attractor-lab-settings-")
 
     from PySide6 import QtCore, QtWidgets
 
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
-    from app.settings import configure_application, reset_settings
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
+    from attractor_lab.app.settings import configure_application, reset_settings
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     configure_application(app)
@@ -500,7 +500,7 @@ def cmd_gui(argv) -> int:
 
 
 def _version() -> str:
-    from app.desktop_cli import version_text
+    from attractor_lab.app.desktop_cli import version_text
 
     return version_text()
 
@@ -508,7 +508,7 @@ def _version() -> str:
 def _export_main_view(win, path: str) -> str | None:
     """Export the window's main view (the preset's field, else the first exportable view); the
     file's name, or None when it failed (the reason on stderr)."""
-    from app.main_window import export_view
+    from attractor_lab.app.main_window import export_view
 
     field = win.preset.view.get("field") if win.preset is not None else None
     views = [v for v in win.grid.views if v.export_item() is not None]

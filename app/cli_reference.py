@@ -25,7 +25,7 @@ NESTED = {"sweep": ("new", "run", "show")}
 
 def help_text(argv: list[str]) -> str:
     """What ``attractor-lab ARGV --help`` prints."""
-    from app.cli import main
+    from attractor_lab.app.cli import main
 
     old = os.environ.get("COLUMNS")
     os.environ["COLUMNS"] = str(WIDTH)  # argparse wraps to the terminal's width
@@ -46,7 +46,7 @@ def help_text(argv: list[str]) -> str:
 
 def command_lines() -> list[list[str]]:
     """Every command line whose help the reference shows: the window first, then each subcommand."""
-    from app.cli import _commands
+    from attractor_lab.app.cli import _commands
 
     out: list[list[str]] = [[]]
     for name in _commands():
@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if new != text:
-        from engine.protocol import atomic_write_bytes
+        from attractor_lab.engine.protocol import atomic_write_bytes
 
         atomic_write_bytes(path, new.encode("utf-8"))
         print(f"updated the command reference in {path}", file=sys.stderr)

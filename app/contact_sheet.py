@@ -85,7 +85,7 @@ def preset_info(path: Path) -> tuple[str, int]:
 
 def shipped_presets(only: str | None = None) -> list[Path]:
     """The shipped presets (``presets/*.toml``), by file name; ``only`` is a glob on the stem."""
-    from engine.presets import shipped_presets_dir
+    from attractor_lab.engine.presets import shipped_presets_dir
 
     paths = sorted(shipped_presets_dir().glob("*.toml"))
     if only:
@@ -102,8 +102,8 @@ class SheetRenderer:
                  log=print, start_timeout_s: float = 120.0):
         from PySide6 import QtWidgets
 
-        from app.engine_client import QtEngine
-        from app.main_window import MainWindow
+        from attractor_lab.app.engine_client import QtEngine
+        from attractor_lab.app.main_window import MainWindow
 
         self.size = size
         self.timeout_s = timeout_s
@@ -267,7 +267,7 @@ class SheetRenderer:
         views = [v for v in self.win.grid.views if v.isVisible() and v.width() > 0 and v.height() > 0
                  and not hasattr(v, "close_canvas")]
         try:
-            from widgets.view_base import view_role
+            from attractor_lab.widgets.view_base import view_role
         except ImportError:  # before views declared roles: fields and phase portraits
             def view_role(spec):
                 return spec.get("role") or ("primary" if spec.get("kind") in PRIMARY_KINDS else "secondary")
@@ -351,7 +351,7 @@ def write_png(sheet, meta: dict, out: Path, colors: int = 256) -> Path:
     from PIL import Image, PngImagePlugin
     from PySide6 import QtGui
 
-    from engine.files import exclusive_temp, remove_stale_temps
+    from attractor_lab.engine.files import exclusive_temp, remove_stale_temps
 
     rgb = sheet.convertToFormat(QtGui.QImage.Format_RGB888)
     img = Image.frombuffer("RGB", (rgb.width(), rgb.height()), bytes(rgb.constBits()), "raw", "RGB",
@@ -448,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("ATTRACTOR_LAB_COMPILE", "0")
     import tempfile
 
-    from app.settings import SETTINGS_DIR_ENV
+    from attractor_lab.app.settings import SETTINGS_DIR_ENV
 
     settings = None
     if not os.environ.get(SETTINGS_DIR_ENV):  # the user's settings (window size, docks) stay out of it
@@ -456,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ[SETTINGS_DIR_ENV] = settings.name
     from PySide6 import QtWidgets
 
-    from app.settings import configure_application
+    from attractor_lab.app.settings import configure_application
 
     if QtWidgets.QApplication.instance() is None:
         configure_application(QtWidgets.QApplication(sys.argv[:1]))

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from app.launch import cli_command, frozen
+from attractor_lab.app.launch import cli_command, frozen
 
 #: reverse-DNS application id: the desktop file's name, the AppStream id, Qt's desktopFileName
 APP_ID = "org.attractorlab.AttractorLab"

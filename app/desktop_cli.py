@@ -12,12 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-from app.cli_help import CliParser
+from attractor_lab.app.cli_help import CliParser
 
 
 def version_text() -> str:
     """``attractor-lab X.Y.Z`` (the one version, ``engine.__version__``)."""
-    from engine import __version__
+    from attractor_lab.engine import __version__
 
     return f"attractor-lab {__version__}"
 
@@ -33,7 +33,7 @@ def cmd_presets(argv) -> int:
                                "names opens with `attractor-lab NAME` or runs with `attractor-lab run NAME`.")
     ap.add_argument("--paths", action="store_true", help="also print each preset's file")
     args = ap.parse_args(argv)
-    from app.preset_index import preset_entries
+    from attractor_lab.app.preset_index import preset_entries
 
     entries = preset_entries()
     if not entries:
@@ -49,7 +49,7 @@ def cmd_presets(argv) -> int:
 
 
 def cmd_thumbnails(argv) -> int:
-    from engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_cache_dir
+    from attractor_lab.engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_cache_dir
 
     ap = CliParser(prog="attractor-lab thumbnails",
                    description="Render preset thumbnails headless (the preset run for a short time budget from its "
@@ -76,7 +76,7 @@ def cmd_thumbnails(argv) -> int:
     if not 16 <= args.size <= 1024:
         return _fail("thumbnails", f"--size must be from 16 to 1024 pixels, not {args.size}")
 
-    from engine.presets import PresetError, find_preset, list_presets
+    from attractor_lab.engine.presets import PresetError, find_preset, list_presets
 
     try:
         presets = [find_preset(p) for p in args.presets] if args.presets else list_presets()
@@ -88,7 +88,7 @@ def cmd_thumbnails(argv) -> int:
     except OSError as exc:
         return _fail("thumbnails", f"cannot create the cache folder {str(cache)!r}: {exc.strerror or exc}")
 
-    from engine.thumbnails import render_thumbnails
+    from attractor_lab.engine.thumbnails import render_thumbnails
 
     def report(entry: dict) -> None:
         if args.progress == "json":
@@ -107,7 +107,7 @@ def cmd_thumbnails(argv) -> int:
 
 
 def cmd_install_desktop(argv) -> int:
-    from app import desktop
+    from attractor_lab.app import desktop
 
     ap = CliParser(prog="attractor-lab install-desktop",
                    description="Install the desktop entry, the icons and the AppStream metadata for the current user "

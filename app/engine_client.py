@@ -21,10 +21,10 @@ from pathlib import Path
 import zmq
 from PySide6 import QtCore
 
-from app.launch import engine_command
-from engine.client import EngineClient, EventTracker
-from engine.protocol import PROTOCOL_VERSION, ConnectionFileError, ProtocolError, read_connection_file
-from engine.security import pid_state
+from attractor_lab.app.launch import engine_command
+from attractor_lab.engine.client import EngineClient, EventTracker
+from attractor_lab.engine.protocol import PROTOCOL_VERSION, ConnectionFileError, ProtocolError, read_connection_file
+from attractor_lab.engine.security import pid_state
 
 START_TIMEOUT_S = 60.0
 #: an engine that ran this long before dying resets the restart count

@@ -12,13 +12,13 @@ import numpy as np
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.about import install_help_menu
-from app.engine_client import QtEngine
-from app.preset_browser import PresetBrowser
-from app.settings import WindowMemory
-from app.sweep_dock import SweepDock
-from app.undo import STROKE_GAP, PaintStroke, ParamChange, SeedChange, Switch
-from engine.presets import (
+from attractor_lab.app.about import install_help_menu
+from attractor_lab.app.engine_client import QtEngine
+from attractor_lab.app.preset_browser import PresetBrowser
+from attractor_lab.app.settings import WindowMemory
+from attractor_lab.app.sweep_dock import SweepDock
+from attractor_lab.app.undo import STROKE_GAP, PaintStroke, ParamChange, SeedChange, Switch
+from attractor_lab.engine.presets import (
     MAX_SEED,
     Preset,
     PresetError,
@@ -28,9 +28,9 @@ from engine.presets import (
     schemas_from_descriptions,
     user_presets_dir,
 )
-from widgets.elided import ElidedLabel
-from widgets.param_panel import ParamPanel
-from widgets.views import ViewGrid
+from attractor_lab.widgets.elided import ElidedLabel
+from attractor_lab.widgets.param_panel import ParamPanel
+from attractor_lab.widgets.views import ViewGrid
 
 DEFAULT_MODEL = "gray_scott"
 #: the Presets menu's submenus (a model's "family": its package in engine/models/)
@@ -723,7 +723,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._refocus()  # after the dialog: keys go to the window's shortcuts
         if not ok:
             return
-        from engine.patterns import load_image_patterns  # numpy + Pillow, no torch
+        from attractor_lab.engine.patterns import load_image_patterns  # numpy + Pillow, no torch
 
         try:
             patterns = load_image_patterns(paths, side, binary=self.current["name"] == "hopfield")
@@ -763,8 +763,8 @@ class MainWindow(QtWidgets.QMainWindow):
                             lambda c: self._write_movie(tmp, view, path, remove=True), failed)
 
     def _write_movie(self, trajectory: Path, view, path: str, remove: bool = False):
-        from engine.recorder import load_trajectory
-        from widgets.movie import colorize, write_movie
+        from attractor_lab.engine.recorder import load_trajectory
+        from attractor_lab.widgets.movie import colorize, write_movie
 
         try:
             data = load_trajectory(trajectory)
@@ -1101,7 +1101,7 @@ def preset_titles(paths) -> list[tuple[Path, str, str, bool]]:
     validation: the menu shows them; loading one checks it). Unreadable files are left out."""
     import tomllib
 
-    from engine.presets import MAX_PRESET_BYTES, user_presets_dir
+    from attractor_lab.engine.presets import MAX_PRESET_BYTES, user_presets_dir
 
     mine = user_presets_dir()
     out = []
@@ -1187,7 +1187,7 @@ def _replace_with(path: Path, write) -> Path:
     unpredictable name), then rename it into place; nothing is left on failure."""
     import os
 
-    from engine.files import exclusive_temp
+    from attractor_lab.engine.files import exclusive_temp
 
     fd, tmp = exclusive_temp(path)
     os.close(fd)

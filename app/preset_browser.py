@@ -16,10 +16,10 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.launch import cli_command
-from app.preset_index import PresetEntry, preset_entries
-from engine.presets import user_presets_dir
-from engine.thumbnail_cache import thumbnail_cache_dir, thumbnail_path
+from attractor_lab.app.launch import cli_command
+from attractor_lab.app.preset_index import PresetEntry, preset_entries
+from attractor_lab.engine.presets import user_presets_dir
+from attractor_lab.engine.thumbnail_cache import thumbnail_cache_dir, thumbnail_path
 
 ICON_PX = 72
 PATH_ROLE = QtCore.Qt.UserRole

@@ -11,7 +11,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.presets import MAX_PRESET_BYTES, list_presets, user_presets_dir
+from attractor_lab.engine.presets import MAX_PRESET_BYTES, list_presets, user_presets_dir
 
 
 @dataclass(frozen=True)

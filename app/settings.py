@@ -18,7 +18,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.desktop import APP_ID, APPLICATION, DISPLAY_NAME, ORGANIZATION, icon_files
+from attractor_lab.app.desktop import APP_ID, APPLICATION, DISPLAY_NAME, ORGANIZATION, icon_files
 
 SETTINGS_DIR_ENV = "ATTRACTOR_LAB_SETTINGS_DIR"
 MAX_RECENT = 10
@@ -28,7 +28,7 @@ LAYOUT_VERSION = 2  # 2: the sweep dock and preset browser tab with the paramete
 
 def configure_application(app: QtWidgets.QApplication) -> None:
     """Names, version, desktop file and icon of the application (before any window)."""
-    from engine import __version__
+    from attractor_lab.engine import __version__
 
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)

@@ -19,8 +19,8 @@ import signal
 import sys
 from pathlib import Path
 
-from app.cli_help import CliParser
-from engine.sweep import EXTRA_HINT
+from attractor_lab.app.cli_help import CliParser
+from attractor_lab.engine.sweep import EXTRA_HINT
 
 
 def _fail(command: str, message: str, code: int = 2) -> int:
@@ -116,10 +116,10 @@ def cmd_new(argv) -> int:
         return _fail("new", f"--out {args.out!r}: sweep files are .toml")
     if out.exists() and not args.force:
         return _fail("new", f"--out {args.out!r} exists; use --force to overwrite it")
-    from engine import models
-    from engine.presets import PresetError, load_preset
-    from engine.sweep.execute import check_sweep
-    from engine.sweep.spec import SweepError, parse_sweep
+    from attractor_lab.engine import models
+    from attractor_lab.engine.presets import PresetError, load_preset
+    from attractor_lab.engine.sweep.execute import check_sweep
+    from attractor_lab.engine.sweep.spec import SweepError, parse_sweep
 
     try:
         preset = load_preset(args.preset)
@@ -151,7 +151,7 @@ def cmd_new(argv) -> int:
         check_sweep(sweep)
     except SweepError as exc:
         return _fail("new", str(exc))
-    from engine.protocol import atomic_write_bytes
+    from attractor_lab.engine.protocol import atomic_write_bytes
 
     command = "attractor-lab sweep new " + " ".join(argv)
     text = f"# {command}\n# base preset: {args.preset}\n" + sweep.dumps()
@@ -195,9 +195,9 @@ def cmd_run(argv) -> int:
         return _fail("run", f"--scheduler {args.scheduler!r}: expected an address such as tcp://HOST:8786")
     mode = "none" if args.quiet else args.progress
 
-    from engine.sweep.execute import run_sweep
-    from engine.sweep.spec import SweepError, load_sweep
-    from engine.sweep.store import StoreError
+    from attractor_lab.engine.sweep.execute import run_sweep
+    from attractor_lab.engine.sweep.spec import SweepError, load_sweep
+    from attractor_lab.engine.sweep.store import StoreError
 
     def on_term(signum, frame):  # the window's Cancel: stop like Ctrl+C, keeping what is done
         raise KeyboardInterrupt
@@ -262,7 +262,7 @@ def cmd_show(argv) -> int:
     ap.add_argument("--png", help="PNG file (default: the store's name with .png)")
     ap.add_argument("--no-png", action="store_true", help="print the table only")
     args = ap.parse_args(argv)
-    from engine.sweep.store import StoreError, open_results
+    from attractor_lab.engine.sweep.store import StoreError, open_results
 
     try:
         res = open_results(args.store)
@@ -277,7 +277,7 @@ def cmd_show(argv) -> int:
         return 0
     png = Path(args.png) if args.png else Path(args.store).with_suffix(".png")
     try:
-        from app.sweep_figure import write_png
+        from attractor_lab.app.sweep_figure import write_png
 
         write_png(res, name, png)
     except ImportError:

@@ -42,9 +42,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from app.launch import cli_command
-from widgets.param_panel import log_floor
-from widgets.view_base import PALETTE, add_legend, colormap
+from attractor_lab.app.launch import cli_command
+from attractor_lab.widgets.param_panel import log_floor
+from attractor_lab.widgets.view_base import PALETTE, add_legend, colormap
 
 REFRESH_MS = 400
 REDUCTIONS = ("mean", "final", "fraction_above")
@@ -631,8 +631,8 @@ class SweepDock(QtWidgets.QDockWidget):
         if self._probe is not None and self._probe_key == key:
             return  # already measuring this
         self._stop_probe()
-        from engine.presets import schemas_from_descriptions
-        from engine.sweep.spec import SweepError, parse_sweep
+        from attractor_lab.engine.presets import schemas_from_descriptions
+        from attractor_lab.engine.sweep.spec import SweepError, parse_sweep
 
         try:
             sweep = parse_sweep(data, where="sweep panel", schemas=schemas_from_descriptions(
@@ -662,7 +662,7 @@ class SweepDock(QtWidgets.QDockWidget):
         if proc is not self._probe:  # stopped: measured something else
             shutil.rmtree(store.parent, ignore_errors=True)
             return
-        from engine.sweep.store import DONE, StoreError, open_results
+        from attractor_lab.engine.sweep.store import DONE, StoreError, open_results
 
         output = bytes(proc.readAll()).decode(errors="replace").strip().splitlines()
         try:
@@ -755,8 +755,8 @@ class SweepDock(QtWidgets.QDockWidget):
                 self.set_model(now["describe"], now["params"], now["seed"])
         if self.describe is None or self.running:
             return False
-        from engine.presets import schemas_from_descriptions
-        from engine.sweep.spec import SweepError, parse_sweep
+        from attractor_lab.engine.presets import schemas_from_descriptions
+        from attractor_lab.engine.sweep.spec import SweepError, parse_sweep
 
         data = self.sweep_table()
         schemas = schemas_from_descriptions({self.describe["name"]: self.describe})
@@ -882,7 +882,7 @@ class SweepDock(QtWidgets.QDockWidget):
         """Read the store (if it exists yet) and redraw."""
         if self.store is None or not (self.store / "zarr.json").exists():
             return
-        from engine.sweep.store import StoreError, open_results
+        from attractor_lab.engine.sweep.store import StoreError, open_results
 
         try:
             self.results = open_results(self.store)
@@ -960,7 +960,7 @@ class SweepDock(QtWidgets.QDockWidget):
     def failures(self, res=None) -> list[dict]:
         """Every failed point of ``res`` (default: the results shown): its cell, seed,
         parameter values and error message."""
-        from engine.sweep.store import FAILED
+        from attractor_lab.engine.sweep.store import FAILED
 
         res = res if res is not None else self.results
         if res is None:

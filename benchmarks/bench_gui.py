@@ -40,7 +40,7 @@ FAMILIES = [  # (family, shipped preset, parameter the latency probe moves)
 
 
 def _preset(name):
-    from engine.presets import load_preset
+    from attractor_lab.engine.presets import load_preset
 
     return load_preset(ROOT / "presets" / f"{name}.toml")
 
@@ -89,8 +89,8 @@ def _latency_param(win, preferred):
 def gui_rates(preset_name: str, seconds: float, probe: str | None, n_latency: int = 20):
     from PySide6 import QtCore, QtWidgets
 
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     engine = QtEngine(device="cpu")

@@ -27,8 +27,8 @@ import numba as nb
 import numpy as np
 import torch
 
-import engine
-from engine.device import configure_torch
+from attractor_lab import engine
+from attractor_lab.engine.device import configure_torch
 
 
 class NumpyHopfield:

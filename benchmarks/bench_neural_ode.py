@@ -28,8 +28,8 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
-import engine
-from engine.device import configure_torch
+from attractor_lab import engine
+from attractor_lab.engine.device import configure_torch
 
 SPIRAL = {}  # the model's defaults: torchdiffeq's ode_demo set-up
 NOISY_VDP = dict(target="van_der_pol", inputs="state", depth=2, width=64, trajectories=8, horizon=10.0,

@@ -84,7 +84,7 @@ def run_scipy(x0, ts):
 
 
 def run_engine(x0, ts):
-    import engine
+    from attractor_lab import engine
 
     sim = engine.create("ode_system", device="cpu", system="van_der_pol", mu=MU, rtol=RTOL, atol=ATOL,
                         dt=float(ts[1] - ts[0]), trajectories=1, lyapunov=False)

@@ -36,8 +36,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
-from engine.models.neural_operator import _data  # noqa: E402
-from engine.models.neural_operator._checkpoint import load_checkpoint, shipped_checkpoints  # noqa: E402
+from attractor_lab.engine.models.neural_operator import _data  # noqa: E402
+from attractor_lab.engine.models.neural_operator._checkpoint import load_checkpoint, shipped_checkpoints  # noqa: E402
 
 #: simulated horizon in operator steps
 HORIZON_STEPS = 10

@@ -148,7 +148,7 @@ def developed_flow(n: int, dtype):
     interpolated to n): the speeds of the data's later snapshots, not of the slow start."""
     import torch
 
-    from engine.models.neural_operator import _spectral as sp
+    from attractor_lab.engine.models.neural_operator import _spectral as sp
 
     w0 = sp.navier_stokes_grf(1, 64, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     w = sp.navier_stokes_solve(w0, NU, 20.0)
@@ -189,7 +189,7 @@ def stepper(state, step, sync=None):
 def bench_ns_steps(n: int, dtype, rounds: int, base_steps: int) -> dict:
     import torch
 
-    from engine.models.neural_operator import _spectral as sp
+    from attractor_lab.engine.models.neural_operator import _spectral as sp
 
     w0 = developed_flow(n, dtype)
     solver = sp.NavierStokesSolver(n, dtype=dtype)
@@ -211,7 +211,7 @@ def bench_ns_steps(n: int, dtype, rounds: int, base_steps: int) -> dict:
 def bench_burgers_steps(n: int, batch: int, rounds: int, base_steps: int) -> dict:
     import torch
 
-    from engine.models.neural_operator import _spectral as sp
+    from attractor_lab.engine.models.neural_operator import _spectral as sp
 
     u0 = sp.burgers_grf(batch, n, generator=torch.Generator().manual_seed(0))
     solver = sp.BurgersSolver(n)
@@ -227,7 +227,7 @@ def time_to_solution(n: int, t_end: float) -> dict:
     """Wall time and relative L2 error at t_end: Li et al.'s scheme (dt = 1e-4) and ours (CFL rule)."""
     import torch
 
-    from engine.models.neural_operator import _spectral as sp
+    from attractor_lab.engine.models.neural_operator import _spectral as sp
 
     w0 = developed_flow(n, torch.float64)
     reference = sp.navier_stokes_solve(w0, NU, t_end, cfl=0.1)[0]
@@ -247,7 +247,7 @@ def time_to_solution(n: int, t_end: float) -> dict:
 def bench_cuda(quick: bool) -> None:
     import torch
 
-    from engine.models.neural_operator import _spectral as sp
+    from attractor_lab.engine.models.neural_operator import _spectral as sp
 
     if not torch.cuda.is_available():
         print("\nCUDA rows skipped: torch.cuda.is_available() is False on this machine "
@@ -276,7 +276,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from engine.device import configure_torch
+    from attractor_lab.engine.device import configure_torch
 
     threads = configure_torch()
     rounds = 3 if args.quick else 7

@@ -39,8 +39,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import engine  # noqa: E402
-from engine.device import configure_torch  # noqa: E402
+from attractor_lab import engine  # noqa: E402
+from attractor_lab.engine.device import configure_torch  # noqa: E402
 
 G, DT = 2.0, 0.05
 

@@ -52,7 +52,7 @@ def bench_engine(n: int, dtype: str, steps: int, device: str = "cpu") -> tuple[f
     """(steps/s, seconds spent compiling: warm when inductor's on-disk cache has the kernels)."""
     import torch
 
-    import engine
+    from attractor_lab import engine
 
     sim = engine.create("gray_scott", device=device, grid=n, dtype=dtype, **PARAMS)
     t0 = time.perf_counter()
@@ -116,7 +116,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from engine.device import configure_torch
+    from attractor_lab.engine.device import configure_torch
 
     threads = configure_torch()
     sizes = (256,) if args.quick else (256, 512)

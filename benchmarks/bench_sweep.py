@@ -41,8 +41,8 @@ def sweep_text(steps: int, values: list[float]) -> str:
 
 def plain_loop(steps: int, values: list[float]) -> float:
     """Seconds per point of the plain loop (in this process, one torch thread)."""
-    import engine
-    from engine.device import configure_torch
+    from attractor_lab import engine
+    from attractor_lab.engine.device import configure_torch
 
     configure_torch(1)
     t0 = time.perf_counter()
@@ -55,8 +55,8 @@ def plain_loop(steps: int, values: list[float]) -> float:
 
 def timed_sweep(steps: int, values: list[float], scheduler: str | None = None, workers: int | None = None):
     """(points per second from the first submitted task, wall seconds of the whole call)."""
-    from engine.sweep.execute import run_sweep
-    from engine.sweep.spec import loads_sweep
+    from attractor_lab.engine.sweep.execute import run_sweep
+    from attractor_lab.engine.sweep.spec import loads_sweep
 
     sweep = loads_sweep(sweep_text(steps, values), "bench")
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +89,7 @@ def main() -> None:
     values = [round(0.02 + 0.04 * i / (2 * n), 6) for i in range(2 * n)]
     import numpy as np
 
-    import engine
+    from attractor_lab import engine
 
     engine.create("gray_scott", device="cpu", **BASE).step(10)  # imports and first-call costs out of the loop
     cluster, client = warm_cluster(1)

@@ -42,7 +42,7 @@ def sync(device: str) -> None:
 
 def make(points, device, first=0):
     """Point i: its own seed (100 + i) and temperature."""
-    import engine
+    from attractor_lab import engine
 
     return [engine.create("hopfield", seed=100 + first + i, device=device, temperature=t, **BASE).model
             for i, t in enumerate(points)]
@@ -50,7 +50,7 @@ def make(points, device, first=0):
 
 def alone(points, steps, device, fast=True):
     """Seconds per point, each network made and stepped by itself; and the final spins."""
-    from engine.models.hopfield import _dynamics
+    from attractor_lab.engine.models.hopfield import _dynamics
 
     before = _dynamics.CPU_FAST_PATH
     _dynamics.CPU_FAST_PATH = fast
@@ -69,8 +69,8 @@ def alone(points, steps, device, fast=True):
 
 def fused(points, steps, device, width):
     """Seconds per point in batches of ``width``; and the final spins."""
-    from engine.models import get
-    from engine.models.hopfield._fused import FusedHopfield
+    from attractor_lab.engine.models import get
+    from attractor_lab.engine.models.hopfield._fused import FusedHopfield
 
     cls = get("hopfield")
     sync(device)
@@ -92,7 +92,7 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    from engine.device import configure_torch
+    from attractor_lab.engine.device import configure_torch
 
     configure_torch(1 if args.device == "cpu" else None)
     steps = 20 if args.quick else 100

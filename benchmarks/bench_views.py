@@ -62,7 +62,7 @@ def main() -> None:
     from PySide6 import QtWidgets
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     phase_spec = {"kind": "phase", "title": "phase",
                   "fields": [{"x": "gx", "y": "gy", "u": "u", "v": "v", "name": "true"},

@@ -5,7 +5,7 @@ first use. The protocol and client modules (``engine.protocol``,
 ``engine.client``) do not, so the GUI process can import them.
 """
 
-__version__ = "0.1.0"
+from attractor_lab import __version__  # noqa: F401 (written once, in attractor_lab/__init__.py)
 
 _API = ("create", "list_models", "describe", "Simulation")
 
@@ -13,10 +13,10 @@ _API = ("create", "list_models", "describe", "Simulation")
 def __getattr__(name):
     # Lazy: importing ``engine.protocol`` must not pull torch into the GUI process.
     if name in _API:
-        from engine import api
+        from attractor_lab.engine import api
 
         return getattr(api, name)
-    raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    raise AttributeError(f"module 'attractor_lab.engine' has no attribute {name!r}")
 
 
 def __dir__():

@@ -1,8 +1,8 @@
-"""``python -m engine --connection-file F``: start an engine process (no Qt)."""
+"""``python -m attractor_lab.engine --connection-file F``: start an engine process (no Qt)."""
 
 import sys
 
-from engine.server import main
+from attractor_lab.engine.server import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,7 +1,7 @@
 """Scripting API: run any registered model from Python or a notebook.
 
->>> import engine
->>> sim = engine.create("gray_scott", seed=0, device="cpu", F=0.035, k=0.065)
+>>> import attractor_lab as al
+>>> sim = al.create("gray_scott", seed=0, device="cpu", F=0.035, k=0.065)
 >>> sim.step(500)
 >>> sim.state()["v"].shape
 (256, 256)
@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from engine import models
-from engine.device import choose_device, configure_torch
+from attractor_lab.engine import models
+from attractor_lab.engine.device import choose_device, configure_torch
 
 
 def list_models() -> list[str]:

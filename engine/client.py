@@ -23,8 +23,8 @@ from collections import OrderedDict, deque
 
 import zmq
 
-from engine.heartbeat import HeartbeatMonitor
-from engine.protocol import (
+from attractor_lab.engine.heartbeat import HeartbeatMonitor
+from attractor_lab.engine.protocol import (
     MAX_MESSAGE_BYTES,
     ConnectionFileError,
     Message,
@@ -33,7 +33,7 @@ from engine.protocol import (
     endpoint,
     read_connection_file,
 )
-from engine.security import make_curve_client, pid_state
+from attractor_lab.engine.security import make_curve_client, pid_state
 
 #: replies that arrive for another request are kept this long (s) and this many at most
 EARLY_REPLY_S = 60.0

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.analysis.morphology import classify_pattern, nyquist_fraction
-from engine.presets import Preset, load_preset
+from attractor_lab.engine.analysis.morphology import classify_pattern, nyquist_fraction
+from attractor_lab.engine.presets import Preset, load_preset
 
 
 @dataclass
@@ -61,8 +61,8 @@ def _fmt(x: float) -> str:
 
 def check_contract(preset: Preset | str | Path, device: str = "cpu") -> ContractResult:
     """Run ``preset`` (a :class:`Preset` or a path) for its contract's steps and check its claims."""
-    import engine  # the model registry imports torch: only where contracts are run
-    from engine.models.base import SimulationDiverged
+    from attractor_lab import engine  # the model registry imports torch: only where contracts are run
+    from attractor_lab.engine.models.base import SimulationDiverged
 
     if not isinstance(preset, Preset):
         preset = load_preset(preset)
@@ -87,7 +87,7 @@ def check_contract(preset: Preset | str | Path, device: str = "cpu") -> Contract
         return result
     obs = sim.observables()
     try:  # what the contract checks must reach the window: every array of the frame can travel
-        from engine.protocol import pack_arrays
+        from attractor_lab.engine.protocol import pack_arrays
 
         pack_arrays(sim.model.numpy_state())
     except (TypeError, ValueError) as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 
-from engine.params import validate_params
+from attractor_lab.engine.params import validate_params
 
 #: default budget: this fraction of the memory available when a reset is checked
 DEFAULT_FRACTION = 0.8

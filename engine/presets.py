@@ -44,9 +44,9 @@ from typing import Any
 
 import tomli_w
 
-from engine.analysis import PATTERN_CLASSES
-from engine.params import Param, validate_params
-from engine.protocol import atomic_write_bytes
+from attractor_lab.engine.analysis import PATTERN_CLASSES
+from attractor_lab.engine.params import Param, validate_params
+from attractor_lab.engine.protocol import atomic_write_bytes
 
 FORMAT_VERSION = 1
 #: a preset is a few hundred bytes: larger files are refused before parsing
@@ -238,7 +238,7 @@ class Preset:
 
 
 def _schemas_from_registry() -> dict[str, dict[str, Param]]:
-    from engine import models  # imports torch: only in the engine or CLI process
+    from attractor_lab.engine import models  # imports torch: only in the engine or CLI process
 
     return {n: {p.name: p for p in models.get(n).params} for n in models.names()}
 

@@ -368,7 +368,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = 
     name, never through a planted symlink) beside the target; see
     :mod:`engine.files`. ``mode`` defaults to what ``open`` would give (0666
     less the umask)."""
-    from engine.files import write_atomically
+    from attractor_lab.engine.files import write_atomically
 
     write_atomically(path, lambda f: f.write(data), mode)
 

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.files import exclusive_temp, remove_stale_temps, write_atomically
+from attractor_lab.engine.files import exclusive_temp, remove_stale_temps, write_atomically
 
 FORMATS = (".npz", ".h5", ".hdf5", ".csv")
 #: the layout written by :meth:`Recorder.save` (1: theory arrays among the states, no theory group)
@@ -211,7 +211,7 @@ class Recorder:
         if not isinstance(model, str):
             return ()
         try:
-            from engine.models import get
+            from attractor_lab.engine.models import get
 
             return tuple(get(model).theory_fields or ())
         except Exception:  # an unknown model, or no torch here: no theory to split off
@@ -472,7 +472,7 @@ def _versions(fmt: str) -> dict:
     """Versions of what wrote the file (torch only when it is loaded or installed)."""
     from importlib import metadata
 
-    from engine import __version__
+    from attractor_lab.engine import __version__
 
     out = {"attractor_lab": __version__, "numpy": np.__version__,
            "python": ".".join(map(str, sys.version_info[:3]))}

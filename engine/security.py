@@ -21,8 +21,8 @@ import socket
 
 import zmq
 
-from engine.files import pid_alive
-from engine.protocol import ConnectionFileError, endpoint, read_connection_file
+from attractor_lab.engine.files import pid_alive
+from attractor_lab.engine.protocol import ConnectionFileError, endpoint, read_connection_file
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 

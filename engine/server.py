@@ -25,11 +25,11 @@ from pathlib import Path
 
 import zmq
 
-from engine.device import choose_device, configure_torch, describe
-from engine.files import pid_alive
-from engine.heartbeat import HeartbeatServer
-from engine.memory import MemoryBudget
-from engine.protocol import (
+from attractor_lab.engine.device import choose_device, configure_torch, describe
+from attractor_lab.engine.files import pid_alive
+from attractor_lab.engine.heartbeat import HeartbeatServer
+from attractor_lab.engine.memory import MemoryBudget
+from attractor_lab.engine.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     REPLAY_WINDOW_S,
@@ -44,8 +44,8 @@ from engine.protocol import (
     read_connection_file,
     write_connection_file,
 )
-from engine.recorder import Recorder
-from engine.security import (
+from attractor_lab.engine.recorder import Recorder
+from attractor_lab.engine.security import (
     check_advertise,
     check_bind_address,
     claim_connection_file,
@@ -56,8 +56,8 @@ from engine.security import (
     new_curve_keys,
     start_authenticator,
 )
-from engine.server_jobs import _DEFERRED, JOB_VERBS, JobHandlers, _error_content, _Job
-from engine.server_requests import EVENT_HISTORY, RequestHandlers, _scalar
+from attractor_lab.engine.server_jobs import _DEFERRED, JOB_VERBS, JobHandlers, _error_content, _Job
+from attractor_lab.engine.server_requests import EVENT_HISTORY, RequestHandlers, _scalar
 
 log = logging.getLogger("attractor_lab.engine")
 

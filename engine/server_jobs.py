@@ -23,11 +23,11 @@ from typing import Any, Callable
 
 import torch
 
-from engine import __version__, models
-from engine.memory import check_model_memory
-from engine.models.base import SimulationDiverged
-from engine.recorder import Recorder, RecordingFull, SaveCancelled, SaveControl
-from engine.server_requests import _flag, _int, _text, check_seed, preset_for
+from attractor_lab.engine import __version__, models
+from attractor_lab.engine.memory import check_model_memory
+from attractor_lab.engine.models.base import SimulationDiverged
+from attractor_lab.engine.recorder import Recorder, RecordingFull, SaveCancelled, SaveControl
+from attractor_lab.engine.server_requests import _flag, _int, _text, check_seed, preset_for
 
 log = logging.getLogger("attractor_lab.engine")
 

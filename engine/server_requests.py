@@ -16,12 +16,12 @@ import platform
 import numpy as np
 import torch
 
-from engine import __version__, models
-from engine.device import describe
-from engine.params import MAX_SEED
-from engine.presets import Preset
-from engine.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
-from engine.recorder import Recorder
+from attractor_lab.engine import __version__, models
+from attractor_lab.engine.device import describe
+from attractor_lab.engine.params import MAX_SEED
+from attractor_lab.engine.presets import Preset
+from attractor_lab.engine.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
+from attractor_lab.engine.recorder import Recorder
 
 log = logging.getLogger("attractor_lab.engine")
 

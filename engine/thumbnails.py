@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_path
+from attractor_lab.engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_path
 
 #: (position, RGB) control points of the colour maps the models' views use; others map to viridis
 _COLORMAPS = {
@@ -199,9 +199,9 @@ def render_preset(path: str | Path, size: int = THUMBNAIL_SIZE, budget_s: float 
                   device: str = "cpu") -> np.ndarray:
     """Create the preset's model, step it for about ``budget_s`` seconds (at least one
     step; never past its contract's or run's length) and draw its main picture."""
-    from engine.api import create
-    from engine.models.base import SimulationDiverged
-    from engine.presets import load_preset
+    from attractor_lab.engine.api import create
+    from attractor_lab.engine.models.base import SimulationDiverged
+    from attractor_lab.engine.presets import load_preset
 
     preset = load_preset(path)
     sim = create(preset.model, seed=preset.seed, device=device, **preset.params)

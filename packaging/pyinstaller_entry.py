@@ -9,6 +9,6 @@ if __name__ == "__main__":
     multiprocessing.freeze_support()  # children of the bundle (Dask's local workers) start through it
     # torch.compile needs a C compiler and Python's headers, which a bundle does not carry: eager kernels
     os.environ.setdefault("ATTRACTOR_LAB_COMPILE", "0")
-    from app.cli import main
+    from attractor_lab.app.cli import main
 
     sys.exit(main())

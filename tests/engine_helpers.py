@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.client import EngineClient
+from attractor_lab.engine.client import EngineClient
 
 
 def start_engine(tmp_path: Path, env: dict | None = None, timeout: float = 60.0, args=()):
     """Start ``python -m engine`` (with extra ``args``); return (process, client) once it is serving."""
     cf = tmp_path / "engine.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "engine", "--connection-file", str(cf), "--device", "cpu",
+        [sys.executable, "-m", "attractor_lab.engine", "--connection-file", str(cf), "--device", "cpu",
          "--parent-pid", str(os.getpid()), *args],
         env={**os.environ, **(env or {})},
     )

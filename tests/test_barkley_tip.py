@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine
-from engine.models.reaction_diffusion.barkley import TIP_WINDOW, locate_tips
-from engine.presets import load_preset
+from attractor_lab import engine
+from attractor_lab.engine.models.reaction_diffusion.barkley import TIP_WINDOW, locate_tips
+from attractor_lab.engine.presets import load_preset
 
 PRESETS = Path(__file__).parent.parent / "presets"
 

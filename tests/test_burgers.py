@@ -18,9 +18,9 @@ import pytest
 import torch
 from scipy.special import ive
 
-import engine
-from engine.models.base import SimulationDiverged
-from engine.models.neural_operator import _spectral as sp
+from attractor_lab import engine
+from attractor_lab.engine.models.base import SimulationDiverged
+from attractor_lab.engine.models.neural_operator import _spectral as sp
 
 
 def cole_hopf_sine(x, t, nu, points=12001):
@@ -226,8 +226,8 @@ def test_grid_is_structural_and_views_arrays_follow_it():
 def test_the_resolution_verdict_uses_the_threshold_the_shock_preset_checks():
     """The shock preset's tail holds ~1e-8 of the energy and its contract accepts up to 1e-6;
     the panel called 1.1e-8 "under-resolved" (its threshold was 1e-8)."""
-    from engine.models.neural_operator.burgers import RESOLVED_TAIL
-    from engine.presets import load_preset, shipped_presets_dir
+    from attractor_lab.engine.models.neural_operator.burgers import RESOLVED_TAIL
+    from attractor_lab.engine.presets import load_preset, shipped_presets_dir
 
     p = load_preset(shipped_presets_dir() / "burgers_shock.toml")
     assert p.contract is not None and RESOLVED_TAIL == 1e-6

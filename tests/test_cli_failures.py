@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.recorder import load_trajectory
+from attractor_lab.engine.recorder import load_trajectory
 
 PRESET = """
 format_version = 1
@@ -34,7 +34,7 @@ def _cli(*args, timeout=180, limit_bytes=None, cwd=None):
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", *args], capture_output=True, text=True,
                           timeout=timeout, preexec_fn=limit if limit_bytes else None, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": os.getcwd()})
 
@@ -75,7 +75,7 @@ def test_bad_arguments_are_refused_before_computing(preset, tmp_path, args, mess
 
 def test_ctrl_c_keeps_what_was_recorded(preset, tmp_path):
     out_file = tmp_path / "t.npz"
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "run", str(preset), "--steps", "2000000",
+    proc = subprocess.Popen([sys.executable, "-m", "attractor_lab.app.cli", "run", str(preset), "--steps", "2000000",
                              "--every", "50", "--out", str(out_file), "--device", "cpu"],
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
     # wait for the progress bar to show steps being done

@@ -15,7 +15,7 @@ def _near(pixels: np.ndarray, rgb, tol: int = 12) -> np.ndarray:
 def test_contact_sheet_of_quick_presets(qtbot, tmp_path, monkeypatch, capsys):
     from PIL import Image
 
-    from app import contact_sheet as cs
+    from attractor_lab.app import contact_sheet as cs
 
     monkeypatch.setenv("ATTRACTOR_LAB_3D", "off")
     # a preset the window refuses (a value out of range): its tile must say so, and the sheet is

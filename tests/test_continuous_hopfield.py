@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-import engine
-from engine.theory.hopfield import curie_weiss_overlap
+from attractor_lab import engine
+from attractor_lab.engine.theory.hopfield import curie_weiss_overlap
 
 
 def make(**params):

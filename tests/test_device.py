@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-import engine
-from engine.device import choose_device, configure_torch, describe
-from engine.models import names
+from attractor_lab import engine
+from attractor_lab.engine.device import choose_device, configure_torch, describe
+from attractor_lab.engine.models import names
 
 CUDA = torch.cuda.is_available()
 needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device on this machine (the CPU path is tested everywhere)")

@@ -6,7 +6,7 @@ pytestmark = pytest.mark.gui
 
 
 def _engine(monkeypatch, fault, **kw):
-    from app.engine_client import QtEngine
+    from attractor_lab.app.engine_client import QtEngine
 
     monkeypatch.setenv("ATTRACTOR_LAB_FAULT", fault)
     return QtEngine(device="cpu", **kw)
@@ -24,7 +24,7 @@ def test_crash_on_start_hits_restart_limit(qtbot, monkeypatch):
 
 
 def test_no_reply_times_out_with_message(qtbot, monkeypatch):
-    import app.engine_client as ec
+    import attractor_lab.app.engine_client as ec
 
     monkeypatch.setattr(ec, "REPLY_TIMEOUT_S", 1.0)
     eng = _engine(monkeypatch, "no_reply")

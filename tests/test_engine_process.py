@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from engine.client import EngineError
-from engine.protocol import Session
-from engine.recorder import load_trajectory
+from attractor_lab.engine.client import EngineError
+from attractor_lab.engine.protocol import Session
+from attractor_lab.engine.recorder import load_trajectory
 from tests.engine_helpers import engine  # noqa: F401 (a fixture)
 
 
@@ -86,7 +86,7 @@ def test_frames_are_throttled_to_display_rate(engine):
 def test_user_image_patterns_travel_as_arrays(engine, tmp_path):
     from PIL import Image
 
-    from engine.patterns import load_image_patterns
+    from attractor_lab.engine.patterns import load_image_patterns
 
     paths = []
     for i in range(3):  # three distinct striped images
@@ -156,7 +156,7 @@ def test_malformed_signed_requests_get_errors_not_a_dead_engine(engine, tmp_path
 def test_recording_restarts_with_the_run_and_logs_changes(engine, tmp_path):
     import tomllib
 
-    from engine.recorder import load_trajectory
+    from attractor_lab.engine.recorder import load_trajectory
 
     engine.request("load", {"model": "gray_scott", "params": {"grid": 32}, "seed": 1})
     engine.request("record", {"action": "start", "every": 2})

@@ -17,9 +17,9 @@ import time
 import pytest
 import zmq
 
-from engine.client import EngineClient, EngineDead, EngineError
-from engine.protocol import ConnectionFileError, endpoint, new_key, read_connection_file, write_connection_file
-from engine.security import check_advertise, check_bind_address, claim_connection_file
+from attractor_lab.engine.client import EngineClient, EngineDead, EngineError
+from attractor_lab.engine.protocol import ConnectionFileError, endpoint, new_key, read_connection_file, write_connection_file
+from attractor_lab.engine.security import check_advertise, check_bind_address, claim_connection_file
 from tests.engine_helpers import start_engine, stop_engine
 
 GOOD = {"transport": "tcp", "ip": "127.0.0.1", "command_port": 5000, "state_port": 5001, "hb_port": 5002,
@@ -27,7 +27,7 @@ GOOD = {"transport": "tcp", "ip": "127.0.0.1", "command_port": 5000, "state_port
 
 
 def _engine_cmd(cf, *args):
-    return [sys.executable, "-m", "engine", "--connection-file", str(cf), "--device", "cpu", *args]
+    return [sys.executable, "-m", "attractor_lab.engine", "--connection-file", str(cf), "--device", "cpu", *args]
 
 
 def _own_address() -> str | None:

@@ -6,10 +6,10 @@ import math
 import numpy as np
 import pytest
 
-import engine
-from engine.models import get
-from engine.presets import Preset, load_preset, save_preset
-from engine.recorder import load_trajectory
+from attractor_lab import engine
+from attractor_lab.engine.models import get
+from attractor_lab.engine.presets import Preset, load_preset, save_preset
+from attractor_lab.engine.recorder import load_trajectory
 
 # small but real configurations (each a few seconds at most)
 SMALL = {
@@ -24,7 +24,7 @@ SMALL = {
 
 @pytest.mark.parametrize("name", SMALL)
 def test_api_preset_round_trip_replay_and_cli_recording(name, tmp_path):
-    from app.cli import main
+    from attractor_lab.app.cli import main
 
     sim = engine.create(name, seed=3, device="cpu", **SMALL[name])
     sim.step(3)

@@ -13,7 +13,7 @@ import math
 import pytest
 import torch
 
-from engine.models.neural_operator._fno import (FNO, NeuralOperator, SpectralConv, expected_shapes, mix_modes,
+from attractor_lab.engine.models.neural_operator._fno import (FNO, NeuralOperator, SpectralConv, expected_shapes, mix_modes,
                                                  parameter_count)
 
 torch.set_num_threads(1)

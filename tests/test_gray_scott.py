@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-import engine
-from engine.models.base import SimulationDiverged
+from attractor_lab import engine
+from attractor_lab.engine.models.base import SimulationDiverged
 
 
 @pytest.fixture(autouse=True)

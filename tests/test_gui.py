@@ -78,7 +78,7 @@ def test_pause_step_and_shortcuts(qtbot, window):
 
 
 def test_export_view_png_and_svg(qtbot, window, tmp_path):
-    from app.main_window import export_view
+    from attractor_lab.app.main_window import export_view
 
     win = window
     _wait_frames(qtbot, win)
@@ -90,7 +90,7 @@ def test_export_view_png_and_svg(qtbot, window, tmp_path):
 
 
 def test_preset_round_trip(qtbot, window, tmp_path):
-    from engine.presets import load_preset, save_preset, schemas_from_descriptions
+    from attractor_lab.engine.presets import load_preset, save_preset, schemas_from_descriptions
 
     win = window
     win.engine.request("set_params", {"params": {"k": 0.061}}, win._on_params_set)
@@ -115,13 +115,13 @@ def test_preset_round_trip(qtbot, window, tmp_path):
 def test_gui_process_never_loads_torch_and_engine_dies_with_gui(tmp_path):
     """End to end: the real app in its own process; killing it leaves no engine behind."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    out = subprocess.run([sys.executable, "-m", "app.cli", "--smoke-test", "10"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "--smoke-test", "10"], capture_output=True, text=True,
                          timeout=120, env=env)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["frames"] >= 10
     assert report["torch_loaded"] is False
     # now kill -9 a running GUI and check its engine goes too
-    gui = subprocess.Popen([sys.executable, "-m", "app.cli", "--device", "cpu"], env=env,
+    gui = subprocess.Popen([sys.executable, "-m", "attractor_lab.app.cli", "--device", "cpu"], env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     engine_pid = None
     deadline = time.monotonic() + 60
@@ -147,7 +147,7 @@ def _alive(pid):
 
 
 def test_phase_diagram_dot_follows_temperature(qtbot, window):
-    from widgets.views import LinesView
+    from attractor_lab.widgets.views import LinesView
 
     win = window
     win.load_model("hopfield", {"neurons": 400, "load": 0.05})
@@ -181,15 +181,15 @@ def test_record_and_export_movie(qtbot, window, tmp_path, monkeypatch):
                        lambda c: (win._write_movie(tmp_path / "r.npz", view, str(out)), done.append(c)))
     qtbot.waitUntil(lambda: bool(done), timeout=20_000)
     frames = iio.imread(out, index=None)
-    from engine.recorder import load_trajectory
+    from attractor_lab.engine.recorder import load_trajectory
 
     steps = list(load_trajectory(tmp_path / "r.npz")["step"])
     assert len(frames) == done[0]["snapshots"] >= 10, (start, win.last_frame[0]["step"], steps, errors)
 
 
 def test_connect_to_an_engine_started_elsewhere(qtbot, tmp_path):
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
     from tests.engine_helpers import start_engine, stop_engine
 
     proc, client = start_engine(tmp_path)

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from engine.presets import shipped_presets_dir
+from attractor_lab.engine.presets import shipped_presets_dir
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _open_window(qtbot, preset=None):
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
     engine = QtEngine(device="cpu")
     win = MainWindow(engine, preset_path=preset, fps=30)
@@ -33,7 +33,7 @@ def _open_window(qtbot, preset=None):
 
 
 def test_restart_restores_layout_and_last_preset(qtbot):
-    from app.settings import open_settings
+    from attractor_lab.app.settings import open_settings
 
     preset = shipped_presets_dir() / "hopfield_retrieval.toml"
     win, first = _open_window(qtbot)
@@ -78,14 +78,14 @@ def test_restart_restores_layout_and_last_preset(qtbot):
 
 def test_reset_settings_starts_afresh(qtbot, tmp_path):
     """``--reset-settings`` forgets the last preset: the window opens the default model."""
-    from app.settings import open_settings
+    from attractor_lab.app.settings import open_settings
 
     settings = open_settings()
     settings.setValue("session/preset", str(shipped_presets_dir() / "hopfield_retrieval.toml"))
     settings.setValue("session/model", "hopfield")
     settings.sync()
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "ATTRACTOR_LAB_3D": "off"}
-    r = subprocess.run([sys.executable, "-m", "app.cli", "--reset-settings", "--smoke-test", "3", "--device", "cpu"],
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "--reset-settings", "--smoke-test", "3", "--device", "cpu"],
                        capture_output=True, text=True, timeout=180, cwd=ROOT, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads(r.stdout.strip().splitlines()[-1])
@@ -112,7 +112,7 @@ def test_help_lists_shortcuts_and_about_names_versions_device_and_address(qtbot)
 
         actions["About Attractor Lab…"].trigger()
         about = dict(win.about_dialog.rows)
-        from engine import __version__
+        from attractor_lab.engine import __version__
 
         assert about["Attractor Lab"] == __version__
         assert about["Qt"] == QtCore.qVersion()
@@ -129,7 +129,7 @@ def test_help_lists_shortcuts_and_about_names_versions_device_and_address(qtbot)
 def test_application_identity():
     from PySide6 import QtWidgets
 
-    from app.settings import configure_application
+    from attractor_lab.app.settings import configure_application
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     configure_application(app)

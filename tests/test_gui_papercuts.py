@@ -17,7 +17,7 @@ EVERY = {"name": "reset_every", "kind": "int", "default": 0, "min": 0, "max": 10
 
 
 def test_parameters_spanning_decades_get_logarithmic_sliders(qtbot):
-    from widgets.param_panel import ParamPanel
+    from attractor_lab.widgets.param_panel import ParamPanel
 
     panel = ParamPanel()
     qtbot.addWidget(panel)
@@ -39,7 +39,7 @@ def test_parameters_spanning_decades_get_logarithmic_sliders(qtbot):
 
 
 def test_a_zero_that_means_something_is_shown_as_a_word(qtbot):
-    from widgets.param_panel import ParamPanel, zero_text
+    from attractor_lab.widgets.param_panel import ParamPanel, zero_text
 
     panel = ParamPanel()
     qtbot.addWidget(panel)
@@ -56,7 +56,7 @@ def test_a_zero_that_means_something_is_shown_as_a_word(qtbot):
 def test_a_3d_window_opens_beside_the_main_window_never_over_its_status_bar():
     from PySide6 import QtCore
 
-    from widgets.gl_frame import place_beside
+    from attractor_lab.widgets.gl_frame import place_beside
 
     screen, size = QtCore.QRect(0, 0, 1920, 1080), QtCore.QSize(460, 420)
     main = QtCore.QRect(0, 0, 1400, 900)

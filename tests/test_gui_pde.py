@@ -10,10 +10,10 @@ pytestmark = pytest.mark.gui
 
 @pytest.fixture
 def window(qtbot):
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
-    from engine.presets import shipped_presets_dir
+    from attractor_lab.engine.presets import shipped_presets_dir
 
     engine = QtEngine(device="cpu")
     win = MainWindow(engine, preset_path=str(shipped_presets_dir() / "navier_stokes_vortex_pair.toml"), fps=30)
@@ -70,10 +70,10 @@ def test_painting_sets_the_vorticity(qtbot, window):
 
 @pytest.fixture
 def burgers_window(qtbot):
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
-    from engine.presets import shipped_presets_dir
+    from attractor_lab.engine.presets import shipped_presets_dir
 
     engine = QtEngine(device="cpu")
     win = MainWindow(engine, preset_path=str(shipped_presets_dir() / "burgers_shock.toml"), fps=30)

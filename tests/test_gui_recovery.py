@@ -19,8 +19,8 @@ pytestmark = pytest.mark.gui
 def window(qapp):
     from pytestqt.qtbot import QtBot
 
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
     engine = QtEngine(device="cpu")
     win = MainWindow(engine, fps=30)
@@ -37,7 +37,7 @@ def window(qapp):
 
 
 def test_saving_a_preset_keeps_pending_values_and_the_description(qtbot, window, tmp_path):
-    from engine.presets import Preset, load_preset, save_preset, schemas_from_descriptions
+    from attractor_lab.engine.presets import Preset, load_preset, save_preset, schemas_from_descriptions
 
     win = window
     win.preset = Preset(model="gray_scott", title="Mine", description="What to look at.", view={"field": "v"})
@@ -65,7 +65,7 @@ def test_presets_menu_shows_titles_under_their_model(qtbot, window):
     rd = submenus["Reaction–diffusion"].actions()
     sections = [a.text() for a in rd if a.isSeparator()]
     assert win.models["gray_scott"]["title"] in sections
-    from engine.presets import load_preset, schemas_from_descriptions, shipped_presets_dir
+    from attractor_lab.engine.presets import load_preset, schemas_from_descriptions, shipped_presets_dir
 
     shipped = load_preset(shipped_presets_dir() / "gray_scott_spots.toml",
                           schemas=schemas_from_descriptions(win.models))
@@ -108,8 +108,8 @@ def test_the_model_box_names_a_slow_load_and_goes_back_when_it_is_cancelled(qtbo
 def test_a_refused_preset_leaves_a_usable_window(qtbot, tmp_path, monkeypatch):
     from PySide6 import QtWidgets
 
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
     monkeypatch.setattr(QtWidgets.QMessageBox, "warning", lambda *a: None)
     bad = tmp_path / "bad.toml"
@@ -125,8 +125,8 @@ def test_a_refused_preset_leaves_a_usable_window(qtbot, tmp_path, monkeypatch):
 
 
 def test_an_engine_that_cannot_start_says_why_and_can_be_restarted(qtbot, monkeypatch):
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
     engine = QtEngine(device="cuda", restart_limit=1)  # this machine has no CUDA
     win = MainWindow(engine)
@@ -191,7 +191,7 @@ def test_kill_9_resumes_the_run_from_the_last_frame(qtbot, window):
     # skipped: check instead that a later frame is exactly where the restored state leads.
     qtbot.waitUntil(lambda: any(c["step"] > step for c, _ in frames), timeout=20_000)
     content, arrays = next((c, a) for c, a in frames if c["step"] > step)
-    import engine as api
+    from attractor_lab import engine as api
 
     reference = api.create("gray_scott", seed=3, device="cpu", **content["params"])
     reference.set_state(u=source_arrays["u"], v=source_arrays["v"])
@@ -204,7 +204,7 @@ def test_kill_9_resumes_the_run_from_the_last_frame(qtbot, window):
 
 def test_without_a_display_the_app_says_so(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
-    out = subprocess.run([sys.executable, "-m", "app.cli"], capture_output=True, text=True, timeout=60, env=env)
+    out = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli"], capture_output=True, text=True, timeout=60, env=env)
     assert out.returncode == 1
     assert out.stderr.strip() == ("attractor-lab: no display: DISPLAY is not set (run it in a desktop session, "
                                   "over `ssh -X`, or under xvfb-run; the headless commands are `run`, `movie`, "

@@ -76,8 +76,8 @@ def test_sweep_panel_fills_the_map_and_opens_a_point_live(qtbot, tmp_path):
 def test_sweep_panel_draws_theory_lines_and_maps_clicks_to_cells(qtbot, tmp_path):
     """A store with AGS lines (written directly, no computing): lines drawn in parameter units,
     log axes in their own coordinates, a click's cell and point."""
-    from app.sweep_dock import SweepDock
-    from engine.sweep.store import StoreWriter, create_store
+    from attractor_lab.app.sweep_dock import SweepDock
+    from attractor_lab.engine.sweep.store import StoreWriter, create_store
 
     attrs = {"model": "hopfield", "title": "t",
              "axes": [{"param": "temperature", "values": [0.1, 0.5, 0.9], "spacing": "linear", "unit": ""},
@@ -111,7 +111,7 @@ def test_default_sweep_covers_the_values_on_screen_with_an_estimate_and_failed_p
     marked with its reason on hover and in the list under the map."""
     from PySide6 import QtCore
 
-    from engine.sweep.store import FAILED
+    from attractor_lab.engine.sweep.store import FAILED
 
     win, _engine = open_window(qtbot)
     with qtbot.waitSignal(win.model_loaded, timeout=60_000):

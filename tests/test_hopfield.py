@@ -11,9 +11,9 @@ import pytest
 import torch
 from scipy import stats
 
-import engine
-from engine import patterns
-from engine.models.hopfield._dynamics import flip_thresholds, sweep_sequential
+from attractor_lab import engine
+from attractor_lab.engine import patterns
+from attractor_lab.engine.models.hopfield._dynamics import flip_thresholds, sweep_sequential
 
 PRESETS = sorted(pathlib.Path(__file__).resolve().parent.parent.glob("presets/hopfield_*.toml"))
 

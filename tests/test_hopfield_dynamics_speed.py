@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 
-import engine
-from engine.models.hopfield import _dynamics as dyn
-from engine.models.hopfield._dynamics import flip_thresholds, sequential_chunk, sweep_sequential
+from attractor_lab import engine
+from attractor_lab.engine.models.hopfield import _dynamics as dyn
+from attractor_lab.engine.models.hopfield._dynamics import flip_thresholds, sequential_chunk, sweep_sequential
 
 
 def _couplings(backend) -> np.ndarray:
@@ -116,7 +116,7 @@ def test_compiled_path_is_taken_only_for_integer_patterns():
 
 
 def test_count_dtype_is_the_narrowest_exact_one():
-    from engine.models.hopfield._kernels import count_dtype
+    from attractor_lab.engine.models.hopfield._kernels import count_dtype
 
     ones = np.ones((10, 5), np.int8)
     assert count_dtype(ones, 30_000) == np.int16
@@ -125,7 +125,7 @@ def test_count_dtype_is_the_narrowest_exact_one():
 
 
 def test_int32_counts_give_the_same_sweep():
-    from engine.models.hopfield._kernels import sequential_sweep
+    from attractor_lab.engine.models.hopfield._kernels import sequential_sweep
 
     rng = np.random.default_rng(4)
     n, p, reps = 300, 17, 2

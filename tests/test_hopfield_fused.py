@@ -9,11 +9,11 @@ width. A batch is not a set of replicas: each member keeps its own disorder.
 import pytest
 import torch
 
-import engine
-from engine.models import get
-from engine.models.base import FusedRuns
-from engine.models.hopfield import _fused
-from engine.models.hopfield._fused import FusedHopfield
+from attractor_lab import engine
+from attractor_lab.engine.models import get
+from attractor_lab.engine.models.base import FusedRuns
+from attractor_lab.engine.models.hopfield import _fused
+from attractor_lab.engine.models.hopfield._fused import FusedHopfield
 
 Hopfield = get("hopfield")
 

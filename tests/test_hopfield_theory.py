@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.theory import hopfield as theory
+from attractor_lab.engine.theory import hopfield as theory
 
 
 def test_critical_load_and_overlap_at_zero_temperature():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-import engine
-from engine.theory.hopfield import curie_weiss_overlap, mixture_overlap, unsupervised_overlap
+from attractor_lab import engine
+from attractor_lab.engine.theory.hopfield import curie_weiss_overlap, mixture_overlap, unsupervised_overlap
 
 
 def make(**params):

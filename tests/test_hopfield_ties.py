@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-import engine
-from engine.models.hopfield import _dynamics as dyn
-from engine.models.hopfield._dynamics import flip_thresholds, sweep_parallel, sweep_sequential
+from attractor_lab import engine
+from attractor_lab.engine.models.hopfield import _dynamics as dyn
+from attractor_lab.engine.models.hopfield._dynamics import flip_thresholds, sweep_parallel, sweep_sequential
 
 
 def _integer_reference(xi: np.ndarray, sigma: np.ndarray, seed: int) -> tuple[np.ndarray, int]:

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-import engine
+from attractor_lab import engine
 
 
 def test_overlap_against_temperature_curves():
@@ -29,7 +29,7 @@ def pytest_approx(value, tol):
 
 
 def test_zero_temperature_theory_at_low_load():
-    from engine.theory.hopfield import retrieval_overlap
+    from attractor_lab.engine.theory.hopfield import retrieval_overlap
 
     # m(α → 0, T = 0) = 1; the T = 0 branch must join the T > 0 one at low load
     for alpha in (1e-5, 0.0025, 0.01):

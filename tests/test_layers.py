@@ -15,9 +15,19 @@ def _imports(folder: str):
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
-                    yield path, a.name.split(".")[0]
+                    yield path, _layer(a.name)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                yield path, node.module.split(".")[0]
+                if node.module == "attractor_lab":  # from attractor_lab import engine
+                    for a in node.names:
+                        yield path, _layer(f"attractor_lab.{a.name}")
+                else:
+                    yield path, _layer(node.module)
+
+
+def _layer(module: str) -> str:
+    """The library or project layer a module belongs to: attractor_lab.engine.x -> engine."""
+    parts = module.split(".")
+    return parts[1] if parts[0] == "attractor_lab" and len(parts) > 1 else parts[0]
 
 
 def test_engine_imports_no_gui_library():
@@ -38,9 +48,10 @@ def test_app_imports_torch_nowhere():
 def test_gui_modules_load_without_torch():
     code = (
         "import sys, os; os.environ['QT_QPA_PLATFORM']='offscreen';"
-        "import app.cli, app.main_window, app.engine_client, widgets.views, widgets.param_panel, engine.presets;"
+        "import attractor_lab.app.cli, attractor_lab.app.main_window, attractor_lab.app.engine_client;"
+        "import attractor_lab.widgets.views, attractor_lab.widgets.param_panel, attractor_lab.engine.presets;"
         "from PySide6 import QtWidgets; a = QtWidgets.QApplication([]);"
-        "from app.engine_client import QtEngine; from app.main_window import MainWindow;"
+        "from attractor_lab.app.engine_client import QtEngine; from attractor_lab.app.main_window import MainWindow;"
         "w = MainWindow(QtEngine()); "
         "print('torch' in sys.modules)"
     )
@@ -51,8 +62,8 @@ def test_gui_modules_load_without_torch():
 
 def test_engine_runs_without_qt_loaded():
     code = (
-        "import sys, engine; sim = engine.create('gray_scott', grid=32, device='cpu'); sim.step(3);"
-        "import engine.server, engine.client;"
+        "import sys, attractor_lab as al; sim = al.create('gray_scott', grid=32, device='cpu'); sim.step(3);"
+        "import attractor_lab.engine.server, attractor_lab.engine.client;"
         "print(sorted(m for m in ('PySide6', 'pyqtgraph', 'vispy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from engine.presets import shipped_presets_dir
+from attractor_lab.engine.presets import shipped_presets_dir
 
 pytestmark = pytest.mark.gui
 
@@ -36,8 +36,8 @@ def window(qapp):
     import os
 
     os.environ["ATTRACTOR_LAB_3D"] = "off"  # 3D views start hidden: no llvmpipe window over the tests
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
     engine = QtEngine(device="cpu")
     win = MainWindow(engine, fps=30)
@@ -89,8 +89,8 @@ def _on_screen(view) -> bool:
 
 
 def _check_layout(win, where: str) -> list[str]:
-    from widgets.gl_frame import GLFrame
-    from widgets.views import TimeSeriesView
+    from attractor_lab.widgets.gl_frame import GLFrame
+    from attractor_lab.widgets.views import TimeSeriesView
 
     problems = []
     grid = win.grid
@@ -156,7 +156,7 @@ def _recent_span(view, where: str) -> list[str]:
     if v.size < 2:
         return []
     (y0, y1) = view.plot.getViewBox().viewRange()[1]
-    from widgets.views import _is_log
+    from attractor_lab.widgets.views import _is_log
 
     if _is_log(view.plot)[1]:
         v = np.log10(v[v > 0])
@@ -207,7 +207,7 @@ def _open(qapp, win, preset: str, frames: int = FRAMES):
 def test_pendulum_shows_a_rotation_inside_the_view_and_the_separatrix(qapp, window):
     """θ wrapped to (−π, π]: a rotating orbit (E = ω²/2 − cos θ > 1) stays inside the view,
     and the separatrix E = 1 is drawn."""
-    from widgets.phase_view import PhaseView
+    from attractor_lab.widgets.phase_view import PhaseView
 
     _open(qapp, window, "ode_pendulum_separatrix", frames=30)
     phase = next(v for v in window.grid.visible_views() if isinstance(v, PhaseView))
@@ -228,7 +228,7 @@ def test_pendulum_shows_a_rotation_inside_the_view_and_the_separatrix(qapp, wind
 
 
 def test_rate_network_edge_raster_uses_its_colour_range(qapp, window):
-    from widgets.views import ImageView
+    from attractor_lab.widgets.views import ImageView
 
     _open(qapp, window, "rate_network_edge", frames=20)
     raster = next(v for v in window.grid.visible_views() if isinstance(v, ImageView) and v.spec["array"] == "rates")
@@ -241,7 +241,7 @@ def test_rate_network_edge_raster_uses_its_colour_range(qapp, window):
 def test_painted_operator_race_on_a_still_canvas_is_drawn_at_its_declared_scale(qapp, window):
     """Both sides at rest: the operator's small drift is drawn pale on the field's declared
     scale, not stretched to full saturation."""
-    from widgets.views import ImageView
+    from attractor_lab.widgets.views import ImageView
 
     _open(qapp, window, "neural_operator_painted", frames=10)
     op = next(v for v in window.grid.visible_views() if isinstance(v, ImageView) and v.spec["array"] == "operator")

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from engine.models.base import Model
-from engine.params import Param
+from attractor_lab.engine.models.base import Model
+from attractor_lab.engine.params import Param
 
 
 class Toy(Model):

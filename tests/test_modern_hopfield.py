@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-import engine
+from attractor_lab import engine
 
 PRESETS = sorted(pathlib.Path(__file__).resolve().parent.parent.glob("presets/modern_hopfield_*.toml"))
 
@@ -89,7 +89,7 @@ def test_views_and_bad_parameters():
 def test_user_images(tmp_path):
     from PIL import Image
 
-    from engine.patterns import load_image_patterns
+    from attractor_lab.engine.patterns import load_image_patterns
 
     rng = np.random.default_rng(0)
     paths = []

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.analysis import PATTERN_CLASSES
-from engine.analysis.morphology import classify_pattern, front_spacing, nyquist_fraction
-from engine.models.reaction_diffusion._numerics import nyquist_power
+from attractor_lab.engine.analysis import PATTERN_CLASSES
+from attractor_lab.engine.analysis.morphology import classify_pattern, front_spacing, nyquist_fraction
+from attractor_lab.engine.models.reaction_diffusion._numerics import nyquist_power
 
 N = 128
 Y, X = np.mgrid[0:N, 0:N].astype(float)
@@ -87,7 +87,7 @@ def test_travelling_plane_wave_is_waves():
 def test_a_rotating_spiral_is_waves():
     # a genuine spiral (there is no smooth periodic one to write down): the λ–ω
     # system from its phase singularity, a few tips in a domain of many wavelengths
-    import engine
+    from attractor_lab import engine
 
     sim = engine.create("lambda_omega", device="cpu", grid=96, length=96.0, dt=0.05, seeding="spiral")
     sim.step(1200)

@@ -8,7 +8,7 @@ import pytest
 
 
 def _trajectory(tmp_path):
-    from engine.recorder import Recorder
+    from attractor_lab.engine.recorder import Recorder
 
     rec = Recorder(every=1)
     y, x = np.mgrid[0:24, 0:30]
@@ -19,7 +19,7 @@ def _trajectory(tmp_path):
 
 
 def test_colorize_uses_fixed_levels():
-    from widgets.movie import colorize
+    from attractor_lab.widgets.movie import colorize
 
     frames = np.stack([np.zeros((4, 4)), np.ones((4, 4))])
     rgb = colorize(frames, "gray", levels=(0.0, 2.0))
@@ -33,7 +33,7 @@ def test_movie_cli_writes_playable_file(tmp_path, suffix):
 
     traj = _trajectory(tmp_path)
     out = tmp_path / f"m{suffix}"
-    r = subprocess.run([sys.executable, "-m", "app.cli", "movie", str(traj), "--array", "v", "--out", str(out),
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "movie", str(traj), "--array", "v", "--out", str(out),
                         "--fps", "10", "--colormap", "gray", "--levels", "0", "1"],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
@@ -47,7 +47,7 @@ def test_movie_cli_writes_playable_file(tmp_path, suffix):
 
 def test_movie_cli_refuses_unknown_array(tmp_path):
     traj = _trajectory(tmp_path)
-    r = subprocess.run([sys.executable, "-m", "app.cli", "movie", str(traj), "--array", "w", "--out",
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "movie", str(traj), "--array", "w", "--out",
                         str(tmp_path / "m.gif")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "'w'" in r.stderr and "u" in r.stderr and "v" in r.stderr
 
@@ -55,8 +55,8 @@ def test_movie_cli_refuses_unknown_array(tmp_path):
 def test_movies_only_of_image_fields_a_recording_keeps():
     from types import SimpleNamespace
 
-    from app.main_window import movie_views
-    from engine.models import get
+    from attractor_lab.app.main_window import movie_views
+    from attractor_lab.engine.models import get
 
     def offered(name):
         d = get(name).describe()

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-import engine
-from engine.models.base import SimulationDiverged
-from engine.models.neural_operator import _spectral as sp
+from attractor_lab import engine
+from attractor_lab.engine.models.base import SimulationDiverged
+from attractor_lab.engine.models.neural_operator import _spectral as sp
 
 
 def run_to(sim, t):

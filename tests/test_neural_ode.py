@@ -11,10 +11,10 @@ from torchdiffeq._impl.dopri5 import _DORMAND_PRINCE_SHAMPINE_TABLEAU
 from torchdiffeq._impl.misc import _compute_error_ratio, _rms_norm
 from torchdiffeq._impl.rk_common import _runge_kutta_step
 
-import engine
-from engine.models.base import SimulationDiverged
-from engine.models.neural_ode._fixed_points import MARGINAL, SADDLE, STABLE, UNSTABLE, find_fixed_points
-from engine.models.neural_ode._systems import SYSTEMS
+from attractor_lab import engine
+from attractor_lab.engine.models.base import SimulationDiverged
+from attractor_lab.engine.models.neural_ode._fixed_points import MARGINAL, SADDLE, STABLE, UNSTABLE, find_fixed_points
+from attractor_lab.engine.models.neural_ode._systems import SYSTEMS
 
 #: a small, fast configuration (the limit cycle stays inside the data, so it learns in a few hundred steps)
 SMALL = dict(target="van_der_pol", inputs="state", depth=2, width=32, trajectories=4, horizon=6.0, samples=120,
@@ -339,14 +339,14 @@ def test_recording_and_cli_run(tmp_path):
     import subprocess
     import sys
 
-    from engine.presets import Preset, load_preset, save_preset
-    from engine.recorder import Recorder, load_trajectory
+    from attractor_lab.engine.presets import Preset, load_preset, save_preset
+    from attractor_lab.engine.recorder import Recorder, load_trajectory
 
     preset = Preset(model="neural_ode", params=dict(SMALL), seed=2, title="small", run={"every": 2})
     path = save_preset(preset, tmp_path / "small.toml")
     assert load_preset(path).params == SMALL
     out = tmp_path / "t.npz"
-    r = subprocess.run([sys.executable, "-m", "app.cli", "run", str(path), "--steps", "4", "--out", str(out),
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "run", str(path), "--steps", "4", "--out", str(out),
                         "--device", "cpu", "--quiet"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     t = load_trajectory(out)
@@ -364,9 +364,9 @@ def test_recording_and_cli_run(tmp_path):
 
 # ---- the engine's weights request ------------------------------------------------------------------
 def test_weights_request_saves_and_loads_through_the_engine(tmp_path):
-    from engine.client import EngineClient, EngineError
-    from engine.protocol import REQUESTS, read_connection_file
-    from engine.server import EngineServer
+    from attractor_lab.engine.client import EngineClient, EngineError
+    from attractor_lab.engine.protocol import REQUESTS, read_connection_file
+    from attractor_lab.engine.server import EngineServer
 
     server = EngineServer(tmp_path / "engine.json", device="cpu")
     client = EngineClient(read_connection_file(tmp_path / "engine.json"))

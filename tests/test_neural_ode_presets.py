@@ -10,8 +10,8 @@ needs a second run with the regulariser off.
 import numpy as np
 import pytest
 
-import engine
-from engine.presets import load_preset, shipped_presets_dir
+from attractor_lab import engine
+from attractor_lab.engine.presets import load_preset, shipped_presets_dir
 
 
 def _sim(name, **override):

@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-import engine
-from engine.client import EngineError
-from engine.models.neural_operator import _data
-from engine.models.neural_operator._checkpoint import (CARD, WEIGHTS, load_checkpoint, make_card, save_checkpoint,
+from attractor_lab import engine
+from attractor_lab.engine.client import EngineError
+from attractor_lab.engine.models.neural_operator import _data
+from attractor_lab.engine.models.neural_operator._checkpoint import (CARD, WEIGHTS, load_checkpoint, make_card, save_checkpoint,
                                                        shipped_checkpoints)
-from engine.models.neural_operator._fno import NeuralOperator
-from engine.models.neural_operator._training import architecture, evaluate
+from attractor_lab.engine.models.neural_operator._fno import NeuralOperator
+from attractor_lab.engine.models.neural_operator._training import architecture, evaluate
 from tests.engine_helpers import start_engine, stop_engine
 
 torch.set_num_threads(1)
@@ -91,7 +91,7 @@ def test_data_are_seeded_and_the_test_split_differs():
 
 
 def test_a_reduced_train_operator_run_beats_persistence_threefold(tmp_path):
-    from app.cli import main
+    from attractor_lab.app.cli import main
 
     out = tmp_path / "ck"
     code = main(["train-operator", "--system", "burgers", "--out", str(out), "--samples", "48", "--test-samples",
@@ -112,7 +112,7 @@ def test_a_reduced_train_operator_run_beats_persistence_threefold(tmp_path):
 
 
 def test_train_operator_refuses_bad_arguments(tmp_path, capsys):
-    from app.cli import main
+    from attractor_lab.app.cli import main
 
     assert main(["train-operator", "--system", "burgers", "--out", str(tmp_path), "--seed", "3",
                  "--test-seed", "3", "--quiet"]) == 2

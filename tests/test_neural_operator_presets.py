@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-import engine
-from engine.presets import load_preset, shipped_presets_dir
+from attractor_lab import engine
+from attractor_lab.engine.presets import load_preset, shipped_presets_dir
 
 
 def _create(name):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy.integrate import solve_ivp
 
-import engine
-from engine.models.neural_ode._phase import MARGINAL, SADDLE, STABLE, UNSTABLE
+from attractor_lab import engine
+from attractor_lab.engine.models.neural_ode._phase import MARGINAL, SADDLE, STABLE, UNSTABLE
 
 
 def _sim(**params):
@@ -185,7 +185,7 @@ def test_float32_runs_and_agrees_with_float64_to_its_precision():
 
 
 def test_divergence_pauses_with_a_message_and_keeps_the_last_good_state():
-    from engine.models.base import SimulationDiverged
+    from attractor_lab.engine.models.base import SimulationDiverged
 
     sim = _sim(system="spiral", solver="euler", fixed_step=0.5, dt=1.0)
     with pytest.raises(SimulationDiverged, match="fixed_step"):
@@ -194,9 +194,9 @@ def test_divergence_pauses_with_a_message_and_keeps_the_last_good_state():
 
 
 def test_cli_run_records_the_states_not_the_display_buffers(tmp_path):
-    from app.cli import main
-    from engine.presets import shipped_presets_dir
-    from engine.recorder import load_trajectory
+    from attractor_lab.app.cli import main
+    from attractor_lab.engine.presets import shipped_presets_dir
+    from attractor_lab.engine.recorder import load_trajectory
 
     out = tmp_path / "lorenz.npz"
     assert main(["run", str(shipped_presets_dir() / "ode_lorenz_butterfly.toml"), "--steps", "40", "--every", "10",
@@ -234,7 +234,7 @@ def test_step_range_rejected_fraction_invariant_range_and_radius():
 
 
 def _preset_sim(name, **override):
-    from engine.presets import load_preset, shipped_presets_dir
+    from attractor_lab.engine.presets import load_preset, shipped_presets_dir
 
     preset = load_preset(shipped_presets_dir() / f"{name}.toml")
     return engine.create(preset.model, seed=preset.seed, device="cpu", **{**preset.params, **override})

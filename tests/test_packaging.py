@@ -16,24 +16,24 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _cli(*args, timeout=180, **kw):
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", *args], capture_output=True, text=True, timeout=timeout,
                           cwd=ROOT, **kw)
 
 
 def test_version_is_the_one_version():
-    from engine import __version__
+    from attractor_lab.engine import __version__
 
     out = _cli("--version")
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"attractor-lab {__version__}"
     assert re.fullmatch(r"\d+\.\d+\.\d+", __version__)
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert "version" in pyproject["project"]["dynamic"]  # read from engine.__version__, written nowhere else
-    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "engine.__version__"}
+    assert "version" in pyproject["project"]["dynamic"]  # read from attractor_lab.__version__, written nowhere else
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "attractor_lab.__version__"}
 
 
 def test_every_command_has_help_with_examples():
-    from app.cli_reference import command_lines, help_text
+    from attractor_lab.app.cli_reference import command_lines, help_text
 
     lines = command_lines()
     assert ["thumbnails"] in lines and ["install-desktop"] in lines and ["sweep", "run"] in lines
@@ -45,7 +45,7 @@ def test_every_command_has_help_with_examples():
 
 
 def test_readme_reference_matches_the_help():
-    from app.cli_reference import main
+    from attractor_lab.app.cli_reference import main
 
     assert main(["--check", str(ROOT / "README.md")]) == 0, \
         "README's command reference is stale: run `make cli-reference`"
@@ -79,7 +79,7 @@ def _env():
 
 
 def test_desktop_files_are_valid():
-    from app.desktop import APP_ID, icon_files
+    from attractor_lab.app.desktop import APP_ID, icon_files
 
     entry = (ROOT / "packaging" / f"{APP_ID}.desktop").read_text()
     assert "Icon=attractor-lab" in entry and re.search(r"^Exec=attractor-lab %f$", entry, re.M)
@@ -125,7 +125,7 @@ def test_install_desktop_for_the_user_and_uninstall(tmp_path):
 
 
 def test_exec_quoting_follows_the_desktop_entry_spec():
-    from app.desktop import exec_quote
+    from attractor_lab.app.desktop import exec_quote
 
     assert exec_quote("/usr/bin/attractor-lab") == "/usr/bin/attractor-lab"
     assert exec_quote("/home/a b/bin/attractor-lab") == '"/home/a b/bin/attractor-lab"'
@@ -143,8 +143,10 @@ def test_wheel_carries_presets_and_desktop_files(tmp_path):
     wheel = next(tmp_path.glob("attractor_lab-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for preset in (ROOT / "presets").glob("*.toml"):
-        assert f"engine/_shipped_presets/{preset.name}" in names
-    assert "app/_desktop/org.attractorlab.AttractorLab.desktop" in names
-    assert "app/_desktop/icons/attractor-lab-256.png" in names
+        assert f"attractor_lab/engine/_shipped_presets/{preset.name}" in names
+    assert "attractor_lab/app/_desktop/org.attractorlab.AttractorLab.desktop" in names
+    assert "attractor_lab/app/_desktop/icons/attractor-lab-256.png" in names
+    # one import package at top level: nothing named app, engine or widgets lands in site-packages
+    assert {n.split("/")[0] for n in names} == {"attractor_lab", "attractor_lab-0.1.0.dist-info"}
     meta = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("/METADATA"))).decode()
     assert re.search(r"^Requires-Dist: torch<2\.14,>=2\.2$", meta, re.M), "torch stays capped at the tested release"

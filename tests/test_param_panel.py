@@ -17,7 +17,7 @@ SCHEMA = [
 
 
 def test_panel_shows_small_values_and_emits_changes(qtbot):
-    from widgets.param_panel import ParamPanel
+    from attractor_lab.widgets.param_panel import ParamPanel
 
     panel = ParamPanel()
     qtbot.addWidget(panel)
@@ -43,8 +43,8 @@ def test_rows_show_only_where_they_apply(qtbot):
     """A system's parameters show only for that system (shown_when), in the panel built from the
     real declarations: Van der Pol shows μ and not Lotka–Volterra's α; choosing Lotka–Volterra
     swaps them; Hopfield's subset_fraction shows only for random_subset updates."""
-    from engine.models import get
-    from widgets.param_panel import ParamPanel
+    from attractor_lab.engine.models import get
+    from attractor_lab.widgets.param_panel import ParamPanel
 
     panel = ParamPanel()
     qtbot.addWidget(panel)

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from engine import models
-from engine.contracts import check_contract
-from engine.presets import PresetError, load_preset, shipped_presets_dir
+from attractor_lab.engine import models
+from attractor_lab.engine.contracts import check_contract
+from attractor_lab.engine.presets import PresetError, load_preset, shipped_presets_dir
 
 PRESETS = sorted(shipped_presets_dir().glob("*.toml"))
 
 
 def _family(model: str) -> str:
-    return models.get(model).__module__.split(".")[2]
+    return models.get(model).__module__.split(".")[3]
 
 
 def _contracted() -> list[Path]:
@@ -82,7 +82,7 @@ def test_a_pattern_claim_needs_a_field(tmp_path):
 
 
 def test_contract_round_trip_and_words(tmp_path):
-    from engine.presets import save_preset
+    from attractor_lab.engine.presets import save_preset
 
     text = (BASE + "[contract]\nsteps = 300\npattern = 'spots'\ngrid_scale_max = 1e-4\n"
             "[contract.observables]\nmean_v = [0.1, 0.3]\nmean_u = [-inf, 0.9]\n"

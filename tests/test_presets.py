@@ -2,8 +2,8 @@
 
 import pytest
 
-import engine
-from engine.presets import PresetError, Preset, list_presets, load_preset, save_preset, shipped_presets_dir
+from attractor_lab import engine
+from attractor_lab.engine.presets import PresetError, Preset, list_presets, load_preset, save_preset, shipped_presets_dir
 
 
 def _write(tmp_path, text, name="p.toml"):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-import engine
+from attractor_lab import engine
 
 #: transient (20 time units) + 200 time units of averaging at dt = 0.05
 STEPS = 4400
@@ -67,7 +67,7 @@ def test_numba_kernels_match_the_torch_path():
 
 
 def test_parallel_kernel_matches_the_serial_one():
-    kernels = pytest.importorskip("engine.models.neural_ode._rate_kernels")
+    kernels = pytest.importorskip("attractor_lab.engine.models.neural_ode._rate_kernels")
     rng = np.random.default_rng(0)
     n = 37
     j = rng.standard_normal((n, n)) / math.sqrt(n)
@@ -101,7 +101,7 @@ def test_noise_amplitude_and_tangent():
 
 
 def test_dimension_and_pca_agree_with_numpy():
-    from engine.models.neural_ode.rate_network import PCA_SAMPLES
+    from attractor_lab.engine.models.neural_ode.rate_network import PCA_SAMPLES
 
     sim = make(neurons=300, g=2.5, dtype="float64")
     sim.step(PCA_SAMPLES * 10 + 37)  # the window full and wrapped round

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine
-from engine.models.reaction_diffusion.core import ReactionDiffusion
+from attractor_lab import engine
+from attractor_lab.engine.models.reaction_diffusion.core import ReactionDiffusion
 
 SYSTEMS = ["gray_scott", "fitzhugh_nagumo", "barkley", "brusselator", "schnakenberg", "lambda_omega"]
 PRESETS = sorted(p for name in SYSTEMS for p in (Path(__file__).parent.parent / "presets").glob(f"{name}_*.toml"))
@@ -132,7 +132,7 @@ def test_compiled_kernel_matches_eager(monkeypatch):
 
 
 def test_refused_changes_leave_the_model_as_it_was():
-    import engine
+    from attractor_lab import engine
 
     sim = engine.create("gray_scott", grid=32, device="cpu", scheme="euler")
     sim.step(5)

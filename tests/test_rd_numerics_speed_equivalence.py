@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-import engine
-from engine.models.reaction_diffusion import _numerics as num
-from engine.models.reaction_diffusion.brusselator import Brusselator
-from engine.models.reaction_diffusion.gray_scott import GrayScott
+from attractor_lab import engine
+from attractor_lab.engine.models.reaction_diffusion import _numerics as num
+from attractor_lab.engine.models.reaction_diffusion.brusselator import Brusselator
+from attractor_lab.engine.models.reaction_diffusion.gray_scott import GrayScott
 
 SYSTEMS = {"gray_scott": GrayScott, "brusselator": Brusselator}
 #: absolute tolerance per unit of field magnitude (Brusselator fields reach ~4): the

@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 
-import engine
+from attractor_lab import engine
 
 
 @pytest.fixture(autouse=True)

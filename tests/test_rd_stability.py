@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-import engine
-from engine.analysis.morphology import classify_pattern, nyquist_fraction
-from engine.models.reaction_diffusion import _numerics as num
-from engine.models.reaction_diffusion.core import NumericalInstability
-from engine.theory.turing import jacobian_complex_step
+from attractor_lab import engine
+from attractor_lab.engine.analysis.morphology import classify_pattern, nyquist_fraction
+from attractor_lab.engine.models.reaction_diffusion import _numerics as num
+from attractor_lab.engine.models.reaction_diffusion.core import NumericalInstability
+from attractor_lab.engine.theory.turing import jacobian_complex_step
 
 SYSTEMS = ["gray_scott", "fitzhugh_nagumo", "barkley", "brusselator", "schnakenberg", "lambda_omega"]
 # the Brusselator of the old 'stripes' preset: a = 3, b = 9, Du = 1, Dv = 8, h = 0.5
@@ -150,8 +150,8 @@ def test_a_growing_colony_of_spots_gets_the_spacing_of_its_spots():
     """Gray–Scott spots at step 3000 fill only the middle of the domain: the spectrum's strongest
     ring is the colony's envelope (one period across), and the panel said "measured λ = —" beside
     visible spots. The measured λ is now the peak above the lowest rings: the spot spacing."""
-    from engine.presets import load_preset, shipped_presets_dir
-    from engine.theory import turing
+    from attractor_lab.engine.presets import load_preset, shipped_presets_dir
+    from attractor_lab.engine.theory import turing
 
     p = load_preset(shipped_presets_dir() / "gray_scott_spots.toml")
     sim = engine.create(p.model, seed=p.seed, device="cpu", **p.params)

@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-import engine
-from engine.theory import turing
+from attractor_lab import engine
+from attractor_lab.engine.theory import turing
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_discrete_symbol_is_used_for_finite_differences():
 
 
 def test_complex_step_jacobian_is_exact():
-    from engine.models.reaction_diffusion.schnakenberg import Schnakenberg
+    from attractor_lab.engine.models.reaction_diffusion.schnakenberg import Schnakenberg
 
     a, b = 0.1, 0.9
     u, v = a + b, b / (a + b) ** 2

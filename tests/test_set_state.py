@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-import engine
+from attractor_lab import engine
 
 
 def test_reaction_diffusion_continues_exactly_from_a_restored_state():

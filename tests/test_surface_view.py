@@ -47,7 +47,7 @@ def view(qtbot):
     platform = QtGui.QGuiApplication.platformName()
     if platform in ("offscreen", "minimal"):
         _no_gl(f"the Qt platform is {platform!r}")
-    from widgets.surface_view import SurfaceView
+    from attractor_lab.widgets.surface_view import SurfaceView
 
     try:
         surface_view = SurfaceView(title="test", bgcolor="black")

@@ -16,9 +16,9 @@ import pytest
 
 pytest.importorskip("distributed", reason="the sweep extra is not installed: pip install -e '.[sweep]'")
 
-from engine.sweep.execute import run_sweep  # noqa: E402
-from engine.sweep.spec import loads_sweep  # noqa: E402
-from engine.sweep.store import DONE, PENDING, open_results  # noqa: E402
+from attractor_lab.engine.sweep.execute import run_sweep  # noqa: E402
+from attractor_lab.engine.sweep.spec import loads_sweep  # noqa: E402
+from attractor_lab.engine.sweep.store import DONE, PENDING, open_results  # noqa: E402
 
 AGS = """
 format_version = 1
@@ -84,14 +84,14 @@ def cluster():
 
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
                       env={"ATTRACTOR_LAB_THREADS": "1"}) as lc, Client(lc, set_as_default=False) as client:
-        client.run(lambda: __import__("engine.api"))  # warm: torch and the models imported once
+        client.run(lambda: __import__("attractor_lab.engine.api"))  # warm: torch and the models imported once
         yield lc.scheduler_address
 
 
 def test_hopfield_retrieval_boundary_follows_ags_T_M(cluster, tmp_path):
     """N = 1000, 2 seeds, T × α: where the overlap (mean after burn-in, from a cue) drops through
     1/2 lies on AGS's T_M(α) within finite-size error, and the store carries the AGS lines."""
-    from engine.theory.hopfield import phase_diagram
+    from attractor_lab.engine.theory.hopfield import phase_diagram
 
     sweep = loads_sweep(AGS, "ags.toml")
     final = run_sweep(sweep, tmp_path / "ags.zarr", scheduler=cluster)
@@ -120,7 +120,7 @@ def test_hopfield_retrieval_boundary_follows_ags_T_M(cluster, tmp_path):
 
 
 def _sweep_cli(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "app.cli", "sweep", *args], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, "-m", "attractor_lab.app.cli", "sweep", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, **kw)
 
 
@@ -173,7 +173,7 @@ def test_sigkill_midway_then_resume_computes_only_the_rest(cluster, tmp_path):
 
 
 def test_a_resumed_store_refuses_another_sweep(cluster, tmp_path):
-    from engine.sweep.store import StoreError
+    from attractor_lab.engine.sweep.store import StoreError
 
     sweep = loads_sweep(SMALL.replace("count = 5", "count = 2"), "s.toml")
     run_sweep(sweep, tmp_path / "r.zarr", scheduler=cluster)

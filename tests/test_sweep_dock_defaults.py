@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from app.sweep_dock import axis_candidates, axis_grid, default_axis, duration_text
+from attractor_lab.app.sweep_dock import axis_candidates, axis_grid, default_axis, duration_text
 
 
 def _spec(name, kind="float", default=1.0, lo=None, hi=None, log=False, step=None, live=True, shown_when=()):

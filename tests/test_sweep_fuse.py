@@ -5,8 +5,8 @@ test_sweep.py runs a fused sweep on Dask."""
 
 import pytest
 
-from engine.sweep.spec import loads_sweep
-from engine.sweep.worker import fuse_groups, fuse_order, fuse_width, run_points
+from attractor_lab.engine.sweep.spec import loads_sweep
+from attractor_lab.engine.sweep.worker import fuse_groups, fuse_order, fuse_width, run_points
 
 SWEEP = """
 format_version = 1

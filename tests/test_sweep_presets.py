@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import tomli_w
 
-from engine.presets import shipped_presets_dir
-from engine.sweep.execute import check_sweep, theory_for
-from engine.sweep.spec import PATTERN_CODES, load_sweep, loads_sweep
-from engine.sweep.worker import run_point
+from attractor_lab.engine.presets import shipped_presets_dir
+from attractor_lab.engine.sweep.execute import check_sweep, theory_for
+from attractor_lab.engine.sweep.spec import PATTERN_CODES, load_sweep, loads_sweep
+from attractor_lab.engine.sweep.worker import run_point
 
 SWEEPS = sorted((shipped_presets_dir() / "sweeps").glob("*.toml"))
 

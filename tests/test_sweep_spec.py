@@ -7,7 +7,7 @@ import tomllib
 import numpy as np
 import pytest
 
-from engine.sweep.spec import SweepError, check_outputs, loads_sweep, parse_sweep
+from attractor_lab.engine.sweep.spec import SweepError, check_outputs, loads_sweep, parse_sweep
 
 BASE = """
 format_version = 1
@@ -118,7 +118,7 @@ def test_cli_refuses_a_bad_sweep_before_any_work(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(BASE.replace('observable = "m_cued"', 'observable = "m_cuedd"'))
     out = tmp_path / "r.zarr"
-    r = subprocess.run([sys.executable, "-m", "app.cli", "sweep", "run", str(bad), "--out", str(out)],
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "sweep", "run", str(bad), "--out", str(out)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2, r.stderr
     assert "bad.toml" in r.stderr and "keep[0].observable" in r.stderr and "'m_cuedd'" in r.stderr
@@ -126,7 +126,7 @@ def test_cli_refuses_a_bad_sweep_before_any_work(tmp_path):
 
 
 def test_store_masks_points_not_done_and_survives_a_reopen(tmp_path):
-    from engine.sweep.store import DONE, FAILED, PENDING, StoreError, StoreWriter, create_store, open_results
+    from attractor_lab.engine.sweep.store import DONE, FAILED, PENDING, StoreError, StoreWriter, create_store, open_results
 
     path = tmp_path / "r.zarr"
     attrs = {"model": "hopfield", "axes": [{"param": "temperature", "values": [0.0, 1.0], "spacing": "linear"}],
@@ -153,11 +153,11 @@ def test_store_masks_points_not_done_and_survives_a_reopen(tmp_path):
 
 
 def test_cli_new_writes_a_valid_sweep_and_show_prints_and_draws(tmp_path):
-    from engine.sweep.spec import load_sweep
-    from engine.sweep.store import StoreWriter, create_store
+    from attractor_lab.engine.sweep.spec import load_sweep
+    from attractor_lab.engine.sweep.store import StoreWriter, create_store
 
     out = tmp_path / "s.toml"
-    r = subprocess.run([sys.executable, "-m", "app.cli", "sweep", "new", "--from", "presets/hopfield_retrieval.toml",
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "sweep", "new", "--from", "presets/hopfield_retrieval.toml",
                         "--x", "temperature:0:1.5:31", "--y", "load:0.01:0.2:20", "--seeds", "3",
                         "--keep", "m_cued:mean", "--keep", "m_cued:above:0.5", "--out", str(out)],
                        capture_output=True, text=True, timeout=120)
@@ -167,7 +167,7 @@ def test_cli_new_writes_a_valid_sweep_and_show_prints_and_draws(tmp_path):
     assert [o.name for o in s.outputs] == ["m_cued.mean", "m_cued.above_0.5"]
     assert s.axes[1].values[0] == 0.01 and s.axes[1].values[-1] == 0.2
     # a bad axis is refused with the key, nothing written
-    r = subprocess.run([sys.executable, "-m", "app.cli", "sweep", "new", "--from", "presets/hopfield_retrieval.toml",
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "sweep", "new", "--from", "presets/hopfield_retrieval.toml",
                         "--x", "temperature:0:9:5", "--out", str(tmp_path / "t.toml")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "x.stop" in r.stderr and not (tmp_path / "t.toml").exists()
@@ -183,7 +183,7 @@ def test_cli_new_writes_a_valid_sweep_and_show_prints_and_draws(tmp_path):
         for i, v in enumerate([0.9, 1.0, 0.1, 0.2]):
             w.record({"index": i, "ok": i != 3, "values": {"m.mean": v}, "steps": 10, "seconds": 0.1,
                       "error": "RuntimeError: x"})
-    r = subprocess.run([sys.executable, "-m", "app.cli", "sweep", "show", str(store)], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "sweep", "show", str(store)], capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "3 done, 1 failed" in r.stdout and "0.95" in r.stdout and "0.1" in r.stdout  # seed means

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from engine.presets import shipped_presets_dir
-from engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_key, thumbnail_path
+from attractor_lab.engine.presets import shipped_presets_dir
+from attractor_lab.engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_key, thumbnail_path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: more than a second each at one step on the build machine (rendered for real by the app, not here)
@@ -32,8 +32,8 @@ SLOW = {"hopfield_edge_of_capacity", "neural_ode_ltc_van_der_pol", "neural_ode_s
 @pytest.fixture(scope="module")
 def rendered(tmp_path_factory):
     """Every shipped preset's thumbnail in a temporary cache: (cache, one report per preset, the presets)."""
-    from app.preset_index import read_entry
-    from engine.thumbnails import write_png
+    from attractor_lab.app.preset_index import read_entry
+    from attractor_lab.engine.thumbnails import write_png
 
     # a copy of the shipped presets as they are now: other work may add or edit presets meanwhile, and
     # a thumbnail is keyed by the file's content
@@ -43,7 +43,7 @@ def rendered(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache") / "thumbnails"  # as ATTRACTOR_LAB_CACHE_DIR=<its parent> names it
     fast = [p for p in shipped if p.stem not in SLOW]
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "app.cli", "thumbnails", "--budget-s", "0", "--cache", str(cache),
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "thumbnails", "--budget-s", "0", "--cache", str(cache),
                         "--progress", "json", *map(str, fast)],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)
     seconds = time.perf_counter() - t0
@@ -56,7 +56,7 @@ def rendered(tmp_path_factory):
         sibling = next((p for p in fast if read_entry(p).model == model), fast[0])
         with Image.open(thumbnail_path(sibling, cache)) as img:
             write_png(np.asarray(img.convert("RGB")), thumbnail_path(preset, cache))
-    r = subprocess.run([sys.executable, "-m", "app.cli", "thumbnails", "--budget-s", "0", "--cache", str(cache),
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "thumbnails", "--budget-s", "0", "--cache", str(cache),
                         "--progress", "json", *map(str, shipped)], capture_output=True, text=True, timeout=120,
                        cwd=ROOT)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -96,7 +96,7 @@ def test_thumbnails_are_cached_by_content(rendered, tmp_path):
     preset = shipped[0].parent / "gray_scott_spots.toml"
     target = thumbnail_path(preset, cache)
     before = target.stat().st_mtime_ns
-    r = subprocess.run([sys.executable, "-m", "app.cli", "thumbnails", "--cache", str(cache), "--progress", "json",
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "thumbnails", "--cache", str(cache), "--progress", "json",
                         "gray_scott_spots"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["cached"] is True and target.stat().st_mtime_ns == before
@@ -110,7 +110,7 @@ def test_a_broken_preset_is_reported_and_the_others_rendered(tmp_path):
     bad.write_text('format_version = 1\nmodel = "gray_scott"\n[params]\nk = 3.0\n')
     good = tmp_path / "small.toml"
     good.write_text('format_version = 1\nmodel = "gray_scott"\n[params]\ngrid = 32\n')
-    r = subprocess.run([sys.executable, "-m", "app.cli", "thumbnails", "--budget-s", "0", "--cache",
+    r = subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", "thumbnails", "--budget-s", "0", "--cache",
                         str(tmp_path / "c"), str(bad), str(good)], capture_output=True, text=True, timeout=120,
                        cwd=ROOT)
     assert r.returncode == 1
@@ -119,7 +119,7 @@ def test_a_broken_preset_is_reported_and_the_others_rendered(tmp_path):
 
 
 def test_kymographs_show_their_filled_rows():
-    from engine.thumbnails import picture
+    from attractor_lab.engine.thumbnails import picture
 
     kymo = np.full((100, 50), np.nan)
     kymo[:4] = np.linspace(-1, 1, 50)  # four rows filled so far
@@ -136,10 +136,10 @@ def test_browser_shows_every_thumbnail_and_opens_the_chosen_preset(qtbot, render
     monkeypatch.setenv("ATTRACTOR_LAB_CACHE_DIR", str(cache.parent))
     from PySide6 import QtCore
 
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
-    from app.preset_browser import PATH_ROLE, THUMB_ROLE
-    from app.preset_index import preset_entries
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
+    from attractor_lab.app.preset_browser import PATH_ROLE, THUMB_ROLE
+    from attractor_lab.app.preset_index import preset_entries
 
     engine = QtEngine(device="cpu")
     win = MainWindow(engine, fps=30)
@@ -187,8 +187,8 @@ def test_missing_thumbnails_render_in_the_background(qtbot, tmp_path, monkeypatc
     monkeypatch.setenv("ATTRACTOR_LAB_CACHE_DIR", str(tmp_path))
     from PySide6 import QtCore
 
-    from app.preset_browser import THUMB_ROLE, PresetBrowser
-    from app.preset_index import preset_entries
+    from attractor_lab.app.preset_browser import THUMB_ROLE, PresetBrowser
+    from attractor_lab.app.preset_index import preset_entries
 
     chosen = [shipped_presets_dir() / "gray_scott_spots.toml", shipped_presets_dir() / "ode_spiral_demo.toml"]
     browser = PresetBrowser(entries=lambda: preset_entries(chosen), budget_s=0)

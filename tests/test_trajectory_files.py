@@ -10,8 +10,8 @@ import h5py
 import numpy as np
 import pytest
 
-from engine.client import EngineError
-from engine.recorder import Recorder, SaveCancelled, SaveControl, load_trajectory, trajectory_metadata
+from attractor_lab.engine.client import EngineError
+from attractor_lab.engine.recorder import Recorder, SaveCancelled, SaveControl, load_trajectory, trajectory_metadata
 from tests.engine_helpers import engine  # noqa: F401 (a fixture)
 
 GS_TOML = 'model = "gray_scott"\ntitle = "Spots"\nseed = 4\n[params]\nF = 0.03\n'
@@ -272,8 +272,8 @@ def test_old_files_still_load(tmp_path, suffix):
 
 
 def test_cli_run_files_split_theory_and_keep_the_interval(tmp_path):
-    from app.cli import main
-    from engine.presets import Preset, save_preset
+    from attractor_lab.app.cli import main
+    from attractor_lab.engine.presets import Preset, save_preset
 
     preset = save_preset(Preset(model="gray_scott", params={"grid": 32}, seed=2, title="Small spots"),
                          tmp_path / "p.toml")

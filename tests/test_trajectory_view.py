@@ -43,7 +43,7 @@ def view(qtbot):
     platform = QtGui.QGuiApplication.platformName()
     if platform in ("offscreen", "minimal"):
         _no_gl(f"the Qt platform is {platform!r}")
-    from widgets.trajectory_view import Trajectory3DView
+    from attractor_lab.widgets.trajectory_view import Trajectory3DView
 
     try:
         trajectory_view = Trajectory3DView(bgcolor="black")
@@ -119,8 +119,8 @@ def test_gaps_and_bad_input(view):
 def test_trajectory3d_frame_shows_hides_and_exports(qtbot, monkeypatch, tmp_path):
     from PySide6 import QtGui
 
-    from app.main_window import export_view
-    from widgets.views import Trajectory3DFrame, make_view
+    from attractor_lab.app.main_window import export_view
+    from attractor_lab.widgets.views import Trajectory3DFrame, make_view
 
     if QtGui.QGuiApplication.platformName() in ("offscreen", "minimal"):
         _no_gl("the Qt platform cannot make a GL context")

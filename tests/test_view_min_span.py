@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from widgets.views import TimeSeriesView, min_span
+from attractor_lab.widgets.views import TimeSeriesView, min_span
 
 pytestmark = pytest.mark.gui
 

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-import engine
-from engine.models import get, names
+from attractor_lab import engine
+from attractor_lab.engine.models import get, names
 
 pytestmark = pytest.mark.gui
 
@@ -18,7 +18,7 @@ def _small_params(name):
 
 @pytest.mark.parametrize("name", names())
 def test_views_draw_model_frames(qtbot, name):
-    from widgets.views import ImageView, ViewGrid
+    from attractor_lab.widgets.views import ImageView, ViewGrid
 
     d = get(name).describe()
     grid = ViewGrid()
@@ -97,7 +97,7 @@ def _centre(spec, state):
 
 
 def test_colormap_aliases_resolve():
-    from widgets.views import colormap
+    from attractor_lab.widgets.views import colormap
 
     grey = colormap("gray").map(np.array([0.0, 1.0]), mode="byte")
     assert grey[0][:3].tolist() != grey[1][:3].tolist()
@@ -108,7 +108,7 @@ def test_colormap_aliases_resolve():
 def test_surface_frame_toggle_and_following_levels(qtbot, monkeypatch):
     from PySide6 import QtGui
 
-    from widgets.views import SurfaceFrame
+    from attractor_lab.widgets.views import SurfaceFrame
 
     if QtGui.QGuiApplication.platformName() in ("offscreen", "minimal"):
         pytest.fail("OpenGL tests need QT_QPA_PLATFORM=xcb under Xvfb (make test sets it)")
@@ -137,7 +137,7 @@ def test_surface_frame_toggle_and_following_levels(qtbot, monkeypatch):
 
 
 def test_image_levels_fixed_or_following(qtbot):
-    from widgets.views import ImageView
+    from attractor_lab.widgets.views import ImageView
 
     view = ImageView({"kind": "image", "array": "u", "levels": [0.0, 1.0]})
     qtbot.addWidget(view)
@@ -159,7 +159,7 @@ def test_side_by_side_fields_share_a_centred_scale(qtbot):
     """The operator race drew solver (±1.8) and operator (±3.3) on separate automatic scales and
     its difference map with white at −0.15: a shared, zero-centred scale now (levels_from,
     symmetric); a field at rest is white, not saturated."""
-    from widgets.views import ImageView
+    from attractor_lab.widgets.views import ImageView
 
     spec = {"kind": "image", "array": "solver", "symmetric": True, "levels_from": ["operator"]}
     solver, diff = ImageView(spec), ImageView({"kind": "image", "array": "d", "symmetric": True})
@@ -183,7 +183,7 @@ def test_side_by_side_fields_share_a_centred_scale(qtbot):
 def test_auto_aspect_keeps_fields_square_and_lets_kymographs_stretch(qtbot):
     """The operator race serves a 64² vorticity and a 40 × 256 Burgers kymograph in one view: the
     kymograph was drawn as a thin strip (about 50 px tall in a 400 px panel)."""
-    from widgets.views import ImageView
+    from attractor_lab.widgets.views import ImageView
 
     view = ImageView({"kind": "image", "array": "u", "aspect": "auto"})
     qtbot.addWidget(view)
@@ -196,7 +196,7 @@ def test_auto_aspect_keeps_fields_square_and_lets_kymographs_stretch(qtbot):
 def test_views_in_a_row_share_its_width_equally(qtbot):
     """Three images of equal size side by side (a race: solver, operator, difference) get equal
     widths, whatever their titles and colour bars ask for."""
-    from widgets.views import ViewGrid
+    from attractor_lab.widgets.views import ViewGrid
 
     specs = [{"kind": "image", "array": name, "title": title, "colormap": "RdBu"} for name, title in
              (("solver", "solver (paint to restart both sides; Burgers: x across, time up)"),
@@ -218,7 +218,7 @@ def test_robust_levels_ignore_a_few_hot_cells_and_keep_the_declared_scale(qtbot)
     """Auto levels from percentiles: one hot cell does not wash the field out; a drift far
     below the field's declared scale (min_range) is drawn pale, not at full saturation; levels
     the user drags on the colour bar stay."""
-    from widgets.views import ImageView
+    from attractor_lab.widgets.views import ImageView
 
     view = ImageView({"kind": "image", "array": "u"})
     qtbot.addWidget(view)
@@ -240,7 +240,7 @@ def test_log_axis_labels_each_tick_once(qtbot):
     minor ticks and drew its label twice, over itself (the Navier-Stokes energy panel)."""
     import pyqtgraph as pg
 
-    from widgets.views import TimeSeriesView
+    from attractor_lab.widgets.views import TimeSeriesView
 
     view = TimeSeriesView({"kind": "timeseries", "observables": ["e"], "logy": True})
     qtbot.addWidget(view)
@@ -256,7 +256,7 @@ def test_kymograph_fills_its_extent_with_labelled_axes(qtbot):
     """A kymograph (x across, time up) is drawn on its extent in the model's units, filling
     the view whatever the cells' ratio; its axes say x and t (the race's Burgers kymograph
     was a 45 px square in a panel ranging t from -7 to 1)."""
-    from widgets.views import ImageView
+    from attractor_lab.widgets.views import ImageView
 
     view = ImageView({"kind": "image", "array": "k", "extent": "k_extent", "xlabel": "x", "ylabel": "t",
                       "aspect": "auto"})
@@ -282,8 +282,8 @@ def test_exported_image_keeps_its_colour_bar_end_labels(qtbot, tmp_path):
     layout is as before afterwards."""
     import imageio.v3 as iio
 
-    from app.main_window import export_view
-    from widgets.views import ImageView
+    from attractor_lab.app.main_window import export_view
+    from attractor_lab.widgets.views import ImageView
 
     view = ImageView({"kind": "image", "array": "v", "levels": [0.0, 0.5]})
     qtbot.addWidget(view)

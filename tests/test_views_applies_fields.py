@@ -5,7 +5,7 @@ the local phase plane of excitable media and oscillators, the tip path's equal a
 import numpy as np
 import pytest
 
-import engine
+from attractor_lab import engine
 
 RD = ["gray_scott", "brusselator", "schnakenberg", "fitzhugh_nagumo", "barkley", "lambda_omega"]
 

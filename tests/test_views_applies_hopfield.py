@@ -5,8 +5,8 @@ patterns and only to rank P, the modern network's energy from the cue on, roles.
 import numpy as np
 import pytest
 
-import engine
-from engine.models.hopfield.modern import ENERGY_HISTORY
+from attractor_lab import engine
+from attractor_lab.engine.models.hopfield.modern import ENERGY_HISTORY
 
 
 def hopfield(steps=10, **params):

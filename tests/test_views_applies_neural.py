@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine
-from engine.models.neural_ode.continuous_hopfield import ContinuousHopfield
-from engine.models.neural_ode.neural_ode import NeuralODE
-from engine.models.neural_ode.rate_network import RateNetwork
+from attractor_lab import engine
+from attractor_lab.engine.models.neural_ode.continuous_hopfield import ContinuousHopfield
+from attractor_lab.engine.models.neural_ode.neural_ode import NeuralODE
+from attractor_lab.engine.models.neural_ode.rate_network import RateNetwork
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
 

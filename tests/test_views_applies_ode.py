@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import engine
-from engine.models.neural_ode.ode_system import OdeSystem, break_at_wraps, wrap_angle
+from attractor_lab import engine
+from attractor_lab.engine.models.neural_ode.ode_system import OdeSystem, break_at_wraps, wrap_angle
 
 PRESETS = Path(__file__).resolve().parent.parent / "presets"
 

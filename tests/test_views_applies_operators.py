@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-import engine
-from engine.models.neural_operator.neural_operator import DIFFERENCE_RANGE, FIELD_RANGE
+from attractor_lab import engine
+from attractor_lab.engine.models.neural_operator.neural_operator import DIFFERENCE_RANGE, FIELD_RANGE
 
 
 def _shown(view, params):

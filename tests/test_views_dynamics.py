@@ -20,7 +20,7 @@ def _rotation():
 
 
 def _phase(qtbot, spec, size=(600, 500)):
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     view = make_view({"kind": "phase", "title": "phase", **spec})
     qtbot.addWidget(view)
@@ -41,7 +41,7 @@ def _arrows(view, field=0):
 
 
 def test_phase_arrows_point_along_the_field(qtbot):
-    from widgets.phase_view import ARROW_LENGTH
+    from attractor_lab.widgets.phase_view import ARROW_LENGTH
 
     view = _phase(qtbot, {"fields": [FIELD_SPEC]})
     u, v = _rotation()
@@ -123,7 +123,7 @@ def test_trajectories_heads_and_range_that_ignores_runaways(qtbot):
 
 
 def test_fixed_points_coloured_by_stability(qtbot):
-    from widgets.phase_view import STABILITY, UNKNOWN_STABILITY_COLOR
+    from attractor_lab.widgets.phase_view import STABILITY, UNKNOWN_STABILITY_COLOR
 
     view = _phase(qtbot, {"fixed_points": [{"array": "fp", "kinds": "kinds", "name": "fixed points"}]})
     pos = np.array([[0.0, 0.0], [1.0, 0.5], [-1.0, -0.5], [2.0, 1.0], [0.5, -1.0]])
@@ -183,7 +183,7 @@ def test_a_click_emits_data_coordinates(qtbot):
 
 
 def test_values_table_shows_the_engine_numbers(qtbot):
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     names = ["nfe", "accepted", "rejected", "error", "energy", "missing", "huge"]
     view = make_view({"kind": "values", "observables": names, "title": "solver"})
@@ -199,7 +199,7 @@ def test_values_table_shows_the_engine_numbers(qtbot):
 
 
 def test_log_axes_survive_non_positive_values(qtbot):
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     ts = make_view({"kind": "timeseries", "observables": ["err"], "logy": True})
     lines = make_view({"kind": "lines", "logx": True, "logy": True, "xlim": [1e-2, 1e2],
@@ -231,7 +231,7 @@ def test_log_axes_survive_non_positive_values(qtbot):
 
 
 def test_step_histogram_and_point_series(qtbot):
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     view = make_view({"kind": "lines", "series": [
         {"x": "edges", "y": "counts", "name": "histogram", "step": True},
@@ -259,7 +259,7 @@ def test_step_histogram_and_point_series(qtbot):
 def test_phase_view_exports_as_png(qtbot, tmp_path):
     import imageio.v3 as iio
 
-    from app.main_window import export_view
+    from attractor_lab.app.main_window import export_view
 
     view = _phase(qtbot, {"fields": [FIELD_SPEC], "fixed_points": [{"array": "fp", "kinds": "k", "name": "fp"}]})
     u, v = _rotation()
@@ -275,8 +275,8 @@ def test_phase_view_exports_as_png(qtbot, tmp_path):
 
 def test_window_sends_clicks_and_shows_refusals(qtbot):
     """A view's clicked() becomes a click request; an error reply lands in the status bar."""
-    from app.engine_client import QtEngine
-    from app.main_window import MainWindow
+    from attractor_lab.app.engine_client import QtEngine
+    from attractor_lab.app.main_window import MainWindow
 
     win = MainWindow(QtEngine())  # never started: requests are captured below
     qtbot.addWidget(win)
@@ -301,7 +301,7 @@ def test_log_axis_labels_only_1_2_5_where_a_decade_is_crowded(qtbot):
     """pyqtgraph labels every minor tick 1–9 of a decade; on a short vertical log axis 0.006,
     0.007, 0.008, 0.009 were printed over each other (seen in the step-size view). Both log
     axes keep the text of mantissas 1, 2 and 5 only, and keep their axis labels."""
-    from widgets.views import _LogAxis, make_view
+    from attractor_lab.widgets.views import _LogAxis, make_view
 
     view = make_view({"kind": "timeseries", "observables": ["h"], "logy": True, "ylabel": "accepted step h",
                       "xlabel": "time"})
@@ -337,7 +337,7 @@ def test_an_empty_field_grid_frames_the_trajectories(qtbot):
 def test_axes_show_plain_numbers_without_an_si_scale(qtbot):
     """pyqtgraph scaled small values into "overlap (x0.001)" running 0–600: every plot's axes
     show the values themselves."""
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     view = make_view({"kind": "lines", "xlabel": "rank k", "ylabel": "overlap",
                       "series": [{"x": "k", "y": "m", "name": "sorted |m|"}]})
@@ -353,7 +353,7 @@ def test_legend_names_are_plain_text(qtbot):
     """pyqtgraph renders legend names as HTML: "λ = g − 1 (N → ∞, g < 1)" was cut at its "<"."""
     from PySide6 import QtGui
 
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     name = "λ = g − 1 (N → ∞, g < 1)"
     view = make_view({"kind": "lines", "series": [{"x": "g", "y": "l", "name": name}]})
@@ -368,7 +368,7 @@ def test_legend_names_are_plain_text(qtbot):
 def test_the_legend_lists_only_what_is_drawn(qtbot):
     """A 2D system's "z" (all NaN), a theory line that does not apply, a marker with no value:
     not in the legend; back once they have data."""
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     ts = make_view({"kind": "timeseries", "observables": ["x", "y", "z"]})
     lines = make_view({"kind": "lines", "series": [{"x": "a", "y": "b", "name": "theory"}],
@@ -391,7 +391,7 @@ def test_the_legend_lists_only_what_is_drawn(qtbot):
 
 
 def test_an_empty_theory_plot_says_why(qtbot):
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     view = make_view({"kind": "lines", "empty_note": "no theory here",
                       "series": [{"x": "a", "y": "b", "name": "AGS"}], "points": [{"x": "px", "y": "py", "name": "now"}]})
@@ -411,7 +411,7 @@ def test_an_empty_theory_plot_says_why(qtbot):
 
 def test_lines_of_rounding_noise_are_drawn_flat(qtbot):
     """rate_network_quiet's unit traces (±5e-37 after decay) filled the panel as noise."""
-    from widgets.views import make_view
+    from attractor_lab.widgets.views import make_view
 
     view = make_view({"kind": "lines", "series": [{"x": "t", "y": "x1", "name": "unit 1"}]})
     qtbot.addWidget(view)

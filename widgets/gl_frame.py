@@ -14,7 +14,7 @@ import time as _time
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from widgets.view_base import View
+from attractor_lab.widgets.view_base import View
 
 _GL_RENDERER: str | None = None
 
@@ -186,7 +186,7 @@ class SurfaceFrame(GLFrame):
         return self.gl_view
 
     def _make_gl_view(self):
-        from widgets.surface_view import SurfaceView
+        from attractor_lab.widgets.surface_view import SurfaceView
 
         levels = self.spec.get("levels")
         return SurfaceView(colormap=self.spec.get("colormap", "viridis"),
@@ -214,7 +214,7 @@ class Trajectory3DFrame(GLFrame):
     array (B, T, 3) or (T, 3), NaN-padded."""
 
     def _make_gl_view(self):
-        from widgets.trajectory_view import Trajectory3DView
+        from attractor_lab.widgets.trajectory_view import Trajectory3DView
 
         return Trajectory3DView(colors=self.spec.get("colors"))
 

@@ -24,7 +24,7 @@ def colorize(frames: np.ndarray, colormap: str = "viridis", levels=None) -> np.n
     ``levels`` (lo, hi) default to the range over the whole stack, so colours
     mean the same value in every frame.
     """
-    from widgets.views import colormap as get_colormap  # pyqtgraph's maps, as on screen
+    from attractor_lab.widgets.views import colormap as get_colormap  # pyqtgraph's maps, as on screen
 
     frames = np.asarray(frames, dtype=np.float64)
     if frames.ndim != 3:

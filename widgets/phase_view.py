@@ -35,7 +35,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui
 
-from widgets.view_base import PALETTE, PlotView, add_legend
+from attractor_lab.widgets.view_base import PALETTE, PlotView, add_legend
 
 #: Stability code → (label, colour) of fixed-point markers.
 STABILITY = {

@@ -52,9 +52,9 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from widgets.gl_frame import GLFrame, SurfaceFrame, Trajectory3DFrame, opengl_renderer, software_opengl
-from widgets.phase_view import PhaseView
-from widgets.view_base import (PALETTE, POINT_COLORS, POINT_SYMBOLS, PlotView, View, add_legend, applies, colormap,
+from attractor_lab.widgets.gl_frame import GLFrame, SurfaceFrame, Trajectory3DFrame, opengl_renderer, software_opengl
+from attractor_lab.widgets.phase_view import PhaseView
+from attractor_lab.widgets.view_base import (PALETTE, POINT_COLORS, POINT_SYMBOLS, PlotView, View, add_legend, applies, colormap,
                                lookup, view_role)
 
 __all__ = ["View", "PlotView", "ImageView", "TimeSeriesView", "BarsView", "LinesView", "TextView", "ValuesView",

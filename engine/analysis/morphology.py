@@ -65,8 +65,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from engine.analysis import PATTERN_CLASSES  # noqa: F401 - re-exported: the classes a preset may claim
-from engine.theory.turing import dominant_wavelength
+from attractor_lab.engine.analysis import PATTERN_CLASSES  # noqa: F401 - re-exported: the classes a preset may claim
+from attractor_lab.engine.theory.turing import dominant_wavelength
 
 
 UNIFORM_CONTRAST = 1e-3

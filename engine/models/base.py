@@ -66,7 +66,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from engine.params import Param, check_seed, validate_params
+from attractor_lab.engine.params import Param, check_seed, validate_params
 
 
 #: :meth:`Model.estimate_bytes` of a model that does not say
@@ -365,7 +365,7 @@ class Model:
             "name": cls.name,
             "title": cls.title or cls.name,
             # the package in engine/models/ (hopfield, neural_ode, reaction_diffusion, ...)
-            "family": cls.__module__.split(".")[2] if cls.__module__.startswith("engine.models.") else "",
+            "family": cls.__module__.split(".")[3] if cls.__module__.startswith("attractor_lab.engine.models.") else "",
             "description": cls.description,
             "equations": cls.equations,
             "params": [p.to_json() for p in cls.params],

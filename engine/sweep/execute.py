@@ -34,9 +34,9 @@ from typing import Callable
 
 import numpy as np
 
-from engine.sweep import EXTRA_HINT
-from engine.sweep.spec import PATTERN_CODES, Sweep, SweepError, canonical, check_outputs, first_difference
-from engine.sweep.store import DONE, FAILED, PENDING, StoreError, StoreWriter, create_store
+from attractor_lab.engine.sweep import EXTRA_HINT
+from attractor_lab.engine.sweep.spec import PATTERN_CODES, Sweep, SweepError, canonical, check_outputs, first_difference
+from attractor_lab.engine.sweep.store import DONE, FAILED, PENDING, StoreError, StoreWriter, create_store
 
 #: once a point's cost is known, a task holds about this much work (s)
 TASK_SECONDS = 2.0
@@ -87,7 +87,7 @@ def versions() -> dict[str, str]:
     import sys
     from importlib.metadata import PackageNotFoundError, version
 
-    import engine
+    from attractor_lab import engine
 
     out = {"attractor_lab": engine.__version__, "python": sys.version.split()[0], "numpy": np.__version__}
     for pkg in ("torch", "dask", "distributed", "zarr"):
@@ -100,7 +100,7 @@ def versions() -> dict[str, str]:
 
 def store_attrs(sweep: Sweep, theory: list[dict]) -> dict:
     """What a new store says about itself (see :mod:`engine.sweep.store`)."""
-    from engine import models
+    from attractor_lab.engine import models
 
     schema = {p.name: p for p in models.get(sweep.model).params}
     axes = [{"name": n, "param": a.param, "values": list(a.values), "spacing": a.spacing,
@@ -121,7 +121,7 @@ def store_attrs(sweep: Sweep, theory: list[dict]) -> dict:
 
 def theory_for(sweep: Sweep) -> list[dict]:
     """The model's theory lines over this sweep's axes (:meth:`Model.theory_lines`)."""
-    from engine import models
+    from attractor_lab.engine import models
 
     cls = models.get(sweep.model)
     full = {p.name: p.default for p in cls.params}
@@ -145,7 +145,7 @@ def theory_for(sweep: Sweep) -> list[dict]:
 
 def check_sweep(sweep: Sweep) -> None:
     """Everything about the sweep that needs the model (one probe model on the CPU)."""
-    from engine.sweep.worker import probe_model
+    from attractor_lab.engine.sweep.worker import probe_model
 
     observables, shapes = probe_model(sweep)
     check_outputs(sweep, observables, shapes)
@@ -156,7 +156,7 @@ def open_store(sweep: Sweep, out: str | os.PathLike, retry_failed: bool = False)
 
     A new store's theory lines are left empty (``theory_pending``): :func:`run_sweep`
     computes them while the first points run."""
-    from engine.sweep.spec import loads_sweep
+    from attractor_lab.engine.sweep.spec import loads_sweep
 
     out = Path(out)
     if not out.exists():
@@ -217,8 +217,8 @@ def dask_client(scheduler: str | None, workers: int | None):
 
 def check_workers(client, device: str) -> dict[str, dict]:
     """Each worker's versions and device; refuses workers whose attractor-lab differs from ours."""
-    import engine
-    from engine.sweep.worker import environment
+    from attractor_lab import engine
+    from attractor_lab.engine.sweep.worker import environment
 
     envs = client.run(environment, device)
     for address, env in envs.items():
@@ -313,7 +313,7 @@ def _run(sweep, writer, scheduler, workers, device, progress, should_stop, batch
     with dask_client(scheduler, workers) as client:
         envs = check_workers(client, device)
         n_workers = len(envs)
-        from engine.sweep.worker import FUSE_GPU, fuse_keys, fuse_order, run_points
+        from attractor_lab.engine.sweep.worker import FUSE_GPU, fuse_keys, fuse_order, run_points
 
         gpus = any(e["device"].startswith("cuda") for e in envs.values())
         width = fuse if fuse is not None else (FUSE_GPU if gpus else 1)

@@ -67,8 +67,8 @@ from typing import Any
 import numpy as np
 import tomli_w
 
-from engine.params import MAX_SEED, Param
-from engine.presets import (
+from attractor_lab.engine.params import MAX_SEED, Param
+from attractor_lab.engine.presets import (
     FORMAT_VERSION as PRESET_FORMAT_VERSION,
     Preset,
     PresetError,
@@ -245,7 +245,7 @@ def _number(x) -> bool:
 
 
 def _schemas_from_registry() -> dict[str, dict[str, Param]]:
-    from engine import models  # imports torch: only in the engine or CLI process
+    from attractor_lab.engine import models  # imports torch: only in the engine or CLI process
 
     return {n: {p.name: p for p in models.get(n).params} for n in models.names()}
 

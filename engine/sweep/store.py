@@ -37,8 +37,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.files import pid_alive
-from engine.sweep import EXTRA_HINT
+from attractor_lab.engine.files import pid_alive
+from attractor_lab.engine.sweep import EXTRA_HINT
 
 STORE_FORMAT = "attractor-lab sweep results"
 STORE_VERSION = 1

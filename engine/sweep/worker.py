@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.sweep.spec import PATTERN_CODES, Sweep, loads_sweep
+from attractor_lab.engine.sweep.spec import PATTERN_CODES, Sweep, loads_sweep
 
 #: longest error message kept per point (the store keeps every failed point's message)
 MAX_ERROR_CHARS = 2000
@@ -53,8 +53,8 @@ def environment(device: str = "auto") -> dict[str, str]:
 
     import torch
 
-    import engine
-    from engine.device import choose_device, configure_torch, describe
+    from attractor_lab import engine
+    from attractor_lab.engine.device import choose_device, configure_torch, describe
 
     configure_torch(worker_threads())
     try:
@@ -100,7 +100,7 @@ def fuse_width(fuse: int | None, device: str = "auto", params: dict | None = Non
     where one network at a time through the compiled loop is the fastest path."""
     if fuse is not None:
         return max(1, int(fuse))
-    from engine.device import choose_device
+    from attractor_lab.engine.device import choose_device
 
     dev = choose_device(device)
     if dev.type != "cuda":
@@ -109,7 +109,7 @@ def fuse_width(fuse: int | None, device: str = "auto", params: dict | None = Non
     if params is not None and model is not None:
         import torch
 
-        from engine import models
+        from attractor_lab.engine import models
 
         cls = models.get(model)
         full = {p.name: p.default for p in cls.params}
@@ -121,7 +121,7 @@ def fuse_width(fuse: int | None, device: str = "auto", params: dict | None = Non
 
 def fuse_keys(sweep: Sweep, indices: list[int]) -> list:
     """The model's :meth:`~engine.models.base.Model.fuse_key` of each point (None: steps alone)."""
-    from engine import models
+    from attractor_lab.engine import models
 
     cls = models.get(sweep.model)
     defaults = {p.name: p.default for p in cls.params}
@@ -167,7 +167,7 @@ def run_points(sweep_text: str, indices: list[int], device: str = "auto", fuse: 
     Points whose model fuses them (:meth:`~engine.models.base.Model.fuse_key`) step
     together, up to :func:`fuse_width` at a time (by default only on a GPU); a fused
     point's numbers are those it gets alone. Others run one after the other."""
-    from engine.device import configure_torch
+    from attractor_lab.engine.device import configure_torch
 
     _undo_dask_malloc_trim()
     configure_torch(worker_threads())
@@ -196,7 +196,7 @@ def run_point(sweep: Sweep, index: int, device: str = "auto") -> dict[str, Any]:
     result = _result(index)
     sim = None
     try:
-        import engine
+        from attractor_lab import engine
 
         params, seed = sweep.point(index)
         sim = engine.create(sweep.model, seed=seed, device=device, **params)
@@ -215,7 +215,7 @@ def run_fused(sweep: Sweep, indices: list[int], device: str = "auto") -> list[di
 
     A point whose model cannot be made is recorded failed, as alone. A failure while the
     batch steps cannot be pinned on one member: the batch's points then run one by one."""
-    import engine
+    from attractor_lab import engine
 
     t0 = time.perf_counter()
     results, sims, members = [], [], []
@@ -346,7 +346,7 @@ def _settled(series: list[float], window: int, tolerance: float) -> bool:
 
 
 def _pattern_code(field, earlier) -> int:
-    from engine.analysis.morphology import classify_pattern
+    from attractor_lab.engine.analysis.morphology import classify_pattern
 
     f = np.asarray(field.detach().cpu() if hasattr(field, "detach") else field, dtype=np.float64)
     return PATTERN_CODES.index(classify_pattern(f, earlier).pattern)
@@ -355,7 +355,7 @@ def _pattern_code(field, earlier) -> int:
 def probe_model(sweep: Sweep) -> tuple[list[str], dict[str, tuple]]:
     """Build one model from the base preset (CPU) to learn its observables and state shapes,
     which :func:`engine.sweep.spec.check_outputs` compares with the sweep's outputs."""
-    import engine
+    from attractor_lab import engine
 
     sim = engine.create(sweep.model, seed=sweep.base.seed, device="cpu", **sweep.base.params)
     state = sim.model.state()

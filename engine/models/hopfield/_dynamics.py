@@ -52,7 +52,7 @@ def _kernels():
     global _KERNELS
     if _KERNELS is False:
         try:
-            from engine.models.hopfield import _kernels as k
+            from attractor_lab.engine.models.hopfield import _kernels as k
         except ImportError:  # pragma: no cover - numba is a dependency
             k = None
         _KERNELS = k

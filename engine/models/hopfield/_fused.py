@@ -38,8 +38,8 @@ import math
 
 import torch
 
-from engine.models.base import FusedRuns
-from engine.models.hopfield._dynamics import OverlapBackend
+from attractor_lab.engine.models.base import FusedRuns
+from attractor_lab.engine.models.hopfield._dynamics import OverlapBackend
 
 #: float32 holds every integer below this exactly
 FLOAT32_EXACT = 2**24

@@ -34,9 +34,9 @@ import math
 import numpy as np
 import torch
 
-from engine import patterns as pattern_sources
-from engine.models import register
-from engine.models.hopfield._dynamics import (
+from attractor_lab.engine import patterns as pattern_sources
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.hopfield._dynamics import (
     CouplingBackend,
     DenseBackend,
     OverlapBackend,
@@ -44,9 +44,9 @@ from engine.models.hopfield._dynamics import (
     sweep_parallel,
     sweep_sequential,
 )
-from engine.models.base import Model
-from engine.params import Param
-from engine.theory import hopfield as theory
+from attractor_lab.engine.models.base import Model
+from attractor_lab.engine.params import Param
+from attractor_lab.engine.theory import hopfield as theory
 
 #: above this many couplings the explicit matrix is refused (4 bytes each)
 MAX_COUPLINGS = 25_000**2
@@ -241,7 +241,7 @@ class Hopfield(Model):
 
     @classmethod
     def fused(cls, members):
-        from engine.models.hopfield._fused import FusedHopfield
+        from attractor_lab.engine.models.hopfield._fused import FusedHopfield
 
         # on a GPU even one member takes the batch's exact integer path, so that a sweep's point
         # has the same numbers alone or fused; on the CPU one member alone runs the compiled

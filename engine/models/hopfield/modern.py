@@ -28,10 +28,10 @@ import math
 import numpy as np
 import torch
 
-from engine import patterns as pattern_sources
-from engine.models import register
-from engine.models.base import Model
-from engine.params import Param
+from attractor_lab.engine import patterns as pattern_sources
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.base import Model
+from attractor_lab.engine.params import Param
 
 #: longest energy history kept (the cue's point always stays first)
 ENERGY_HISTORY = 512

@@ -31,7 +31,7 @@ from typing import Callable
 
 import torch
 
-from engine.params import Param
+from attractor_lab.engine.params import Param
 
 #: Parameters of all systems (each system reads its own; see system_params).
 SYSTEM_PARAMS = (

@@ -57,11 +57,11 @@ import math
 import numpy as np
 import torch
 
-from engine import patterns as pattern_sources
-from engine.models import register
-from engine.models.base import Model, SimulationDiverged
-from engine.params import Param
-from engine.theory import hopfield as theory
+from attractor_lab.engine import patterns as pattern_sources
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.base import Model, SimulationDiverged
+from attractor_lab.engine.params import Param
+from attractor_lab.engine.theory import hopfield as theory
 
 #: the most pattern entries (int8) kept for live load changes: 64 MiB
 POOL_ENTRIES = 2**26

@@ -66,12 +66,12 @@ import numpy as np
 import torch
 from torchdiffeq import odeint, odeint_adjoint
 
-from engine.models import register
-from engine.models.base import Model, SimulationDiverged
-from engine.models.neural_ode._fields import ACTIVATIONS, ADAPTIVE_SOLVERS, FIELDS, INPUTS, SolverProbe, describe_tensor
-from engine.models.neural_ode._fixed_points import find_fixed_points, padded
-from engine.models.neural_ode._systems import SYSTEMS, system_params, system_values
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.base import Model, SimulationDiverged
+from attractor_lab.engine.models.neural_ode._fields import ACTIVATIONS, ADAPTIVE_SOLVERS, FIELDS, INPUTS, SolverProbe, describe_tensor
+from attractor_lab.engine.models.neural_ode._fixed_points import find_fixed_points, padded
+from attractor_lab.engine.models.neural_ode._systems import SYSTEMS, system_params, system_values
+from attractor_lab.engine.params import Param
 
 #: most solver steps between two output times before a solve is abandoned (a field gone stiff)
 MAX_STEPS = 20_000
@@ -618,7 +618,7 @@ class NeuralODE(Model):
         Atomic: a temporary file beside ``path``, then a rename. No pickle."""
         from safetensors.torch import save
 
-        from engine.protocol import atomic_write_bytes
+        from attractor_lab.engine.protocol import atomic_write_bytes
 
         path = Path(path)
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.field.state_dict().items()}

@@ -30,12 +30,12 @@ from collections import deque
 import numpy as np
 import torch
 
-from engine.models import register
-from engine.models.base import Model, SimulationDiverged
-from engine.models.neural_ode._phase import field_grid, fixed_points
-from engine.models.neural_ode._solver import CROSSINGS_KEPT, METHODS, PERIOD_RTOL, LiveSolver, SolverFailed
-from engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_params, system_values
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.base import Model, SimulationDiverged
+from attractor_lab.engine.models.neural_ode._phase import field_grid, fixed_points
+from attractor_lab.engine.models.neural_ode._solver import CROSSINGS_KEPT, METHODS, PERIOD_RTOL, LiveSolver, SolverFailed
+from attractor_lab.engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_params, system_values
+from attractor_lab.engine.params import Param
 
 #: most trajectories at once (clicks beyond this replace the oldest launched one)
 MAX_TRAJECTORIES = 64

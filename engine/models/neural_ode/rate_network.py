@@ -54,9 +54,9 @@ import math
 import numpy as np
 import torch
 
-from engine.models import register
-from engine.models.base import Model, SimulationDiverged
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.base import Model, SimulationDiverged
+from attractor_lab.engine.params import Param
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: the CPU refuses larger networks (J alone is 400 MB at float32); CUDA takes what fits
@@ -218,7 +218,7 @@ class RateNetwork(Model):
         if self.device.type != "cpu":
             return None
         try:
-            from engine.models.neural_ode import _rate_kernels
+            from attractor_lab.engine.models.neural_ode import _rate_kernels
         except ImportError:
             return None
         self._parallel = _rate_kernels.set_threads(torch.get_num_threads())

@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.models.base import SimulationDiverged
-from engine.models.neural_operator import _spectral as sp
+from attractor_lab.engine.models.base import SimulationDiverged
+from attractor_lab.engine.models.neural_operator import _spectral as sp
 
 #: per system: dimension, domain length (Burgers), and the defaults ``train-operator`` uses
 SYSTEMS = {

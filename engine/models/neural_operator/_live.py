@@ -16,8 +16,8 @@ from typing import ClassVar
 
 import torch
 
-from engine.models.base import Model, SimulationDiverged
-from engine.models.neural_operator import _spectral as sp
+from attractor_lab.engine.models.base import Model, SimulationDiverged
+from attractor_lab.engine.models.neural_operator import _spectral as sp
 
 
 def power_of_two_below(x: float) -> float:

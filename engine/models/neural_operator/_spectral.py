@@ -77,7 +77,7 @@ from collections import OrderedDict
 
 import torch
 
-from engine.models.base import SimulationDiverged
+from attractor_lab.engine.models.base import SimulationDiverged
 
 TWO_PI = 2.0 * math.pi
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

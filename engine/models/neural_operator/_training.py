@@ -25,8 +25,8 @@ import time
 
 import torch
 
-from engine.models.neural_operator import _data
-from engine.models.neural_operator._fno import NeuralOperator
+from attractor_lab.engine.models.neural_operator import _data
+from attractor_lab.engine.models.neural_operator._fno import NeuralOperator
 
 ROLLOUT = 10
 #: ``chunk``: trajectories solved together in data generation. A batch shares the solver's step,
@@ -146,7 +146,7 @@ def train_operator(system: str, out, *, samples: int | None = None, test_samples
     Returns the card. ``message`` receives one-line reports (stderr in the CLI)."""
     from tqdm import tqdm
 
-    from engine.models.neural_operator import _checkpoint
+    from attractor_lab.engine.models.neural_operator import _checkpoint
 
     spec, d = _data.check_system(system), DEFAULTS[system]
     samples = d["samples"] if samples is None else int(samples)
@@ -215,6 +215,6 @@ def train_operator(system: str, out, *, samples: int | None = None, test_samples
 
 
 def _device_text(device: torch.device) -> str:
-    from engine.device import describe
+    from attractor_lab.engine.device import describe
 
     return describe(device)

@@ -27,10 +27,10 @@ from collections import deque
 import numpy as np
 import torch
 
-from engine.models import register
-from engine.models.neural_operator import _spectral as sp
-from engine.models.neural_operator._live import SpectralModel
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.neural_operator import _spectral as sp
+from attractor_lab.engine.models.neural_operator._live import SpectralModel
+from attractor_lab.engine.params import Param
 
 #: rows of the kymograph (its time span is ``kymograph_span``)
 KYMOGRAPH_ROWS = 256

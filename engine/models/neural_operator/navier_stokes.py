@@ -31,10 +31,10 @@ import math
 import numpy as np
 import torch
 
-from engine.models import register
-from engine.models.neural_operator import _spectral as sp
-from engine.models.neural_operator._live import SpectralModel
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.neural_operator import _spectral as sp
+from attractor_lab.engine.models.neural_operator._live import SpectralModel
+from attractor_lab.engine.params import Param
 
 INITIALS = ("random", "vortex_pair", "co_rotating", "taylor_green", "rest")
 #: Gaussian vortices of the pair initial conditions: core radius, peak vorticity, separation

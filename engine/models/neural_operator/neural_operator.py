@@ -40,12 +40,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine.models import register
-from engine.models.base import Model, SimulationDiverged
-from engine.models.neural_operator import _checkpoint as ck
-from engine.models.neural_operator._data import SYSTEMS, IntervalSolver, draw_initial, resample
-from engine.models.neural_operator.navier_stokes import gaussian_vortex, shaped_vorticity
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.base import Model, SimulationDiverged
+from attractor_lab.engine.models.neural_operator import _checkpoint as ck
+from attractor_lab.engine.models.neural_operator._data import SYSTEMS, IntervalSolver, draw_initial, resample
+from attractor_lab.engine.models.neural_operator.navier_stokes import gaussian_vortex, shaped_vorticity
+from attractor_lab.engine.params import Param
 
 #: kymograph rows (Burgers): one per engine step, newest at the bottom
 KYMOGRAPH_ROWS = 128

@@ -39,11 +39,11 @@ import math
 import numpy as np
 import torch
 
-from engine.models import register
-from engine.models.base import SimulationDiverged
-from engine.models.reaction_diffusion.core import (ReactionDiffusion, common_params, pacing_params, phase_plane_view,
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.base import SimulationDiverged
+from attractor_lab.engine.models.reaction_diffusion.core import (ReactionDiffusion, common_params, pacing_params, phase_plane_view,
                                                    rd_views)
-from engine.params import Param
+from attractor_lab.engine.params import Param
 
 #: tips are sampled every this many time units (rounded to whole steps, at least one)
 TIP_SAMPLE_TIME = 0.1

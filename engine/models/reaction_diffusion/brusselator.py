@@ -15,9 +15,9 @@ alone, h²/(4Dv) = 0.0078, would allow a step that grows a checkerboard.
 
 from __future__ import annotations
 
-from engine.models import register
-from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
+from attractor_lab.engine.params import Param
 
 
 @register

@@ -50,11 +50,11 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from engine.models.reaction_diffusion import _numerics as num
-from engine.models.reaction_diffusion._seeding import SEEDINGS, paint_disc, seed_fields
-from engine.models.base import Model, SimulationDiverged
-from engine.params import Param
-from engine.theory import turing
+from attractor_lab.engine.models.reaction_diffusion import _numerics as num
+from attractor_lab.engine.models.reaction_diffusion._seeding import SEEDINGS, paint_disc, seed_fields
+from attractor_lab.engine.models.base import Model, SimulationDiverged
+from attractor_lab.engine.params import Param
+from attractor_lab.engine.theory import turing
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: a model compiles its kernel (policy ``auto``) once it has run this many steps
@@ -349,7 +349,7 @@ class ReactionDiffusion(Model):
         inputs = set(cls.reaction_names) | {"Du", "Dv"}
         if y is None or x not in inputs or y not in inputs:
             return []
-        from engine.theory.contour import sample_plane, zero_contour
+        from attractor_lab.engine.theory.contour import sample_plane, zero_contour
 
         def margin(xv: float, yv: float) -> float:
             bare = cls.__new__(cls)  # parameters only: steady_state and cell_size read self.p

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.models import register
-from engine.models.reaction_diffusion.core import (ReactionDiffusion, common_params, dispersion_view, pacing_params,
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.reaction_diffusion.core import (ReactionDiffusion, common_params, dispersion_view, pacing_params,
                                                    phase_plane_view, rd_views)
-from engine.params import Param
+from attractor_lab.engine.params import Param
 
 
 @register

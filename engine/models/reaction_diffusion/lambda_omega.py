@@ -15,10 +15,10 @@ import math
 
 import numpy as np
 
-from engine.models import register
-from engine.models.reaction_diffusion._seeding import phase_spiral
-from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, phase_plane_view, rd_views
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.reaction_diffusion._seeding import phase_spiral
+from attractor_lab.engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, phase_plane_view, rd_views
+from attractor_lab.engine.params import Param
 
 
 @register

@@ -9,9 +9,9 @@ Dv/Du is large enough (Murray, *Mathematical Biology II*, §2.3).
 
 from __future__ import annotations
 
-from engine.models import register
-from engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
-from engine.params import Param
+from attractor_lab.engine.models import register
+from attractor_lab.engine.models.reaction_diffusion.core import ReactionDiffusion, common_params, rd_views
+from attractor_lab.engine.params import Param
 
 
 @register
