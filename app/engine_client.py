@@ -10,6 +10,7 @@ cannot start is reported with the tail of what it wrote to stderr.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -22,9 +23,11 @@ import zmq
 from PySide6 import QtCore
 
 from attractor_lab.app.launch import engine_command
-from attractor_lab.engine.client import EngineClient, EventTracker
+from attractor_lab.engine.client import EngineClient, EventTracker, lost_events_text
 from attractor_lab.engine.protocol import PROTOCOL_VERSION, ConnectionFileError, ProtocolError, read_connection_file
 from attractor_lab.engine.security import pid_state
+
+log = logging.getLogger("attractor_lab.app")
 
 START_TIMEOUT_S = 60.0
 #: an engine that ran this long before dying resets the restart count
@@ -32,6 +35,8 @@ STABLE_S = 60.0
 REPLY_TIMEOUT_S = 30.0
 #: a local engine whose heartbeat stays silent this long is hung: it is killed and restarted
 HUNG_KILL_S = 10.0
+#: a remote engine that stopped answering: its connection file is read again this often (s)
+REMOTE_REREAD_S = 1.0
 #: lines of a failed engine's stderr shown to the user
 STDERR_TAIL_LINES = 12
 
@@ -55,6 +60,11 @@ class QtEngine(QtCore.QObject):
     dead(message)
         The engine died and will not be restarted (the message ends with the
         tail of its stderr when it failed to start).
+    events_lost(missed, missed_errors, message)
+        ``missed`` engine events (``missed_errors`` of them errors; -1 when the
+        engine did not say) fell out of the engine's history before this
+        window could fetch them; also logged as a warning. The totals are
+        ``events_lost_total`` and ``errors_lost_total``.
     """
 
     connected = QtCore.Signal(dict)
@@ -63,6 +73,7 @@ class QtEngine(QtCore.QObject):
     engine_error = QtCore.Signal(str, str)
     liveness = QtCore.Signal(str, str)
     dead = QtCore.Signal(str)
+    events_lost = QtCore.Signal(int, int, str)
 
     def __init__(self, connection_file: str | None = None, device: str = "auto", restart_limit: int = 3,
                  parent=None):
@@ -83,8 +94,11 @@ class QtEngine(QtCore.QObject):
         self.frames_dropped = 0
         self.info: dict = {}
         self.events = EventTracker()
+        self.events_lost_total = 0
+        self.errors_lost_total = 0
         self._verdict = "alive"
         self._fetching_events = False
+        self._reread_at = 0.0  # when a silent remote engine's connection file was last read again
         self._stderr_path: Path | None = None
         self._poll = QtCore.QTimer(self)
         self._poll.setInterval(100)
@@ -180,6 +194,27 @@ class QtEngine(QtCore.QObject):
         if verdict == "dead" and self.proc is not None and hb.silence > HUNG_KILL_S:
             self.engine_error.emit(f"the engine (pid {self.proc.pid}) hangs: killing it to restart it", "engine")
             self.proc.kill()  # the next check sees it exit and restarts it
+        if verdict == "dead" and self.remote_file and time.monotonic() - self._reread_at > REMOTE_REREAD_S:
+            self._reread_at = time.monotonic()
+            self._follow_restarted_remote()
+
+    def _follow_restarted_remote(self) -> None:
+        """A silent remote engine whose connection file was rewritten has been restarted:
+        attach to the new one. Each engine start writes a fresh key and new ports (messages
+        signed for the old engine are refused by design), so the file must be read again."""
+        try:
+            info = read_connection_file(self.remote_file)
+        except ConnectionFileError:
+            return  # not rewritten yet (or half-visible): try again later
+        old = self.client.info
+        if all(info.get(k) == old.get(k) for k in ("key", "command_port", "state_port", "pid")) or \
+                pid_state(info) == "gone":
+            return
+        self._detach()
+        self.engine_error.emit(f"the engine of {self.remote_file} was restarted (pid {info.get('pid')}): "
+                               "reconnected with its new key", "engine")
+        self._attach(info)
+        self.liveness.emit("alive", f"reconnected to the restarted engine (pid {info.get('pid')})")
 
     def _fail_pending(self, why: str) -> None:
         """Requests waiting for an engine that stopped answering fail now, not after 30 s."""
@@ -377,8 +412,15 @@ class QtEngine(QtCore.QObject):
                 if self.events.saw(e["seq"]) and e["msg_type"] == "error":
                     c = e["content"]
                     self.engine_error.emit(c.get("message", ""), c.get("where", ""))
-            if content.get("missed"):
-                self.engine_error.emit(f"{content['missed']} older engine events were lost", "engine")
+            missed = content.get("missed")
+            if isinstance(missed, int) and missed > 0:  # errors the user will never see: say how many
+                errors = content.get("missed_errors")
+                errors = errors if isinstance(errors, int) else None
+                text = lost_events_text(missed, errors, content.get("history"), "the window")
+                self.events_lost_total += missed
+                self.errors_lost_total += errors or 0
+                log.warning("%s", text)
+                self.events_lost.emit(missed, -1 if errors is None else errors, text)
             self.events.skip_to(content.get("seq", since))
 
         def failed(_message):

@@ -94,6 +94,7 @@ class MainWindow(QtWidgets.QMainWindow):
         engine.engine_error.connect(self._on_engine_error)
         engine.dead.connect(self._on_dead)
         engine.liveness.connect(self._on_liveness)
+        engine.events_lost.connect(self._on_events_lost)
         self.state_label.setText("starting engine…")
 
     # ---- construction --------------------------------------------------------
@@ -462,6 +463,18 @@ class MainWindow(QtWidgets.QMainWindow):
             self._show_running(False)
             QtWidgets.QMessageBox.warning(self, "Simulation stopped", message)
             self._refocus()  # after the dialog: keys go to the window's shortcuts
+
+    def _on_events_lost(self, missed: int, missed_errors: int, message: str):
+        """Engine events the window could no longer fetch: a lasting mark in the status bar
+        (the total so far; the message as its tooltip) besides the passing message."""
+        if getattr(self, "lost_events_label", None) is None:
+            self.lost_events_label = QtWidgets.QLabel()
+            self.statusBar().addPermanentWidget(self.lost_events_label)
+        errors = self.engine.errors_lost_total
+        self.lost_events_label.setText(f"⚠ {errors} engine errors lost" if errors else
+                                       f"⚠ {self.engine.events_lost_total} engine events lost")
+        self.lost_events_label.setToolTip(message)
+        self.statusBar().showMessage(message, 30000)
 
     def _on_dead(self, message: str):
         self.state_label.setText("engine dead")

@@ -12,7 +12,10 @@ While it waits, the client pings the engine's heartbeat: a dead, hung or
 unreachable engine raises :class:`EngineDead` within about two seconds. Errors
 the engine published while this client was not reading (the state channel
 drops what a slow reader cannot take) are fetched with an ``events`` request
-and handed out by :meth:`recv_event` like the others.
+and handed out by :meth:`recv_event` like the others. Events the engine no
+longer kept when asked (it keeps the last 256) are not lost silently: they are
+counted in :attr:`EngineClient.events_lost` and :attr:`EngineClient.errors_lost`
+and announced by an ``error`` event whose ``where`` is ``"events"``.
 """
 
 from __future__ import annotations
@@ -55,6 +58,24 @@ class EngineTimeout(TimeoutError):
 
 class EngineDead(EngineTimeout):
     """The engine stopped answering its heartbeat: it died, hangs or cannot be reached."""
+
+
+def lost_events_text(missed: int, missed_errors: int | None = None, history: int | None = None,
+                     who: str = "this client") -> str:
+    """One line telling the user that ``missed`` engine events (``missed_errors`` of them
+    errors, None when the engine did not say) were lost before ``who`` could fetch them."""
+    kept = f" (it keeps the last {history})" if history else ""
+    if missed_errors is None:
+        what = f"{missed} engine event{'s' * (missed != 1)} (errors or state changes)"
+    elif missed_errors:
+        others = missed - missed_errors
+        what = (f"{missed_errors} engine error{'s' * (missed_errors != 1)}"
+                + (f" (and {others} state change{'s' * (others != 1)})" if others > 0 else ""))
+    else:
+        what = f"{missed} engine state change{'s' * (missed != 1)} (no errors)"
+    verb = "was" if (missed_errors or missed) == 1 else "were"
+    return (f"{what} {verb} lost: {'it' if verb == 'was' else 'they'} fell out of the engine's history{kept} before {who} fetched them; "
+            "the engine's log (stderr) has every error")
 
 
 class EventTracker:
@@ -126,6 +147,9 @@ class EngineClient:
         self._early_replies: OrderedDict[str, tuple[float, Message]] = OrderedDict()
         self._abandoned: deque[str] = deque(maxlen=1024)  # requests given up on: their replies are dropped
         self._fetched: deque[Message] = deque()  # missed events fetched with an events request
+        #: events (and errors among them) that the engine no longer kept when this client asked
+        self.events_lost = 0
+        self.errors_lost = 0
         #: recv_event fetches missed errors itself (a request: blocking); the Qt client does it its own way
         self.fetch_missed = True
 
@@ -235,7 +259,19 @@ class EngineClient:
 
     # ---- events -------------------------------------------------------------
     def _fetch_missed(self, since: int) -> None:
+        known = self.events.upto is not None  # else older events predate this client: not news
         reply = self.request("events", {"since": since}, timeout=10)
+        missed = reply.get("missed")
+        if known and isinstance(missed, int) and missed > 0:
+            errors = reply.get("missed_errors")
+            errors = errors if isinstance(errors, int) else None
+            self.events_lost += missed
+            self.errors_lost += errors or 0
+            text = lost_events_text(missed, errors, reply.get("history"))
+            header = {"msg_type": "error", "msg_id": f"lost-{since}", "parent_id": None, "fetched": True,
+                      "lost": True}
+            self._fetched.append(Message("error", {"message": text, "where": "events", "seq": None,
+                                                   "missed": missed, "missed_errors": errors}, header))
         for e in reply["events"]:
             if e["msg_type"] == "error" and self.events.saw(e["seq"]):
                 header = {"msg_type": "error", "msg_id": f"events-{e['seq']}", "parent_id": None,
@@ -290,4 +326,5 @@ class EngineClient:
         return out
 
 
-__all__ = ["EngineClient", "EngineDead", "EngineError", "EngineTimeout", "EventTracker", "ConnectionFileError"]
+__all__ = ["EngineClient", "EngineDead", "EngineError", "EngineTimeout", "EventTracker", "ConnectionFileError",
+           "lost_events_text"]

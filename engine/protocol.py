@@ -138,19 +138,66 @@ def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[list[dict], list[memoryv
     return meta, buffers
 
 
+def json_kind(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words (for messages that say what was found)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"a string ({value[:40]!r})"
+    if isinstance(value, list):
+        return f"an array of {len(value)}"
+    if isinstance(value, dict):
+        keys = ", ".join(repr(k) for k in list(value)[:5])
+        return f"an object (keys {keys}{', …' if len(value) > 5 else ''})" if value else "an empty object"
+    return type(value).__name__
+
+
+def decode_json_part(raw, part: str) -> Any:
+    """Decode a message's ``header`` or ``content``: UTF-8 text holding JSON.
+
+    Raises ValueError saying which part is wrong, where (the byte offset, or the
+    line and column) and what is allowed; a UTF-16 or Latin-1 part is reported as
+    not UTF-8, not as a JSON error at its first character."""
+    raw = bytes(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"the {part} is not UTF-8 text: byte 0x{raw[exc.start]:02x} at offset {exc.start} of "
+                         f"{len(raw)} ({exc.reason}); the {part} must be a JSON object encoded as UTF-8") from None
+    if "\x00" in text:  # valid UTF-8, never valid JSON: UTF-16/32 text or binary data
+        raise ValueError(f"the {part} is not UTF-8 JSON: a NUL byte at offset {raw.index(0)} of {len(raw)} "
+                         f"(UTF-16, UTF-32 or binary data?); the {part} must be a JSON object encoded as UTF-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        found = repr(text[exc.pos]) if exc.pos < len(text) else "the end of the text"
+        raise ValueError(f"the {part} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno} "
+                         f"(character {exc.pos}, found {found}); the {part} must be a JSON object") from None
+    except RecursionError:
+        raise ValueError(f"the {part} is nested too deeply to decode") from None
+
+
 def unpack_arrays(meta: list[dict], buffers: list) -> dict[str, np.ndarray]:
     """Rebuild arrays from ``meta`` and raw ``buffers``.
 
     The arrays are read-only views on the received bytes (``np.frombuffer``);
     copy before writing to them. Any inconsistency raises :class:`ProtocolError`.
     """
-    if not isinstance(meta, list) or len(meta) != len(buffers):
-        raise ProtocolError(f"message lists {len(meta) if isinstance(meta, list) else '?'} arrays "
-                            f"but carries {len(buffers)} buffers")
+    if not isinstance(meta, list):
+        raise ProtocolError(f"'arrays' must be a list with one {{\"name\", \"dtype\", \"shape\"}} object per "
+                            f"buffer, in order; found {json_kind(meta)}")
+    if len(meta) != len(buffers):
+        raise ProtocolError(f"'arrays' lists {len(meta)} array{'s' * (len(meta) != 1)} but the message carries "
+                            f"{len(buffers)} buffer{'s' * (len(buffers) != 1)}; one entry per buffer, in order")
     out = {}
-    for m, buf in zip(meta, buffers):
+    for i, (m, buf) in enumerate(zip(meta, buffers)):
         if not isinstance(m, dict) or not isinstance(m.get("name"), str):
-            raise ProtocolError("each array entry must be an object with a string 'name'")
+            found = json_kind(m) if not isinstance(m, dict) else f"'name' {json_kind(m.get('name'))}"
+            raise ProtocolError(f"'arrays' entry {i} must be an object with a string 'name'; found {found}")
         dtype = m.get("dtype")
         if not isinstance(dtype, str) or dtype not in _ALLOWED_DTYPES:
             raise ProtocolError(f"array {m['name']!r}: dtype {dtype!r} not allowed; allowed: {sorted(_ALLOWED_DTYPES)}")
@@ -317,13 +364,13 @@ class Session:
             return kind(text, header if isinstance(header, dict) else None, identities)
 
         try:
-            header = json.loads(bytes(h))
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            header = decode_json_part(h, "header")
+        except ValueError as exc:
             self._remember(sig, None)
-            raise bad(f"bad JSON in the header: {type(exc).__name__}: {str(exc)[:200]}") from None
+            raise bad(str(exc)[:400]) from None
         if not isinstance(header, dict):
             self._remember(sig, None)
-            raise bad("the header must be a JSON object")
+            raise bad(f"the header must be a JSON object; found {json_kind(header)}")
         date = _parse_date(header.get("date"))
         self._remember(sig, date)
         for key in ("msg_type", "msg_id"):
@@ -344,13 +391,13 @@ class Session:
                 raise bad(f"message dated {header['date']} is {date - now:+.0f} s from this machine's clock; "
                           f"allowed ±{self.replay_window:.0f} s (synchronise the clocks)", header, StaleMessage)
         try:
-            content = json.loads(bytes(c))
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            raise bad(f"bad JSON in the content: {type(exc).__name__}: {str(exc)[:200]}", header) from None
+            content = decode_json_part(c, "content")
+        except ValueError as exc:
+            raise bad(str(exc)[:400], header) from None
         if not isinstance(content, dict):
-            raise bad("the content must be a JSON object", header)
+            raise bad(f"the content must be a JSON object; found {json_kind(content)}", header)
         try:
-            arrays = unpack_arrays(content.pop("arrays", []), buffers) if buffers or content.get("arrays") else {}
+            arrays = unpack_arrays(content.pop("arrays", []), buffers) if buffers or "arrays" in content else {}
         except ProtocolError as exc:
             raise bad(f"bad arrays: {exc}", header) from None
         except Exception as exc:  # anything else a crafted buffer description provokes

@@ -146,10 +146,15 @@ def heartbeat_answers(info: dict, timeout: float = 1.0, ctx: zmq.Context | None 
         sock.close(0)
 
 
-def claim_connection_file(path) -> bytes | None:
-    """The HMAC key to keep from an existing connection file at ``path`` (None when
-    there is no file). Raises :class:`ConnectionFileError` when the file is unsafe
-    (others can read it, a short or non-string key) or an engine still serves it."""
+def claim_connection_file(path) -> dict | None:
+    """Check that a new engine may write its connection file at ``path``; return the
+    previous engine's info (None when there is no file).
+
+    Raises :class:`ConnectionFileError` when the file is unsafe (others can read
+    it, a short or non-string key) or an engine still serves it. The previous
+    key is *not* reused: each engine start makes a fresh key, so a message
+    signed for an earlier engine on this file (a replay captured before a
+    restart) fails the signature check of the new one."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
@@ -162,4 +167,73 @@ def claim_connection_file(path) -> bytes | None:
         raise ConnectionFileError(
             f"connection file {path!r} is in use by a running engine (pid {pid}); stop that engine "
             "(attractor-lab --connect it and quit, or kill it) or choose another file")
-    return info["key"].encode()
+    return info
+
+
+# ---- the address written for clients ------------------------------------------------
+#: documentation addresses (RFC 5737, RFC 3849): connecting a UDP socket to one picks the
+#: interface of the default route without sending a packet
+_PROBE_TARGETS = {socket.AF_INET: ("192.0.2.1", 9), socket.AF_INET6: ("2001:db8::1", 9)}
+
+
+def outgoing_address(family: int = socket.AF_INET) -> str | None:
+    """The address of the interface this machine would use to reach other machines
+    (its default route), or None when it has none (no network, loopback only).
+    Nothing is sent: a UDP ``connect`` only chooses the route."""
+    s = None
+    try:
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        s.connect(_PROBE_TARGETS[family])
+        address = s.getsockname()[0]
+    except (OSError, KeyError):
+        return None
+    finally:
+        if s is not None:
+            s.close()
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return None
+    return None if ip.is_loopback or ip.is_unspecified or ip.is_link_local else str(ip)
+
+
+def _resolves_beyond_loopback(name: str) -> bool:
+    """Whether ``name`` resolves, here, to at least one address other machines could use."""
+    try:
+        found = socket.getaddrinfo(name, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return False
+    for *_, sockaddr in found:
+        try:
+            ip = ipaddress.ip_address(sockaddr[0].split("%")[0])
+        except ValueError:
+            continue
+        if not (ip.is_loopback or ip.is_unspecified or ip.is_link_local):
+            return True
+    return False
+
+
+def advertised_address(ip: str, advertise: str | None = None) -> str:
+    """The address written in the connection file for an engine bound to ``ip``.
+
+    ``advertise`` when given (checked); the bound address itself unless it is a
+    wildcard (0.0.0.0, ::). For a wildcard: the address of the interface of the
+    default route, else this host's name when it resolves beyond loopback; when
+    neither exists, ValueError telling to pass ``--advertise`` (a connection
+    file saying ``localhost`` would send every remote client to its own machine).
+    """
+    if advertise is not None:
+        return check_advertise(advertise)
+    if not is_wildcard(ip):
+        return ip
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    address = outgoing_address(family)
+    if address is not None:
+        return address
+    name = socket.getfqdn()
+    if name and _resolves_beyond_loopback(name) and name.split(".")[0] != "localhost":
+        return name
+    raise ValueError(f"--ip {ip}: found no address of this machine that another machine could connect to (no "
+                     f"network interface with a route, and its host name {name!r} resolves to loopback only); "
+                     "pass --advertise ADDRESS (this machine's name or address as the clients see it), or bind "
+                     "127.0.0.1 and tunnel over SSH (README)")

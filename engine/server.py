@@ -46,12 +46,11 @@ from attractor_lab.engine.protocol import (
 )
 from attractor_lab.engine.recorder import Recorder
 from attractor_lab.engine.security import (
-    check_advertise,
+    advertised_address,
     check_bind_address,
     claim_connection_file,
     curve_available,
     is_loopback,
-    is_wildcard,
     make_curve_server,
     new_curve_keys,
     start_authenticator,
@@ -62,6 +61,8 @@ from attractor_lab.engine.server_requests import EVENT_HISTORY, RequestHandlers,
 log = logging.getLogger("attractor_lab.engine")
 
 STATUS_INTERVAL = 0.5
+#: errors that fell out of the event history are remembered by number (for ``missed_errors``)
+LOST_ERRORS_KEPT = 1 << 14
 #: requests answered while a load or reset computes in its thread (the rest would
 #: touch the model being replaced)
 WHILE_BUSY = {"info", "list_models", "pause", "cancel", "events", "get_state", "set_display_rate", "set_speed",
@@ -86,7 +87,8 @@ class EngineServer(JobHandlers, RequestHandlers):
     connection_file : path
         Written (owner-only) with the ports and the keys. An existing file is
         refused when others can read it, its key is short, or an engine still
-        serves it; otherwise its key is kept.
+        serves it; otherwise it is replaced. Every start makes a fresh HMAC key,
+        so no message signed for an earlier engine on this file is accepted.
     device : str
         ``auto``, ``cpu`` or ``cuda[:N]``.
     ip : str
@@ -104,18 +106,20 @@ class EngineServer(JobHandlers, RequestHandlers):
     def __init__(self, connection_file, device="auto", ip="127.0.0.1", parent_pid=None, threads=None,
                  advertise: str | None = None, memory_budget_gb: float | None = None, curve: bool | None = None):
         ip = check_bind_address(ip)
-        if advertise is not None:
-            advertise = check_advertise(advertise)
+        # before binding: a wildcard bind with no address to give remote clients is refused here
+        advertise = advertised_address(ip, advertise)
         self.memory_budget = MemoryBudget.from_gb(memory_budget_gb)
         use_curve = bool(curve) or not is_loopback(ip)
         if use_curve and not curve_available():
             raise ValueError(f"--ip {ip}: an engine reachable from the network must encrypt its traffic, and this "
                              "libzmq has no CURVE (libsodium); bind 127.0.0.1 and use an SSH tunnel (see README)")
         self.connection_file = Path(connection_file)
-        key = claim_connection_file(self.connection_file)  # refuses unsafe or busy files
+        claim_connection_file(self.connection_file)  # refuses unsafe or busy files
         self.threads = configure_torch(threads)
         self.device = choose_device(device)
-        self.session = Session(key or new_key(), replay_window=REPLAY_WINDOW_S)
+        # a fresh key per start binds every message to this engine's life: the replay history
+        # starts empty, and a request captured before a restart fails the signature check
+        self.session = Session(new_key(), replay_window=REPLAY_WINDOW_S)
         self.ctx = zmq.Context()
         self._auth = None
         keys = new_curve_keys() if use_curve else None
@@ -146,9 +150,6 @@ class EngineServer(JobHandlers, RequestHandlers):
             self._close_sockets()
             raise ValueError(f"--ip {ip}: cannot bind: {exc.strerror if hasattr(exc, 'strerror') else exc} "
                              "(use an address of this machine, 0.0.0.0 or 127.0.0.1)") from None
-        if advertise is None:
-            # 0.0.0.0 binds every interface but is no address to connect to
-            advertise = socket.getfqdn() if is_wildcard(ip) else ip
         self.info = {
             "transport": "tcp",
             "ip": advertise,
@@ -196,6 +197,8 @@ class EngineServer(JobHandlers, RequestHandlers):
         self._orphans: list[_Job] = []  # cancelled thread jobs still computing
         self.events: deque[dict] = deque(maxlen=EVENT_HISTORY)
         self.event_seq = 0
+        #: numbers of the errors that fell out of ``events``: the ``events`` reply counts them
+        self._lost_error_seqs: deque[int] = deque(maxlen=LOST_ERRORS_KEPT)
         self.last_error: str | None = None
         self._last_state = None
         self._warn_window = [0.0, 0, 0]  # start, lines logged, lines held back
@@ -274,9 +277,20 @@ class EngineServer(JobHandlers, RequestHandlers):
         """Number an event and keep it for clients that miss it on the lossy channel."""
         self.event_seq += 1
         content = {**content, "seq": self.event_seq}
+        if len(self.events) == self.events.maxlen and self.events[0]["msg_type"] == "error":
+            self._lost_error_seqs.append(self.events[0]["seq"])  # about to fall out of the history
         self.events.append({"seq": self.event_seq, "msg_type": msg_type, "content": content,
                             "time": time.time()})
         return content
+
+    def _on_events(self, c, arrays=None):
+        """The ``events`` reply, plus how many of the ``missed`` events were errors
+        (``missed_errors``) and how many events the engine keeps (``history``)."""
+        reply = super()._on_events(c, arrays)
+        since = c.get("since", 0)  # checked by the handler above
+        reply["missed_errors"] = sum(1 for seq in self._lost_error_seqs if seq > since)
+        reply["history"] = self.events.maxlen
+        return reply
 
     def error(self, message: str, where: str, tb: str = "") -> None:
         log.error("%s: %s", where, message)
@@ -465,8 +479,8 @@ def main(argv=None) -> int:
     ap.add_argument("--ip", default="127.0.0.1",
                     help="address to bind (default: loopback only); any other address encrypts with CURVE")
     ap.add_argument("--advertise", default=None,
-                    help="address clients connect to, written in the connection file "
-                         "(default: the bound address, or this host's name when binding 0.0.0.0)")
+                    help="address clients connect to, written in the connection file (default: the bound "
+                         "address; with 0.0.0.0 the address of the interface of the default route)")
     ap.add_argument("--curve", action="store_true", help="encrypt with CURVE on loopback too")
     ap.add_argument("--memory-budget-gb", type=float, default=None,
                     help="refuse resets estimated above this (default: 80%% of the available memory)")
