@@ -24,7 +24,9 @@ with the key from the connection file. ``header`` and ``content`` are UTF-8
 JSON. Arrays travel as raw buffers, never as JSON lists or pickles; the
 content's ``"arrays"`` entry lists for each buffer its name, dtype and shape.
 A signature seen before (a replay) or a message dated outside the receiver's
-window (a stale one) is refused, as Jupyter's digest history does.
+window (a stale one) is refused, as Jupyter's digest history does. Each engine
+start makes a fresh key, so a message signed for an earlier engine on the same
+connection file (a replay across a restart) fails the signature check.
 
 This module imports neither torch nor Qt.
 """

@@ -7,7 +7,10 @@
   libzmq lacks CURVE; SSH tunnelling is the alternative (README).
 * An existing connection file is trusted only if it is the owner's, private and
   holds a long key; one that an engine still serves is refused, so a second
-  engine never silently takes over the first one's file.
+  engine never silently takes over the first one's file. A file taken over
+  gets a fresh key: nothing signed for the earlier engine is accepted.
+* An engine bound to every interface writes an address remote clients can
+  reach (:func:`advertised_address`), never ``localhost``.
 
 This module imports neither torch nor Qt.
 """

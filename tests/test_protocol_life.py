@@ -33,7 +33,7 @@ from tests.engine_helpers import start_engine, stop_engine
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _start_engine_on(cf: Path, old_pid: int | None, timeout: float = 60.0) -> subprocess.Popen:
+def _start_engine_on(cf: Path, timeout: float = 60.0) -> subprocess.Popen:
     """Start an engine on ``cf`` (which may still hold a dead engine's file) and wait until
     the file names the new one."""
     proc = subprocess.Popen([sys.executable, "-m", "attractor_lab.engine", "--connection-file", str(cf),
@@ -71,7 +71,7 @@ def test_a_request_captured_before_a_restart_does_nothing_to_the_new_engine(tmp_
     finally:
         client.close()
     _kill(first)  # kill -9: the file stays behind, and the new engine takes it over
-    second = _start_engine_on(cf, first.pid)
+    second = _start_engine_on(cf)
     fresh = EngineClient.from_connection_file(cf)  # reads the rewritten file: the new key, the new ports
     try:
         fresh.request("load", {"model": "gray_scott", "params": {"grid": 16}, "seed": 0})
@@ -102,7 +102,7 @@ def test_the_window_reattaches_to_a_remote_engine_restarted_on_its_file(qtbot, t
             engine.start()
         assert attached.args[0]["pid"] == first.pid
         _kill(first)
-        second = _start_engine_on(cf, first.pid)
+        second = _start_engine_on(cf)
         try:
             with qtbot.waitSignal(engine.connected, timeout=30_000) as again:
                 pass  # the heartbeat goes silent, the window reads the file again and re-attaches
