@@ -51,7 +51,8 @@ class NotebookMixin:
         if steps % every:
             raise ValueError(f"record: steps = {steps} is not a multiple of every = {every}; "
                              f"ask for steps = {steps - steps % every or every}, or choose another interval")
-        state = self.state()
+        snap = self._snapshot()
+        state = snap["state"]
         if arrays is None:
             declared = self.describe().get("record_fields")
             names = [a for a in declared if a in state] if declared else sorted(state)
@@ -66,17 +67,17 @@ class NotebookMixin:
         for i in range(steps // every + 1):
             if i:
                 self.step(every)
-                state = self.state()
-            columns["t"].append(float(self.time))
-            columns["step"].append(int(self.steps))
+                snap = self._snapshot()
+            columns["t"].append(float(snap["time"]))
+            columns["step"].append(int(snap["step"]))
             for name in names:
-                a = np.asarray(state[name])
+                a = np.asarray(snap["state"][name])
                 if columns[name] and a.shape != columns[name][0].shape:
                     raise ValueError(f"record: array {name!r} changed shape from {columns[name][0].shape} to "
-                                     f"{a.shape} at step {self.steps}; leave it out (arrays=[...])")
+                                     f"{a.shape} at step {snap['step']}; leave it out (arrays=[...])")
                 columns[name].append(np.array(a, copy=True))
             if observables:
-                for key, value in self.observables().items():
+                for key, value in snap["observables"].items():
                     obs_columns.setdefault(key, [np.nan] * i).append(value)
                 for values in obs_columns.values():  # an observable that came and went
                     values.extend([np.nan] * (i + 1 - len(values)))
@@ -86,17 +87,23 @@ class NotebookMixin:
             out[f"obs_{key}" if key in out else key] = np.asarray(values)
         return to_xarray(out) if as_xarray else out
 
+    def _snapshot(self) -> dict:
+        """``state``, ``time``, ``step``, ``observables`` and ``params`` at one moment."""
+        return {"state": self.state(), "time": self.time, "step": self.steps, "observables": self.observables(),
+                "params": self.params}
+
     def _repr_png_(self) -> bytes:
         """The primary view as a PNG (what Jupyter shows for a ``Simulation``)."""
-        from attractor_lab.engine.picture import png_bytes, render_primary
+        from attractor_lab.engine.picture import png_bytes
 
-        return png_bytes(render_primary(self.describe(), self.params, self.state(), self.observables()))
+        return png_bytes(self.picture())
 
     def picture(self):
         """The primary view as a ``PIL.Image`` (save it with ``.save("view.png")``)."""
         from attractor_lab.engine.picture import render_primary
 
-        return render_primary(self.describe(), self.params, self.state(), self.observables())
+        snap = self._snapshot()
+        return render_primary(self.describe(), snap["params"], snap["state"], snap["observables"])
 
 
 def to_xarray(recording: dict):
