@@ -25,6 +25,7 @@ from PySide6 import QtCore
 from attractor_lab.app.launch import engine_command
 from attractor_lab.engine.client import EngineClient, EventTracker, lost_events_text
 from attractor_lab.engine.protocol import PROTOCOL_VERSION, ConnectionFileError, ProtocolError, read_connection_file
+from attractor_lab.engine.runtime import new_connection_file
 from attractor_lab.engine.security import pid_state
 
 log = logging.getLogger("attractor_lab.app")
@@ -39,6 +40,21 @@ HUNG_KILL_S = 10.0
 REMOTE_REREAD_S = 1.0
 #: lines of a failed engine's stderr shown to the user
 STDERR_TAIL_LINES = 12
+
+
+def _connection_file(previous: Path | None, private_dir: str) -> Path:
+    """Where a local engine writes its connection file: the runtime folder, where
+    ``attractor_lab.connect()`` finds it (engine/runtime.py); the same name across
+    restarts, removed first so a restarted engine makes a fresh key. A runtime folder
+    that cannot be used: the window's private temporary folder."""
+    if previous is not None and Path(previous).name != "engine.json":  # not the fallback
+        Path(previous).unlink(missing_ok=True)
+        return Path(previous)
+    try:
+        return new_connection_file()
+    except OSError as exc:
+        print(f"attractor-lab: {exc}; the engine's connection file goes to {private_dir}", file=sys.stderr)
+        return Path(private_dir) / "engine.json"
 
 
 class QtEngine(QtCore.QObject):
@@ -124,7 +140,7 @@ class QtEngine(QtCore.QObject):
         if self._tmpdir is not None:  # a restart: the dead engine's folder goes
             shutil.rmtree(self._tmpdir, ignore_errors=True)
         self._tmpdir = tempfile.mkdtemp(prefix="attractor-lab-")  # mode 0700
-        self.connection_file = Path(self._tmpdir) / "engine.json"
+        self.connection_file = _connection_file(getattr(self, "connection_file", None), self._tmpdir)
         self._stderr_path = Path(self._tmpdir) / "engine.log"
         cmd = engine_command("--connection-file", str(self.connection_file),
                              "--device", self.device, "--parent-pid", str(os.getpid()))
@@ -311,6 +327,7 @@ class QtEngine(QtCore.QObject):
         if self._tmpdir is not None:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
+            Path(self.connection_file).unlink(missing_ok=True)  # a killed engine leaves it behind
 
     @property
     def is_connected(self) -> bool:

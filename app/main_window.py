@@ -12,7 +12,8 @@ import numpy as np
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from attractor_lab.app.about import install_help_menu
+from attractor_lab.app.about import _show, install_help_menu
+from attractor_lab.app.connect_dialog import ConnectDialog
 from attractor_lab.app.engine_client import QtEngine
 from attractor_lab.app.preset_browser import PresetBrowser
 from attractor_lab.app.settings import WindowMemory
@@ -37,6 +38,9 @@ DEFAULT_MODEL = "gray_scott"
 FAMILY_TITLES = {"hopfield": "Hopfield networks", "neural_ode": "Dynamics and neural ODEs",
                  "reaction_diffusion": "Reaction–diffusion", "neural_operator": "PDEs and neural operators"}
 PARAM_FLUSH_MS = 30  # slider storms are merged into one set_params per ~frame
+#: after the window's own parameter change (or a load, a reset), frames and statuses this
+#: recent may predate it: they do not move the panel (see _follow_engine_params)
+FOLLOW_QUIET_S = 1.0
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -70,6 +74,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._seed_shown = 0
         self._undoing = False  # inside an undo/redo or a load: changes are not new undo steps
         self._stroke = None  # the painting stroke being drawn (one undo step)
+        self._params_in_flight = 0  # set_params sent, not answered yet
+        self._follow_after = 0.0  # monotonic time before which the engine's params are not followed
 
         self.setWindowTitle("Attractor Lab")
         self.resize(1400, 900)
@@ -82,7 +88,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_statusbar()
         self._build_sweep_dock()
         self._build_preset_browser()
-        install_help_menu(self, engine)
+        self._install_connect_entry(install_help_menu(self, engine))
         self.memory = WindowMemory(self)  # last: restores the layout of every dock (app/settings.py)
 
         self._flush_timer = QtCore.QTimer(self, singleShot=True, interval=PARAM_FLUSH_MS)
@@ -280,6 +286,14 @@ class MainWindow(QtWidgets.QMainWindow):
         self.preset_browser.open_preset.connect(self.load_preset_file)
         self.model_loaded.connect(lambda _name: self.preset_browser.update_titles())
 
+    def _install_connect_entry(self, help_menu: QtWidgets.QMenu) -> None:
+        """Help → Connect from Python…, above About."""
+        self.act_connect = QtGui.QAction("Connect from Python…", self)
+        self.act_connect.setToolTip("The two lines that attach Python or a Jupyter notebook to this run")
+        self.act_connect.triggered.connect(lambda: _show(self, "connect_dialog", ConnectDialog(self, self.engine)))
+        actions = help_menu.actions()
+        help_menu.insertAction(actions[-1] if actions else None, self.act_connect)
+
     def _build_statusbar(self):
         sb = self.statusBar()
         self.device_label = ElidedLabel("device: –")
@@ -353,6 +367,7 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_loaded(self, content: dict, seed: int, run: bool):
         d = content["describe"]
+        self._follow_after = time.monotonic() + FOLLOW_QUIET_S
         self.current = d
         self.params = dict(content["params"])
         self._shown = dict(self.params)  # the values on screen: a change's "before" for undo
@@ -431,6 +446,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.current is None or content.get("model") != self.current["name"]:
             return  # a frame of the previous model
         self.last_frame = (content, arrays)
+        self._follow_engine_params(content.get("params"))
         self.grid.update_frame(arrays, content.get("observables", {}), content.get("params", self.params),
                                content.get("time", 0.0))
         self.grid.set_texts(content.get("texts", {}))
@@ -443,7 +459,36 @@ class MainWindow(QtWidgets.QMainWindow):
             self._fps_count, self._fps_t0 = 0, now
         self.frame_drawn.emit(self._frames_drawn)
 
+    def _following(self) -> bool:
+        """Whether the engine's parameters may move the panel now: nothing of the window's own
+        is unsent or unanswered, and its last change, load or reset is not too recent."""
+        return not self._dirty and not self._params_in_flight and time.monotonic() >= self._follow_after
+
+    def _follow_engine_params(self, params) -> None:
+        """Show parameters another client changed (a notebook with ``al.connect()``): the
+        frames carry the engine's values. Not an undo step: the window did not make it."""
+        if not isinstance(params, dict) or not self._following():
+            return
+        changed = {k: v for k, v in params.items() if k in self.params and self.params[k] != v}
+        if not changed:
+            return
+        self.params.update(changed)
+        self._shown.update(changed)
+        self.panel.set_values({k: v for k, v in changed.items() if k not in self.pending})
+        self.statusBar().showMessage("parameters changed by another client: " +
+                                     ", ".join(f"{k} = {v}" for k, v in changed.items()), 5000)
+
+    def _follow_engine_pending(self, pending) -> None:
+        """Structural values another client set wait for a reset: show them as the window's own."""
+        if not isinstance(pending, dict) or pending == self.pending or not self._following():
+            return
+        self._show_pending(pending)
+        self.panel.set_values(pending)
+        self._shown.update(pending)
+
     def _on_status(self, s: dict):
+        if self.current is not None and s.get("model") == self.current["name"]:
+            self._follow_engine_pending(s.get("pending"))
         self.rate_label.setText(f"engine: {s.get('steps_per_second', 0):,.0f} steps/s")
         rec = s.get("recording")
         state = s.get("state", "")
@@ -619,19 +664,29 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self._dirty:
             return
         params, self._dirty = self._dirty, {}
-        self.engine.request("set_params", {"params": params}, self._on_params_set, self._on_params_refused)
+        if self.engine.request("set_params", {"params": params}, self._on_params_set,
+                               self._on_params_refused) is not None:
+            self._params_in_flight += 1
+
+    def _params_answered(self) -> None:
+        self._params_in_flight = max(0, self._params_in_flight - 1)
+        self._follow_after = time.monotonic() + FOLLOW_QUIET_S
 
     def _on_params_set(self, c: dict):
+        self._params_answered()
         self.params = dict(c["params"])
         # what the engine holds is what is on screen, except values typed since (not yet sent)
         self._shown.update({k: v for k, v in self.params.items() if k not in self._dirty})
-        pending = c.get("pending", {})
+        self._show_pending(c.get("pending", {}))
+
+    def _show_pending(self, pending: dict) -> None:
         self.pending = dict(pending)
         self.panel.mark_pending(pending)
         self.pending_label.setText(
             "Waiting for reset (R): " + ", ".join(f"{k} = {v}" for k, v in pending.items()) if pending else "")
 
     def _on_params_refused(self, message: str):
+        self._params_answered()
         self.statusBar().showMessage(message, 15000)
         self.panel.set_values(self.params)  # show the values the engine really has
         self._shown = dict(self.params)
@@ -660,6 +715,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.engine.request("reset", {"seed": self.seed_box.value()}, self._on_reset_done)
 
     def _on_reset_done(self, c: dict):
+        self._follow_after = time.monotonic() + FOLLOW_QUIET_S
         self.params = dict(c["params"])
         self.seed = c.get("seed", self.seed)
         self.panel.mark_pending([])

@@ -6,8 +6,10 @@ The one importable name of the project::
     sim = al.create("gray_scott", F=0.035, k=0.065)
     sim.step(500)
 
+    sim = al.connect()          # or: the engine of the window you are watching
+
 The scripting API (``create``, ``list_models``, ``describe``, ``Simulation``)
-loads torch on first use; ``attractor_lab.engine.protocol``, ``.client`` and
+loads torch on first use; ``connect`` (engine/remote.py) does not; ``attractor_lab.engine.protocol``, ``.client`` and
 the window's modules (``attractor_lab.app``, ``attractor_lab.widgets``) do not.
 
 Layout: the repository keeps its folders ``engine/``, ``app/`` and ``widgets/``
@@ -29,6 +31,7 @@ if not (_here / "engine").is_dir() and (_here.parent / "engine" / "__init__.py")
 del _here, _Path
 
 _API = ("create", "list_models", "describe", "Simulation")
+_REMOTE = ("connect", "RemoteSimulation")
 
 
 def __getattr__(name):
@@ -37,8 +40,12 @@ def __getattr__(name):
         from attractor_lab.engine import api
 
         return getattr(api, name)
+    if name in _REMOTE:
+        from attractor_lab.engine import remote
+
+        return getattr(remote, name)
     raise AttributeError(f"module 'attractor_lab' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API))
+    return sorted(list(globals()) + list(_API) + list(_REMOTE))

@@ -5,6 +5,11 @@
 >>> sim.step(500)
 >>> sim.state()["v"].shape
 (256, 256)
+>>> rec = sim.record(steps=100, every=10, arrays=["v"])   # rec["v"].shape == (11, 256, 256)
+
+In Jupyter a ``Simulation`` shows as a picture of its primary view (``_repr_png_``).
+``attractor_lab.connect()`` returns the same interface for the engine of a
+running window (``engine/remote.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 
 from attractor_lab.engine import models
 from attractor_lab.engine.device import choose_device, configure_torch
+from attractor_lab.engine.notebook import NotebookMixin
 
 
 def list_models() -> list[str]:
@@ -27,8 +33,12 @@ def describe(name: str) -> dict:
     return models.get(name).describe()
 
 
-class Simulation:
+class Simulation(NotebookMixin):
     """A model instance with a numpy-facing interface.
+
+    ``record(steps, every, arrays)`` returns numpy arrays with a leading time axis
+    (:meth:`NotebookMixin.record`); in Jupyter the simulation shows as a picture of
+    its primary view.
 
     Attributes
     ----------
@@ -64,6 +74,10 @@ class Simulation:
     @property
     def time(self) -> float:
         return self.model.time
+
+    def describe(self) -> dict:
+        """The model's declaration (parameters, views, equations), as :func:`describe`."""
+        return self.model.describe()
 
     def step(self, n: int = 1) -> "Simulation":
         self.model.step(n)

@@ -19,6 +19,12 @@ def _private_settings_per_module(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("ATTRACTOR_LAB_SETTINGS_DIR", str(tmp_path_factory.mktemp("settings")))
         mp.setenv("ATTRACTOR_LAB_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "cache"))
+        # the windows' engines write their connection files here, not where a user's
+        # al.connect() looks (a notebook open during a test run must not attach to a test window)
+        runtime = tmp_path_factory.getbasetemp() / "runtime"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        if not os.environ.get("ATTRACTOR_LAB_RUNTIME_DIR"):
+            mp.setenv("ATTRACTOR_LAB_RUNTIME_DIR", str(runtime))
         yield
 
 
