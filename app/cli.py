@@ -123,7 +123,9 @@ def cmd_run(argv) -> int:
 def _run(args) -> int:
     """``run``: everything that can be checked is checked before computing; what was
     computed is written even when the run stops early (a diverged model, a full
-    recording, Ctrl+C: exit 130); a file that cannot be written fails with one line."""
+    recording, Ctrl+C: exit 130); a file that cannot be written at the end is written
+    beside it or in the data folder instead (:func:`_save_or_rescue`), with one line
+    saying where, and exit code 1."""
     import math
     from pathlib import Path
 
@@ -222,19 +224,95 @@ def _run(args) -> int:
     if stopped:
         print(f"attractor-lab run: {stopped}", file=sys.stderr)
     meta = {"device": sim.device, "steps": steps, "preset_file": str(args.preset)}
+    what = f"{len(rec)} {'rows' if isinstance(rec, CsvStream) else 'snapshots'} of {preset.model}"
     try:
         if isinstance(rec, CsvStream):
-            rec.close()
+            problems = [_finish_stream_or_rescue(rec, what)]
         else:
-            rec.save(out, preset.dumps(), meta)
+            problems = [_save_or_rescue(out, lambda p: rec.save(p, preset.dumps(), meta), what)]
             if args.csv:
-                rec.save(out.with_suffix(".csv"))
-    except OSError as exc:
-        return _fail("run", f"cannot write {str(out)!r}: {exc.strerror or exc}; nothing was written", 1)
+                problems.append(_save_or_rescue(out.with_suffix(".csv"), lambda p: rec.save(p), "observables"))
     except KeyboardInterrupt:
         return _fail("run", f"interrupted (Ctrl+C) while writing {str(out)!r}; nothing was written", 130)
-    print(f"wrote {len(rec)} snapshots of {preset.model} to {out}", file=sys.stderr)
+    problems = [p for p in problems if p]
+    if problems:
+        for problem in problems[:-1]:
+            print(f"attractor-lab run: {problem}", file=sys.stderr)
+        return _fail("run", problems[-1], 1)
+    print(f"wrote {what} to {out}", file=sys.stderr)
     return code
+
+
+def _rescue_places(target) -> list:
+    """Where a finished run goes when ``target`` cannot be written: beside it (the target
+    may have become a folder or a file that cannot be replaced), else the platform's data
+    folder (the target's folder may have become read-only, or its disk full)."""
+    import os
+    import time
+    from pathlib import Path
+
+    import platformdirs
+
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = f"{target.stem}.rescued-{stamp}-{os.getpid()}{target.suffix}"
+    data = Path(platformdirs.user_data_dir("attractor-lab", appauthor=False)) / "rescued"
+    return [target.with_name(name), data / name]
+
+
+def _save_or_rescue(target, write, what: str, failed: OSError | None = None) -> str | None:
+    """``write(path)`` to ``target`` (unless it ``failed`` already); if that fails with an
+    ``OSError``, to the first of :func:`_rescue_places` that takes it. Returns ``None`` when
+    ``target`` was written, else the one line to print (where the result was kept, or that
+    it could not be)."""
+    if failed is None:
+        try:
+            write(target)
+            return None
+        except OSError as exc:
+            failed = exc
+    reason = failed.strerror or str(failed)
+    tried = []
+    for place in _rescue_places(target):
+        try:
+            place.parent.mkdir(parents=True, exist_ok=True)
+            write(place)
+        except OSError as exc:
+            tried.append(f"{str(place.parent)!r}: {exc.strerror or exc}")
+            continue
+        return f"cannot write {str(target)!r}: {reason}; the run finished and its {what} were kept in {str(place)!r}"
+    return (f"cannot write {str(target)!r}: {reason}; nor could the result be kept elsewhere "
+            f"({'; '.join(tried)}); nothing was written")
+
+
+def _finish_stream_or_rescue(rec, what: str) -> str | None:
+    """Close a :class:`CsvStream` into place; if the rename fails (the target became a folder,
+    its folder read-only), copy the complete rows to a rescue place instead. Rows that never
+    reached the disk (a full disk while flushing) cannot be kept."""
+    import os
+
+    from attractor_lab.engine.files import write_atomically
+
+    try:
+        rec.file.flush()
+        os.fsync(rec.file.fileno())
+        rec.file.close()
+    except OSError as exc:
+        rec.discard()
+        return f"cannot write {str(rec.path)!r}: {exc.strerror or exc}; nothing was written"
+    try:
+        os.replace(rec.tmp, rec.path)
+        return None
+    except OSError as exc:
+        failed = exc
+    try:
+        rows = rec.tmp.read_bytes()
+    except OSError as exc:
+        rec.discard()
+        return f"cannot write {str(rec.path)!r}: {failed.strerror or failed}; nothing was written ({exc.strerror})"
+    try:
+        return _save_or_rescue(rec.path, lambda p: write_atomically(p, lambda f: f.write(rows)), what, failed)
+    finally:
+        rec.discard()
 
 
 def cmd_movie(argv) -> int:

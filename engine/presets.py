@@ -14,8 +14,8 @@ Format (version 1)::
     F = 0.035
     [run]               # fps (display rate), steps_per_frame (speed cap, 0 = none), steps (CLI default)
     fps = 30
-    [view]              # free-form view settings (field shown, colour map, ...)
-    field = "v"
+    [view]              # view settings: field = the image field shown first (one of the
+    field = "v"         # model's image views' arrays, checked); other keys are kept as given
     [contract]          # what the preset shows, checked by tests/test_preset_contracts.py
     steps = 8000        # engine steps from the preset's seed, then the checks below
     pattern = "spots"   # class of `field` (uniform, spots, stripes, waves, chaos)
@@ -237,15 +237,58 @@ class Preset:
         return tomli_w.dumps(self.to_dict())
 
 
-def _schemas_from_registry() -> dict[str, dict[str, Param]]:
+class Schemas(dict):
+    """Model name → its parameter schema (name → :class:`Param`), with what else a preset
+    is checked against: ``views``, model name → its view declarations (``[view] field``
+    must name one of their image fields)."""
+
+    def __init__(self, params: dict[str, dict[str, Param]], views: dict[str, list[dict]]):
+        super().__init__(params)
+        self.views = views
+
+
+def _schemas_from_registry() -> Schemas:
     from attractor_lab.engine import models  # imports torch: only in the engine or CLI process
 
-    return {n: {p.name: p for p in models.get(n).params} for n in models.names()}
+    return Schemas({n: {p.name: p for p in models.get(n).params} for n in models.names()},
+                   {n: [dict(v) for v in models.get(n).views] for n in models.names()})
 
 
-def schemas_from_descriptions(descriptions: dict[str, dict]) -> dict[str, dict[str, Param]]:
-    """Parameter schemas from ``list_models`` replies (the GUI's view of the models)."""
-    return {n: {p["name"]: Param.from_json(p) for p in d["params"]} for n, d in descriptions.items()}
+def schemas_from_descriptions(descriptions: dict[str, dict]) -> Schemas:
+    """Parameter schemas (and view declarations) from ``list_models`` replies (the GUI's view of the models)."""
+    return Schemas({n: {p["name"]: Param.from_json(p) for p in d["params"]} for n, d in descriptions.items()},
+                   {n: list(d.get("views") or []) for n, d in descriptions.items()})
+
+
+def view_fields(views: list[dict]) -> list[str]:
+    """The fields a preset's ``[view] field`` may name: the arrays of the model's image and
+    surface views, in declaration order."""
+    names = []
+    for v in views:
+        name = v.get("array") if isinstance(v, dict) and v.get("kind") in ("image", "surface") else None
+        if isinstance(name, str) and name not in names:
+            names.append(name)
+    return names
+
+
+def _check_view(view: dict, model: str, views: list[dict] | None, fail) -> None:
+    """``[view]``: values of simple types; ``field`` a string naming one of :func:`view_fields`
+    (checked where the model's views are known: schemas from the registry or from the engine)."""
+    for k, v in view.items():
+        if not isinstance(v, (str, int, float, bool, list)):
+            raise fail(f"view.{k}", f"expected a string, number, boolean or list, got {type(v).__name__}")
+    if "field" not in view:
+        return
+    name = view["field"]
+    allowed = view_fields(views) if views is not None else None
+    if allowed is not None and not allowed:
+        raise fail("view.field", f"{model} has no image field to show (it draws plots and portraits); "
+                   "remove view.field")
+    choices = f"one of {', '.join(repr(a) for a in allowed)}" if allowed else "the name of a field"
+    if not isinstance(name, str) or not name:
+        raise fail("view.field", f"expected {choices}, got {name!r}")
+    if allowed is not None and name not in allowed:
+        raise fail("view.field", f"{name!r} is not a field of {model}; expected {choices}")
 
 
 def parse_preset(data: dict, where: str = "<preset>", schemas: dict[str, dict[str, Param]] | None = None) -> Preset:
@@ -283,9 +326,7 @@ def parse_preset(data: dict, where: str = "<preset>", schemas: dict[str, dict[st
     except ValueError as exc:
         raise PresetError(f"{where}: [run] {exc}") from None
     view = data.get("view", {})
-    for k, v in view.items():
-        if not isinstance(v, (str, int, float, bool, list)):
-            raise fail(f"view.{k}", f"expected a string, number, boolean or list, got {type(v).__name__}")
+    _check_view(view, model, getattr(schemas, "views", {}).get(model), fail)
     contract = parse_contract(data["contract"], view, where) if "contract" in data else None
     return Preset(
         model=model,

@@ -30,13 +30,15 @@ field = "u"
 """
 
 
-def _cli(*args, timeout=180, limit_bytes=None, cwd=None):
+def _cli(*args, timeout=180, limit_bytes=None, cwd=None, data_home=None):
     def limit():
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
 
+    env = {**os.environ, "PYTHONPATH": os.getcwd()}
+    if data_home is not None:  # where a run that cannot write its --out keeps its result
+        env["XDG_DATA_HOME"] = str(data_home)
     return subprocess.run([sys.executable, "-m", "attractor_lab.app.cli", *args], capture_output=True, text=True,
-                          timeout=timeout, preexec_fn=limit if limit_bytes else None, cwd=cwd,
-                          env={**os.environ, "PYTHONPATH": os.getcwd()})
+                          timeout=timeout, preexec_fn=limit if limit_bytes else None, cwd=cwd, env=env)
 
 
 def _one_line(stderr: str) -> str:
@@ -98,12 +100,17 @@ def test_ctrl_c_keeps_what_was_recorded(preset, tmp_path):
 @pytest.mark.parametrize("suffix", [".h5", ".npz"])
 def test_a_full_disk_fails_with_one_line_and_leaves_nothing(preset, tmp_path, suffix):
     out_file = tmp_path / f"t{suffix}"
+    data = tmp_path / "data"
     out = _cli("run", str(preset), "--steps", "200", "--every", "5", "--out", str(out_file), "--quiet",
-               limit_bytes=200_000)
+               limit_bytes=200_000, data_home=data)
     assert out.returncode == 1, out.stderr  # not 139: libhdf5 no longer meets the full disk
-    assert _one_line(out.stderr) == (f"attractor-lab run: cannot write {str(out_file)!r}: File too large; "
-                                     "nothing was written")
-    assert not out_file.exists() and not _temps(tmp_path)
+    # the limit is on every file, so the rescue places (beside it, the data folder) fail too, and say so
+    rescued = data / "attractor-lab" / "rescued"
+    assert _one_line(out.stderr) == (f"attractor-lab run: cannot write {str(out_file)!r}: File too large; nor could "
+                                     f"the result be kept elsewhere ({str(tmp_path)!r}: File too large; "
+                                     f"{str(rescued)!r}: File too large); nothing was written")
+    assert not out_file.exists() and not _temps(tmp_path) and not _temps(rescued)
+    assert [p.name for p in tmp_path.iterdir() if "rescued" in p.name] == []
 
 
 def test_csv_streams_observables_and_leftovers_of_killed_runs_go(preset, tmp_path):

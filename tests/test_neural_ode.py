@@ -409,3 +409,45 @@ def test_weights_request_saves_and_loads_through_the_engine(tmp_path):
     finally:
         client.close()
         server.close()
+
+
+@pytest.mark.parametrize("key, value, allowed", [
+    ("width", -5, "an integer in [2, 1024]"),
+    ("activation", "__import__", "one of 'tanh'"),
+    ("depth", True, "an integer in [1, 8]"),
+    ("field", ["mlp"], "one of 'mlp', 'ltc'"),
+    ("dtype", "object", "one of 'float32', 'float64'"),
+    ("dim", "2", "an integer in [1, 64]"),
+])
+def test_a_weights_file_with_invalid_metadata_is_called_invalid_never_a_value_to_set(tmp_path, key, value, allowed):
+    """Issue 18: 'set width=-5 and reset first' was suggested; dtype 'object' loaded."""
+    model = _small().model
+    before = {k: v.clone() for k, v in model.field.state_dict().items()}
+    config = {**model._config(), key: value}
+    tensors = {k: v.detach().clone() for k, v in model.field.state_dict().items()}
+    path = tmp_path / "bad.safetensors"
+    path.write_bytes(save_safetensors(tensors, metadata={"attractor_lab": json.dumps(config)}))
+    with pytest.raises(ValueError) as info:
+        model.load_weights(path)
+    message = str(info.value)
+    assert message.startswith(f"load_weights: {path}: the file is invalid: its metadata's {key!r} is {value!r}; "
+                              "allowed: "), message
+    assert allowed in message and "set " not in message and "reset first" not in message
+    for k, v in model.field.state_dict().items():
+        assert torch.equal(v, before[k])  # refused: untouched
+
+
+def test_a_weights_file_whose_tensors_are_not_the_declared_dtype_is_refused(tmp_path):
+    model = _small().model
+    config = model._config()  # says float32
+    tensors = {k: v.detach().to(torch.int64) for k, v in model.field.state_dict().items()}
+    path = tmp_path / "ints.safetensors"
+    path.write_bytes(save_safetensors(tensors, metadata={"attractor_lab": json.dumps(config)}))
+    with pytest.raises(ValueError, match=r"the file is invalid: .* is stored as int64, its metadata says dtype "
+                                         r"'float32'"):
+        model.load_weights(path)
+    missing = {k: v for k, v in config.items() if k != "activation"}
+    path.write_bytes(save_safetensors({k: v.detach().clone() for k, v in model.field.state_dict().items()},
+                                      metadata={"attractor_lab": json.dumps(missing)}))
+    with pytest.raises(ValueError, match=r"the file is invalid: its metadata has no 'activation' \(expected one of"):
+        model.load_weights(path)

@@ -325,3 +325,25 @@ def test_painting_restarts_both_sides_from_the_painted_field():
     assert u[64] == pytest.approx(-1.0, abs=1e-5) and b.observables()["rel_error"] == 0.0
     b.model.set_state(u=np.sin(2 * math.pi * np.arange(256) / 256))
     assert b.state()["operator_field"][64] == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("metadata, needle", [
+    ("object", "disagree on 'weights_dtype' ('float32' against 'object')"),
+    ("{not json", "is invalid: its metadata 'attractor_lab' is not the JSON object of a card"),
+])
+def test_weights_whose_own_metadata_is_invalid_are_refused(tmp_path, metadata, needle):
+    """Issue 18: a weights file whose metadata said dtype 'object' loaded."""
+    import hashlib
+
+    from safetensors.torch import save
+
+    op = _tiny(tmp_path / "a")
+    card = json.loads((tmp_path / "a" / CARD).read_text())
+    embedded = {k: v for k, v in card.items() if k not in ("weights_sha256", "weights_bytes")}
+    text = json.dumps({**embedded, "weights_dtype": metadata}) if metadata == "object" else metadata
+    data = save({k: v.detach().contiguous() for k, v in op.state_dict().items()}, metadata={"attractor_lab": text})
+    (tmp_path / "a" / WEIGHTS).write_bytes(data)
+    _edit_card(tmp_path / "a", lambda c: c.update(weights_sha256=hashlib.sha256(data).hexdigest()))
+    with pytest.raises(ValueError) as exc:
+        load_checkpoint(tmp_path / "a")
+    assert needle in str(exc.value) and str(exc.value).startswith(f"checkpoint {tmp_path / 'a'}: ")

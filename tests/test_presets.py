@@ -54,3 +54,42 @@ def test_shipped_presets_all_load_and_run():
         sim = engine.create(preset.model, seed=preset.seed, device="cpu", **small)
         sim.step(1)
     assert set(list_presets()) >= set(paths)
+
+
+# ---- [view] (issue 18: view.field = "nope" was accepted by run) -------------------------------------
+@pytest.mark.parametrize("field, model, needle", [
+    ('"nope"', "gray_scott", "key 'view.field': 'nope' is not a field of gray_scott; expected one of 'v', 'u'"),
+    ("3", "gray_scott", "key 'view.field': expected one of 'v', 'u', got 3"),
+    ('""', "hopfield", "key 'view.field': expected one of 'spins', 'cued_pattern', got ''"),
+    ('"x"', "ode_system", "key 'view.field': ode_system has no image field to show"),
+])
+def test_view_field_must_name_one_of_the_models_image_fields(tmp_path, field, model, needle):
+    from attractor_lab.engine.models import get
+    from attractor_lab.engine.presets import schemas_from_descriptions
+
+    path = _write(tmp_path, f'format_version = 1\nmodel = "{model}"\n[view]\nfield = {field}\n')
+    with pytest.raises(PresetError) as exc:
+        load_preset(path)  # run, thumbnails, sweeps: schemas from the registry
+    assert str(exc.value).startswith(f"{path}: {needle}")
+    # the window checks against the models the engine described to it: the same refusal
+    described = schemas_from_descriptions({model: get(model).describe()})
+    with pytest.raises(PresetError) as again:
+        load_preset(path, schemas=described)
+    assert str(again.value) == str(exc.value)
+
+
+def test_view_field_of_an_image_field_loads_and_other_view_keys_are_kept(tmp_path):
+    path = _write(tmp_path, 'format_version = 1\nmodel = "gray_scott"\n[view]\nfield = "u"\ncolormap = "magma"\n')
+    assert load_preset(path).view == {"field": "u", "colormap": "magma"}
+
+
+def test_run_refuses_a_preset_whose_view_field_is_not_a_field(tmp_path, capsys):
+    from attractor_lab.app.cli import main
+
+    path = _write(tmp_path, 'format_version = 1\nmodel = "gray_scott"\n[params]\ngrid = 16\n[view]\nfield = "nope"\n')
+    code = main(["run", str(path), "--steps", "2", "--out", str(tmp_path / "t.npz"), "--quiet", "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert err.strip() == (f"attractor-lab run: {path}: key 'view.field': 'nope' is not a field of gray_scott; "
+                           "expected one of 'v', 'u'")
+    assert not (tmp_path / "t.npz").exists()

@@ -17,7 +17,8 @@ def test_reaction_diffusion_continues_exactly_from_a_restored_state():
 
 
 @pytest.mark.parametrize("arrays, message", [
-    ({"u": np.zeros((31, 32))}, r"expected shape \(32, 32\)"),
+    ({"u": np.zeros((31, 32))}, r"^gray_scott: set_state: 'u' must have shape \(32, 32\) \(the grid\), not \(31, 32\)$"),
+    ({"v": np.zeros((32, 32, 1))}, r"^gray_scott: set_state: 'v' must have shape \(32, 32\) \(the grid\), not \(32, 32, 1\)$"),
     ({"v": np.full((32, 32), np.nan)}, "'v' must hold finite numbers"),
     ({"u": np.zeros((32, 32), bool)}, "'u' must hold finite numbers"),
     ({}, "needs u and/or v"),
@@ -73,3 +74,33 @@ def test_seeds_are_checked_the_same_way_everywhere():
     sim = engine.create("gray_scott", grid=16, device="cpu", seed=2**31 - 1)
     with pytest.raises(ValueError, match="seed must be an integer"):
         sim.reset(seed=-1)
+
+
+def test_a_wrongly_shaped_set_state_request_is_answered_in_its_own_name(tmp_path):
+    """Issue 18: the engine answered a set_state request with 'set_fields: expected shape …'."""
+    from attractor_lab.engine.client import EngineClient
+    from attractor_lab.engine.protocol import read_connection_file
+    from attractor_lab.engine.server import EngineServer
+
+    server = EngineServer(tmp_path / "engine.json", device="cpu")
+    client = EngineClient(read_connection_file(tmp_path / "engine.json"))
+
+    def call(verb, content, arrays=None):
+        client.send(verb, content, arrays)
+        assert server.command.poll(5000), "the request did not arrive"
+        server._handle_pending()
+        msg = client.recv_reply(60.0)
+        assert msg is not None, "no reply"
+        return msg.content
+
+    try:
+        assert call("load", {"model": "gray_scott", "params": {"grid": 32}, "seed": 0})["status"] == "ok"
+        reply = call("set_state", {"step": 3}, {"u": np.zeros((16, 16)), "v": np.zeros((32, 32))})
+        assert reply["status"] == "error"
+        text = " ".join(str(v) for v in reply.values())
+        assert "set_fields" not in text
+        assert "set_state: 'u' must have shape (32, 32) (the grid), not (16, 16)" in text, reply
+        assert server.model.steps == 0  # refused: nothing changed
+    finally:
+        client.close()
+        server.close()

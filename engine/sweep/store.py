@@ -11,7 +11,8 @@ Layout (a Zarr v3 group, a folder)::
                        ever read as done once it is on disk
       steps/, seconds/ steps each point ran (fewer after an early stop) and its wall time
       errors/          a group whose attributes map a failed point's index to its message
-      writer.lock      while a writer has it open: its pid and host
+      writer.lock      while a writer has it open: its pid and host (a new store arrives with
+                       its creator's lock already in it, so two writers never both start)
 
 Every file of the store is replaced atomically (zarr's LocalStore writes a
 temporary file and renames it), the store itself is built in a temporary
@@ -25,6 +26,7 @@ This module needs numpy and zarr only (no torch): the GUI reads stores with it.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -67,7 +69,13 @@ def _chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 
 def create_store(path: str | os.PathLike, shape: tuple[int, ...], outputs: list[str], attrs: dict) -> Path:
-    """Create an empty store at ``path`` (which must not exist): built beside it, renamed into place."""
+    """Create an empty store at ``path`` (which must not exist): built beside it, renamed into place.
+
+    The store arrives already locked by this process (its ``writer.lock`` is written in the
+    build folder), so that a second process starting the same sweep at the same moment never
+    sees it unlocked: the first :class:`StoreWriter` this process opens on it takes that lock
+    over. Losing the race to another process raises :class:`StoreError` ("being written by
+    process N"), never a bare ``OSError``."""
     zarr = zarr_module()
     path = Path(path)
     if path.exists():
@@ -85,11 +93,43 @@ def create_store(path: str | os.PathLike, shape: tuple[int, ...], outputs: list[
         root.create_array("seconds", shape=shape, chunks=chunks, dtype="float64", fill_value=np.nan)
         root.create_group("errors")
         root.attrs.update({"format": STORE_FORMAT, "format_version": STORE_VERSION, **attrs})
-        os.rename(tmp, path)
+        (tmp / LOCK_NAME).write_text(json.dumps({**_me(), "creating": True}))
+        try:
+            os.rename(tmp, path)
+        except OSError as exc:
+            # another process renamed its store into place first (POSIX: ENOTEMPTY or EEXIST;
+            # Windows: FileExistsError)
+            if not (isinstance(exc, FileExistsError) or exc.errno in (errno.EEXIST, errno.ENOTEMPTY)):
+                raise
+            raise StoreError(_taken_message(path)) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _me() -> dict:
+    return {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+
+
+def _read_lock(lock: Path) -> dict:
+    try:
+        other = json.loads(lock.read_text())
+    except (OSError, ValueError):
+        return {}
+    return other if isinstance(other, dict) else {}
+
+
+def _taken_message(path: Path) -> str:
+    """The one line for a store another process holds (or has just made)."""
+    lock = path / LOCK_NAME
+    other = _read_lock(lock)
+    pid, host = other.get("pid"), other.get("host")
+    if pid is None:  # its writer already finished (or it is not ours): say so plainly
+        return (f"{path} was created by another process while this one was creating it; run the same "
+                "command again to resume it, or choose another --out")
+    return (f"{path} is being written by process {pid} on {host}; stop that sweep first "
+            f"(or remove {lock} if that process is gone)")
 
 
 def _remove_stale_builds(path: Path) -> None:
@@ -132,21 +172,21 @@ class StoreWriter:
     # ---- the lock ------------------------------------------------------------------
     def _take_lock(self) -> None:
         lock = self.path / LOCK_NAME
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        me = _me()
         for _ in range(2):
             try:
                 fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
-                try:
-                    other = json.loads(lock.read_text())
-                except (OSError, ValueError):
-                    other = {}
+                other = _read_lock(lock)
                 pid, host = other.get("pid"), other.get("host")
+                if host == me["host"] and pid == me["pid"] and other.get("creating"):
+                    # the lock create_store left for this process: take it over
+                    lock.write_text(json.dumps(me))
+                    return
                 if host == me["host"] and isinstance(pid, int) and not pid_alive(pid):
                     lock.unlink(missing_ok=True)  # its writer is gone (killed): take over
                     continue
-                raise StoreError(f"{self.path} is being written by process {pid} on {host}; stop that sweep "
-                                 f"first (or remove {lock} if that process is gone)") from None
+                raise StoreError(_taken_message(self.path)) from None
             except FileNotFoundError:
                 raise StoreError(f"{self.path} is not a sweep results store (no such folder)") from None
             with os.fdopen(fd, "w") as f:

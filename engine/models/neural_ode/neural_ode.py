@@ -89,6 +89,8 @@ WEIGHTS_VERSION = 1
 TRUE_COLOR, LEARNED_COLOR = "#4cc9f0", "#f72585"
 #: the configuration a weights file must share with the model it is loaded into
 ARCHITECTURE = ("field", "width", "depth", "activation", "inputs")
+#: the precisions a weights file may declare (the ``dtype`` parameter's choices)
+WEIGHTS_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def _system_params():
@@ -648,24 +650,53 @@ class NeuralODE(Model):
                 tensors = {k: f.get_tensor(k) for k in shapes}
         except (SafetensorError, OSError) as exc:
             raise ValueError(f"{where}: not a readable safetensors file ({exc})") from None
+        declared = WEIGHTS_DTYPES[config["dtype"]]
+        for k, t in tensors.items():
+            if t.dtype != declared:
+                raise ValueError(f"{where}: the file is invalid: {describe_tensor(k)} ({k}) is stored as "
+                                 f"{str(t.dtype).removeprefix('torch.')}, its metadata says dtype "
+                                 f"{config['dtype']!r}")
         with torch.no_grad():
             for k, v in self.field.state_dict().items():
                 v.copy_(tensors[k].to(device=v.device, dtype=v.dtype))
         self.optimizer = torch.optim.Adam(self.field.parameters(), lr=self.p["lr"])
         self._eval = None  # the next frame shows the loaded field
 
-    @staticmethod
-    def _read_config(meta: dict, where: str) -> dict:
+    def _read_config(self, meta: dict, where: str) -> dict:
         try:
             config = json.loads(meta["attractor_lab"])
         except (KeyError, ValueError, TypeError):
             raise ValueError(f"{where}: no neural_ode configuration in the file's metadata "
                              f"(was it written by save_weights?)") from None
-        if not isinstance(config, dict) or config.get("format") != WEIGHTS_FORMAT:
+        if not isinstance(config, dict):
+            raise ValueError(f"{where}: not a neural_ode weights file (its metadata is not a JSON object)")
+        if config.get("format") != WEIGHTS_FORMAT:
             raise ValueError(f"{where}: not a neural_ode weights file (format {config.get('format')!r})")
         if config.get("version") != WEIGHTS_VERSION:
             raise ValueError(f"{where}: weights format version {config.get('version')!r}; "
                              f"this program reads version {WEIGHTS_VERSION}")
+        # A value no model can have makes the file invalid: say so, rather than a mismatch
+        # whose "fix" would be to set that impossible value.
+        for key in ("dim", *ARCHITECTURE, "target", "dtype"):
+            value = config.get(key)
+            if key == "dim":
+                ok, allowed = type(value) is int and 1 <= value <= 64, "an integer in [1, 64]"
+            elif key == "dtype":
+                ok = isinstance(value, str) and value in WEIGHTS_DTYPES
+                allowed = "one of " + ", ".join(map(repr, WEIGHTS_DTYPES))
+            else:
+                param = self.schema[key]
+                allowed = param.allowed()
+                try:
+                    param.validate(value)
+                    ok = True
+                except ValueError:
+                    ok = False
+            if key not in config:
+                raise ValueError(f"{where}: the file is invalid: its metadata has no {key!r} (expected {allowed})")
+            if not ok:
+                raise ValueError(f"{where}: the file is invalid: its metadata's {key!r} is {value!r}; "
+                                 f"allowed: {allowed}")
         return config
 
     def _compare(self, config: dict, shapes: dict, where: str) -> None:

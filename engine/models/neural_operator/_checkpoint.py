@@ -213,12 +213,17 @@ def load_checkpoint(path, device="cpu") -> tuple[NeuralOperator, dict]:
     if "weights_sha256" in card and hashlib.sha256(raw).hexdigest() != card["weights_sha256"]:
         raise ValueError(f"{where}: {weights_path.name} is not the file card.json describes (its SHA-256 differs "
                          "from the card's weights_sha256); retrain, or copy the two files together")
-    try:
-        embedded = json.loads(meta["attractor_lab"])
-    except (KeyError, ValueError, TypeError):
-        embedded = None
-    if isinstance(embedded, dict):
-        for key in ("system", "grid", "dt", "viscosity_range", "forcing_range", "architecture"):
+    embedded = None
+    if "attractor_lab" in meta:  # the file's copy of the card (save_checkpoint writes one)
+        try:
+            embedded = json.loads(meta["attractor_lab"])
+        except (ValueError, TypeError):
+            pass
+        if not isinstance(embedded, dict):
+            raise ValueError(f"{where}: {weights_path.name} is invalid: its metadata 'attractor_lab' is not the "
+                             "JSON object of a card")
+    if embedded is not None:
+        for key in ("system", "grid", "dt", "viscosity_range", "forcing_range", "architecture", "weights_dtype"):
             if embedded.get(key) != card.get(key):
                 raise ValueError(f"{where}: card.json and {weights_path.name} disagree on {key!r} "
                                  f"({card.get(key)!r} against {embedded.get(key)!r})")

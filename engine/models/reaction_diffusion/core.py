@@ -376,9 +376,13 @@ class ReactionDiffusion(Model):
     def set_state(self, u=None, v=None) -> None:
         """Set ``u`` and/or ``v`` (grid, grid): finite numbers (the scripting API's and a
         restarted window's way to continue a run)."""
+        shape = tuple(self._fields.shape[1:])
         for name, value in (("u", u), ("v", v)):
             if value is not None:
                 a = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
+                if a.shape != shape:  # named here: set_fields' own message would name set_fields
+                    raise ValueError(f"{self.name}: set_state: {name!r} must have shape {shape} (the grid), "
+                                     f"not {a.shape}")
                 if a.dtype.kind not in "fiu" or not np.isfinite(a).all():
                     raise ValueError(f"{self.name}: set_state: {name!r} must hold finite numbers")
         if u is None and v is None:
