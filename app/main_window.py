@@ -50,6 +50,10 @@ class MainWindow(QtWidgets.QMainWindow):
     frame_drawn = QtCore.Signal(int)
     #: after an engine restart: the step, time and arrays the run continued from
     state_restored = QtCore.Signal(int, float, list)
+    #: a "Simulation stopped" dialog is open (errors that come meanwhile go to the status bar)
+    _stop_dialog_open = False
+    _stops_unshown = 0
+    _last_unshown_stop = ""
 
     def __init__(self, engine: QtEngine, preset_path: str | None = None, fps: int = 30):
         super().__init__()
@@ -506,7 +510,18 @@ class MainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(f"{where}: {message}", 15000)
         if where == "step":  # the engine paused itself (diverged or failed)
             self._show_running(False)
-            QtWidgets.QMessageBox.warning(self, "Simulation stopped", message)
+            if self._stop_dialog_open:  # a flood of errors: one dialog, the rest in the status bar
+                self._stops_unshown += 1
+                self._last_unshown_stop = message
+                return
+            self._stop_dialog_open, self._stops_unshown = True, 0
+            try:
+                QtWidgets.QMessageBox.warning(self, "Simulation stopped", message)
+            finally:
+                self._stop_dialog_open = False
+            if self._stops_unshown:
+                self.statusBar().showMessage(f"{self._stops_unshown} more stop(s) while the dialog was open; "
+                                             f"the last: {self._last_unshown_stop}", 15000)
             self._refocus()  # after the dialog: keys go to the window's shortcuts
 
     def _on_events_lost(self, missed: int, missed_errors: int, message: str):

@@ -209,3 +209,24 @@ def test_without_a_display_the_app_says_so(tmp_path):
     assert out.stderr.strip() == ("attractor-lab: no display: DISPLAY is not set (run it in a desktop session, "
                                   "over `ssh -X`, or under xvfb-run; the headless commands are `run`, `movie`, "
                                   "`models` and `engine`)")
+
+
+def test_a_flood_of_stops_opens_one_dialog_and_counts_the_rest(window, monkeypatch):
+    """Errors that arrive while a "Simulation stopped" dialog is open (a history of them fetched
+    at once) open no second dialog: the status bar counts them and names the last one."""
+    from PySide6 import QtWidgets
+
+    shown = []
+
+    def warning(parent, title, text):
+        shown.append(text)
+        for k in range(3):  # more stops arrive while the dialog is up
+            window._on_engine_error(f"diverged again ({k})", "step")
+
+    monkeypatch.setattr(QtWidgets.QMessageBox, "warning", warning)
+    window._on_engine_error("diverged", "step")
+    assert shown == ["diverged"]
+    message = window.statusBar().currentMessage()
+    assert "3 more stop(s)" in message and "diverged again (2)" in message
+    window._on_engine_error("later", "step")  # the dialog is closed: the next stop is shown again
+    assert shown == ["diverged", "later"]
