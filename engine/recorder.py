@@ -167,9 +167,14 @@ class Recorder:
             keep[k] = np.array(v, copy=True)
             size += keep[k].nbytes
         if self.nbytes + size > self.max_bytes:
+            budget = f"{self.max_bytes / 2**20:.0f} MiB budget"
+            if not self.steps:  # recording less often cannot help: one snapshot is too big
+                raise RecordingFull(
+                    f"nothing recorded: one snapshot ({size / 2**20:.1f} MiB) is over the {budget}; "
+                    f"record fewer arrays, a smaller grid, or raise the budget")
             raise RecordingFull(
                 f"recording stopped at {len(self)} snapshots: the next would pass the "
-                f"{self.max_bytes / 2**20:.0f} MiB budget; record less often (every > {self.every})"
+                f"{budget}; record less often (every > {self.every})"
             )
         self.nbytes += size
         n = len(self.steps)

@@ -284,3 +284,19 @@ def test_cli_run_files_split_theory_and_keep_the_interval(tmp_path):
     assert meta["every"] == 5 and meta["title"] == "Small spots" and meta["model"] == "gray_scott"
     assert list(data["step"]) == [0, 5, 10, 15, 20] and data["state/v"].shape == (5, 32, 32)
     assert "theory/turing_sigma" in data and "state/turing_sigma" not in data
+
+
+def test_a_full_recording_advises_what_can_help():
+    """Over the budget after some snapshots: record less often. One snapshot alone over it:
+    recording less often cannot help, and the message says what can."""
+    from attractor_lab.engine.recorder import RecordingFull
+
+    field = {"u": np.zeros((64, 64))}  # 32 KiB a snapshot
+    rec = Recorder(every=5, max_bytes=100 * 1024)
+    with pytest.raises(RecordingFull, match=r"stopped at 3 snapshots.*every > 5"):
+        for k in range(10):
+            rec.capture(5 * k, 0.1 * k, field, {})
+    tiny = Recorder(every=1, max_bytes=1024)
+    with pytest.raises(RecordingFull, match="one snapshot .* is over the .*budget; record fewer arrays") as exc:
+        tiny.capture(0, 0.0, field, {})
+    assert "less often" not in str(exc.value)
