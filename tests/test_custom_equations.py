@@ -1,0 +1,96 @@
+"""custom_ode and custom_rd: typed systems reproduce the built-in models' science."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import attractor_lab as al
+from attractor_lab.engine.equations import EquationError
+
+VDP = """dx/dt = y
+dy/dt = mu*(1 - x^2)*y - x
+par mu = 1.5 [0, 10]
+init x = 2, y = 0
+"""
+LOTKA = """dx/dt = alpha*x - beta*x*y
+dy/dt = delta*x*y - gamma*y
+par alpha = 1 [0, 10], beta = 0.5 [0, 10], gamma = 0.75 [0, 10], delta = 0.25 [0, 10]
+init x = 4, y = 1
+"""
+
+
+def test_typed_van_der_pol_has_the_built_in_period():
+    sim = al.create("custom_ode", device="cpu", equations=VDP, mu=2.0, trajectories=1, lyapunov=False,
+                    rtol=1e-10, atol=1e-12, dt=1.0)
+    sim.step(60)
+    period = sim.observables()["period"]
+    assert period == pytest.approx(7.629874, abs=1e-4)
+    assert sim.params["mu"] == 2.0
+
+
+def test_declared_parameters_are_live_sliders_with_their_ranges():
+    sim = al.create("custom_ode", device="cpu", equations=VDP)
+    params = {p["name"]: p for p in sim.model.declaration()["params"]}
+    assert (params["mu"]["min"], params["mu"]["max"], params["mu"]["default"], params["mu"]["live"]) == (0, 10, 1.5, True)
+    assert params["equations"]["kind"] == "text" and not params["equations"]["live"]
+    assert sim.set(mu=3.0) == []
+    with pytest.raises(ValueError, match=r"'mu': 11.0 is not allowed; expected a number in \[0, 10\]"):
+        sim.set(mu=11.0)
+    with pytest.raises(ValueError, match="unknown parameter 'k'"):
+        sim.set(k=1.0)
+
+
+def test_typed_lotka_volterra_fixed_points_and_stability_are_exact():
+    sim = al.create("custom_ode", device="cpu", equations=LOTKA, trajectories=1)
+    pts, eig, kinds = sim.model.fixed_points()
+    order = np.argsort(pts[:, 0])
+    pts, eig, kinds = pts[order], eig[order], kinds[order]
+    # (0, 0): a saddle with eigenvalues α and −γ; (γ/δ, α/β) = (3, 2): a centre ±i √(αγ)
+    assert pts == pytest.approx(np.array([[0.0, 0.0], [3.0, 2.0]]), abs=1e-10)
+    assert sorted(eig[0].real) == pytest.approx([-0.75, 1.0], abs=1e-12)
+    assert eig[1].real == pytest.approx([0.0, 0.0], abs=1e-12)
+    assert sorted(eig[1].imag) == pytest.approx([-math.sqrt(0.75), math.sqrt(0.75)], abs=1e-12)
+    assert list(kinds) == [2, 3]  # saddle, marginal (centre)
+
+
+def test_equations_change_at_reset_and_the_schema_follows():
+    sim = al.create("custom_ode", device="cpu", equations=VDP, mu=2.0)
+    assert sim.set(equations=LOTKA) == ["equations"]
+    sim.reset()
+    names = {p.name for p in sim.model.schema.values()}
+    assert {"alpha", "beta", "gamma", "delta"} <= names and "mu" not in names
+    assert sim.params["alpha"] == 1.0 and "mu" not in sim.params
+
+
+def test_bad_equations_refused_and_the_model_keeps_running():
+    sim = al.create("custom_ode", device="cpu", equations=VDP)
+    sim.set(equations="dx/dt = y\ndy/dt = -k*x")
+    with pytest.raises(EquationError, match=r"line 2, col 10: undefined symbol 'k'"):
+        sim.reset()
+    sim.step(3)  # still the Van der Pol system
+    assert sim.params["equations"] == VDP and sim.model.sys.labels == ("x", "y")
+    with pytest.raises(EquationError, match="line 1, col 9: attribute access"):
+        al.create("custom_ode", device="cpu", equations="dx/dt = x.real\ndy/dt = 0")
+
+
+def test_a_diverging_system_is_paused_with_the_usual_message():
+    from attractor_lab.engine.models.base import SimulationDiverged
+
+    sim = al.create("custom_ode", device="cpu", equations="dx/dt = x^2\ndy/dt = -y\ninit x = 0.1, y = 1",
+                    trajectories=1, dt=5.0)
+    with pytest.raises(SimulationDiverged, match="custom_ode: "):
+        sim.step(10)
+
+
+def test_three_dimensional_system_shows_3d_and_lyapunov():
+    lorenz = "dx/dt = s*(y - x)\ndy/dt = x*(r - z) - y\ndz/dt = x*y - b*z\npar s = 10, r = 28, b = 2.6666666666666665\ninit x=1, y=1, z=1"
+    typed = al.create("custom_ode", device="cpu", equations=lorenz, trajectories=1, dt=0.5)
+    ref = al.create("ode_system", device="cpu", system="lorenz", trajectories=1, dt=0.5)
+    typed.step(4)
+    ref.step(4)
+    assert typed.state()["x_now"] == pytest.approx(ref.state()["x_now"], rel=1e-9, abs=1e-9)
+    assert typed.observables()["dim3"] == 1.0
+    assert typed.observables()["lyapunov"] == pytest.approx(ref.observables()["lyapunov"], rel=1e-6)
