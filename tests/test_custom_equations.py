@@ -94,3 +94,76 @@ def test_three_dimensional_system_shows_3d_and_lyapunov():
     assert typed.state()["x_now"] == pytest.approx(ref.state()["x_now"], rel=1e-9, abs=1e-9)
     assert typed.observables()["dim3"] == 1.0
     assert typed.observables()["lyapunov"] == pytest.approx(ref.observables()["lyapunov"], rel=1e-6)
+
+
+GRAY_SCOTT = """du/dt = Du*lap(u) - u*v^2 + F*(1 - u)
+dv/dt = Dv*lap(v) + u*v^2 - (F + k)*v
+par F = 0.035 [0, 0.1], k = 0.065 [0, 0.1], Du = 0.16 [0, 1000], Dv = 0.08 [0, 1000]
+init u = 1, v = 0
+seed u = 0.5, v = 0.25
+"""
+BRUSSELATOR = """du/dt = Du*lap(u) + a - (b + 1)*u + u^2*v
+dv/dt = Dv*lap(v) + b*u - u^2*v
+par a = 3 [0.01, 20], b = 9 [0, 100], Du = 1 [0, 1000], Dv = 8 [0, 1000]
+"""
+
+
+@pytest.mark.parametrize("dtype, tol", [("float64", 1e-12), ("float32", 1e-5)])
+@pytest.mark.parametrize("scheme", ["euler", "rk4"])
+def test_typed_gray_scott_reproduces_the_built_in_field(dtype, tol, scheme):
+    common = dict(device="cpu", seed=3, grid=48, dt=0.5, seeding="centre_square", dtype=dtype, scheme=scheme)
+    typed = al.create("custom_rd", equations=GRAY_SCOTT, **common)
+    built = al.create("gray_scott", **common)
+    typed.step(1000)
+    built.step(1000)
+    v = built.state()["v"]
+    assert v.max() > 0.2  # a pattern grew: the comparison is not of two flat fields
+    assert np.abs(typed.state()["v"] - v).max() < tol
+    assert np.abs(typed.state()["u"] - built.state()["u"]).max() < tol
+
+
+def test_typed_gray_scott_spectral_scheme_matches_too():
+    common = dict(device="cpu", seed=1, grid=32, dt=0.5, seeding="centre_square", dtype="float64", scheme="etdrk4")
+    typed = al.create("custom_rd", equations=GRAY_SCOTT, **common)
+    built = al.create("gray_scott", **common)
+    typed.step(200)
+    built.step(200)
+    assert np.abs(typed.state()["v"] - built.state()["v"]).max() < 1e-12
+
+
+def test_typed_brusselator_has_the_built_in_turing_band_and_wavelength():
+    typed = al.create("custom_rd", device="cpu", equations=BRUSSELATOR, grid=64, length=32.0, dt=0.004,
+                     noise=0.05)
+    built = al.create("brusselator", device="cpu", grid=64, dt=0.004)  # h = 0.5 by default
+    a, b = typed.model.analysis, built.model.analysis
+    assert typed.model.steady_state() == pytest.approx((3.0, 3.0), abs=1e-12)
+    assert a.regime == b.regime == "Turing unstable"
+    assert a.band == pytest.approx(b.band, rel=1e-2)
+    assert a.k_fastest == pytest.approx(b.k_fastest, rel=1e-2)
+    assert typed.observables()["lambda_predicted"] == pytest.approx(built.observables()["lambda_predicted"], rel=1e-2)
+    # the stability check sees the same stiffness
+    assert typed.observables()["dt_limit"] == pytest.approx(built.observables()["dt_limit"], rel=1e-9)
+
+
+def test_typed_reaction_with_functions_the_dual_numbers_could_not_take():
+    # Lengyel–Epstein (CIMA): u v/(1 + u²) terms; and a tanh term whose Jacobian only the tree gives
+    text = """du/dt = lap(u) + a - u - 4*u*v/(1 + u^2) + 0*tanh(u)
+dv/dt = d*lap(v)*1 + sigma*b*(u - u*v/(1 + u^2))
+par a = 12 [0, 50], b = 0.31 [0, 5], sigma = 1 [0, 10], d = 1
+"""
+    with pytest.raises(EquationError, match="must be the parameter Dv or a number"):
+        al.create("custom_rd", device="cpu", equations=text)
+    text = text.replace("d*lap(v)*1", "Dv*lap(v)").replace("par a", "par Dv = 20 [0, 100], a")
+    sim = al.create("custom_rd", device="cpu", equations=text, grid=32)
+    u, v = sim.model.steady_state()
+    assert (u, v) == pytest.approx((12 / 5, 1 + (12 / 5) ** 2), rel=1e-10)  # a/5, 1 + (a/5)²
+    sim.step(50)
+    assert np.isfinite(sim.state()["u"]).all()
+
+
+def test_rd_paint_and_a_too_large_step_are_refused_as_for_the_built_ins():
+    sim = al.create("custom_rd", device="cpu", equations=BRUSSELATOR, grid=32, dt=0.004)
+    sim.model.paint("u", 16, 16, 3, 7.0)
+    assert sim.state()["u"][16, 16] == pytest.approx(7.0)
+    with pytest.raises(ValueError, match="exceeds the explicit euler limit"):
+        sim.set(dt=0.5)
