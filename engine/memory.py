@@ -88,6 +88,8 @@ def check_model_memory(cls, params: dict, budget: MemoryBudget, device=None, wha
     declared = cls.params_for(params)  # a custom model's parameters follow from its equations
     schema = {p.name: p for p in declared}
     full = {p.name: p.default for p in declared}
+    if declared is not cls.params:  # at a reset to new equations the old ones' values are still in params
+        params = {k: v for k, v in params.items() if k in schema}
     full.update(validate_params(schema, params, where=cls.name))
     need = int(cls.estimate_bytes(full))
     limit, how = budget.limit(device)

@@ -45,7 +45,7 @@ from typing import Any
 import tomli_w
 
 from attractor_lab.engine.analysis import PATTERN_CLASSES
-from attractor_lab.engine.equations import EquationError, expand_schema, parse_xpp
+from attractor_lab.engine.equations import EquationError, expand_schema, parse_ode, parse_rd, parse_xpp
 from attractor_lab.engine.params import Param, validate_params
 from attractor_lab.engine.protocol import atomic_write_bytes
 
@@ -354,6 +354,30 @@ def preset_from_ode(raw: bytes | str, where: str = "<.ode>") -> Preset:
         run["steps"] = max(1, int(round(spec.options["total"] / 0.05)))  # custom_ode's dt = 0.05 per step
     return Preset(model="custom_ode", params={"equations": text}, title=title[:200],
                   description=f"XPPAUT file {Path(where).name}", run=run)
+
+
+def preset_from_equations(path: str | os.PathLike) -> Preset:
+    """A preset that runs the equations in a text file (``attractor-lab run --equations``): an
+    XPPAUT ``.ode`` file, or our own syntax (``custom_rd`` when the text uses ``lap()``, else
+    ``custom_ode``), checked here so a bad file fails with its line and column."""
+    path = Path(path)
+    raw = read_capped(path, "equations file", PresetError)
+    if path.suffix.lower() == ".ode":
+        preset = preset_from_ode(raw, str(path))
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw  # the parser names the line and column of the bad byte
+        model = "custom_rd" if isinstance(text, str) and "lap(" in text else "custom_ode"
+        try:
+            spec = (parse_rd if model == "custom_rd" else parse_ode)(text)
+        except EquationError as exc:
+            raise PresetError(f"{path}: {exc}") from None
+        preset = Preset(model=model, params={"equations": spec.text}, title=path.stem,
+                        description=f"equations from {path.name}")
+    preset.path = path
+    return preset
 
 
 def read_capped(path: Path, what: str, error: type[Exception]) -> bytes:
