@@ -264,3 +264,15 @@ reduce = "final"
     sim = al.create("custom_ode", device="cpu", equations=VDP, mu=2.5)
     again = parse_preset(tomllib.loads(preset_for(sim.model).dumps()))
     assert again.params["equations"] == VDP and again.params["mu"] == 2.5
+
+
+def test_float32_runs_like_the_built_in_in_float32():
+    typed = al.create("custom_ode", device="cpu", equations=VDP, mu=2.0, dtype="float32", trajectories=3, dt=0.5)
+    built = al.create("ode_system", device="cpu", system="van_der_pol", mu=2.0, dtype="float32", trajectories=1,
+                      dt=0.5)
+    typed.model.set_state(x=built.state()["x_now"])
+    built.model.set_state(x=built.state()["x_now"])
+    typed.step(10)
+    built.step(10)
+    assert typed.model.solver.state.dtype.is_floating_point and str(typed.model.solver.state.dtype) == "torch.float32"
+    assert typed.state()["x_now"] == pytest.approx(built.state()["x_now"], abs=1e-5)
