@@ -35,7 +35,7 @@ BUNDLED = {
     "packaging/icons": "attractor_lab/app/_desktop/icons",
 }
 #: what of presets/ is data (no caches or editor files)
-PRESET_FILES = ("*.toml", "*.json", "*.safetensors", "*.md")
+PRESET_FILES = ("*.toml", "*.json", "*.safetensors", "*.md", "*.ode")
 
 
 class BuildPyWithData(build_py):

@@ -94,10 +94,12 @@ def cmd_models(argv) -> int:
         print(f"{name}: {d['title']} — {d['description']}")
         for p in d["params"]:
             rng = ", ".join(p["choices"]) if p["kind"] == "choice" else (
-                f"[{p['min']}, {p['max']}]" if p["kind"] in ("float", "int") else "true/false")
+                f"[{p['min']}, {p['max']}]" if p["kind"] in ("float", "int") else
+                "text" if p["kind"] == "text" else "true/false")
             unit = f" {p['unit']}" if p["unit"] else ""
             live = "live" if p["live"] else "on reset"
-            print(f"    {p['name']:<20} {p['kind']:<6} default {p['default']!s:<10} {rng}{unit} ({live}) {p['help']}")
+            default = f"({len(p['default'].splitlines())} lines)" if p["kind"] == "text" else p["default"]
+            print(f"    {p['name']:<20} {p['kind']:<6} default {default!s:<10} {rng}{unit} ({live}) {p['help']}")
         print()
     return 0
 
@@ -105,7 +107,11 @@ def cmd_models(argv) -> int:
 def cmd_run(argv) -> int:
     ap = CliParser(prog="attractor-lab run",
                                  description="Run a preset without a window and write the trajectory.")
-    ap.add_argument("preset", help="preset TOML file, or the name of a shipped or user preset")
+    ap.add_argument("preset", nargs="?", default=None,
+                    help="preset TOML file, an XPPAUT .ode file, or the name of a shipped or user preset")
+    ap.add_argument("--equations", metavar="FILE", default=None,
+                    help="run your own equations instead of a preset: a text file (custom_rd when it uses "
+                         "lap(), else custom_ode) or an XPPAUT .ode file")
     ap.add_argument("--steps", type=int, default=None, help="steps to run (default: the preset's run.steps or 1000)")
     ap.add_argument("--out", required=True, help="output file: .npz, .h5 or .csv (observables only)")
     ap.add_argument("--every", type=int, default=None,
@@ -158,11 +164,14 @@ def _run(args) -> int:
     from attractor_lab.engine.memory import MemoryBudget, check_model_memory
     from attractor_lab.engine.models import get as get_model
     from attractor_lab.engine.models.base import SimulationDiverged
-    from attractor_lab.engine.presets import PresetError, find_preset, load_preset
+    from attractor_lab.engine.presets import PresetError, find_preset, load_preset, preset_from_equations
     from attractor_lab.engine.recorder import CsvStream, Recorder, RecordingFull
 
+    if (args.preset is None) == (args.equations is None):
+        return _fail("run", "give a preset or --equations FILE (one of them)")
     try:
-        preset = load_preset(find_preset(args.preset))
+        preset = (preset_from_equations(args.equations) if args.equations is not None
+                  else load_preset(find_preset(args.preset)))
     except PresetError as exc:
         return _fail("run", str(exc))
     if args.seed is not None:
@@ -223,7 +232,7 @@ def _run(args) -> int:
         return _fail("run", f"cannot write {str(out)!r}: {exc.strerror or exc}", 1)
     if stopped:
         print(f"attractor-lab run: {stopped}", file=sys.stderr)
-    meta = {"device": sim.device, "steps": steps, "preset_file": str(args.preset)}
+    meta = {"device": sim.device, "steps": steps, "preset_file": str(args.preset or args.equations)}
     what = f"{len(rec)} {'rows' if isinstance(rec, CsvStream) else 'snapshots'} of {preset.model}"
     try:
         if isinstance(rec, CsvStream):

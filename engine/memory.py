@@ -85,15 +85,18 @@ def check_model_memory(cls, params: dict, budget: MemoryBudget, device=None, wha
 
     Parameter values are validated first (a ``ValueError`` names a bad one).
     """
-    schema = {p.name: p for p in cls.params}
-    full = {p.name: p.default for p in cls.params}
+    declared = cls.params_for(params)  # a custom model's parameters follow from its equations
+    schema = {p.name: p for p in declared}
+    full = {p.name: p.default for p in declared}
+    if declared is not cls.params:  # at a reset to new equations the old ones' values are still in params
+        params = {k: v for k, v in params.items() if k in schema}
     full.update(validate_params(schema, params, where=cls.name))
     need = int(cls.estimate_bytes(full))
     limit, how = budget.limit(device)
     if limit is None or need <= limit - reserved:
         return need
     drivers = [f"{p.name} = {full[p.name]:g}" if isinstance(full[p.name], float) else f"{p.name} = {full[p.name]}"
-               for p in cls.params if not p.live and p.kind in ("int", "float") and full[p.name] != p.default]
+               for p in declared if not p.live and p.kind in ("int", "float") and full[p.name] != p.default]
     given = f" with {', '.join(drivers)}" if drivers else ""
     busy = f", {format_bytes(reserved)} of it held by a cancelled reset still finishing" if reserved else ""
     raise MemoryBudgetExceeded(

@@ -12,7 +12,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-KINDS = ("float", "int", "choice", "bool")
+KINDS = ("float", "int", "choice", "bool", "text")
+#: the longest value of a ``text`` parameter, in characters (a bound on memory; the model that
+#: reads the text sets its own, smaller limit and says where the text goes wrong)
+MAX_TEXT_PARAM = 2 << 20
 #: seeds are 31-bit everywhere: the window's seed box, presets, the CLI, requests, the scripting API
 MAX_SEED = 2**31 - 1
 
@@ -39,8 +42,9 @@ class Param:
     ----------
     name : str
         Scripting name (``F``, ``temperature``, ``pattern_dilution``).
-    kind : {"float", "int", "choice", "bool"}
-        Value type.
+    kind : {"float", "int", "choice", "bool", "text"}
+        Value type (``text``: a string of at most :data:`MAX_TEXT_PARAM` characters,
+        e.g. the equations of ``custom_ode``; structural).
     default : Any
         Default value; must itself be valid.
     min, max : float, optional
@@ -93,6 +97,8 @@ class Param:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind == "bool":
             return "true or false"
+        if self.kind == "text":
+            return f"text of at most {MAX_TEXT_PARAM} characters"
         lo = "-inf" if self.min is None else f"{self.min:g}"
         hi = "inf" if self.max is None else f"{self.max:g}"
         what = "an integer" if self.kind == "int" else "a number"
@@ -119,6 +125,11 @@ class Param:
             if isinstance(value, str) and value in self.choices:
                 return value
             raise bad()
+        if self.kind == "text":
+            if isinstance(value, str) and len(value) <= MAX_TEXT_PARAM:
+                return value
+            raise ValueError(f"parameter {self.name!r}: expected {self.allowed()}, got "
+                             + (f"{len(value)} characters" if isinstance(value, str) else type(value).__name__))
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             # numpy scalars are accepted through their Python value
             try:

@@ -45,6 +45,7 @@ from typing import Any
 import tomli_w
 
 from attractor_lab.engine.analysis import PATTERN_CLASSES
+from attractor_lab.engine.equations import EquationError, expand_schema, parse_ode, parse_rd, parse_xpp
 from attractor_lab.engine.params import Param, validate_params
 from attractor_lab.engine.protocol import atomic_write_bytes
 
@@ -318,7 +319,12 @@ def parse_preset(data: dict, where: str = "<preset>", schemas: dict[str, dict[st
         if table in data and not isinstance(data[table], dict):
             raise fail(table, "expected a table")
     try:
-        params = validate_params(schemas[model], data.get("params", {}))
+        # a custom model's parameters are the ones its equations text declares
+        schema = expand_schema(model, schemas[model], data.get("params", {}))
+    except ValueError as exc:
+        raise PresetError(f"{where}: [params] equations: {exc}") from None
+    try:
+        params = validate_params(schema, data.get("params", {}))
     except ValueError as exc:
         raise PresetError(f"{where}: [params] {exc}") from None
     try:
@@ -350,6 +356,10 @@ def load_preset(path: str | os.PathLike, schemas: dict[str, dict[str, Param]] | 
     """
     path = Path(path)
     raw = read_capped(path, "preset", PresetError)
+    if path.suffix.lower() == ".ode":
+        preset = preset_from_ode(raw, str(path))
+        preset.path = path
+        return preset
     depth = _nesting(raw)
     if depth > MAX_PRESET_DEPTH:
         raise PresetError(f"{path}: arrays or tables nested {depth} deep; a preset allows {MAX_PRESET_DEPTH}")
@@ -360,6 +370,53 @@ def load_preset(path: str | os.PathLike, schemas: dict[str, dict[str, Param]] | 
     except RecursionError:
         raise PresetError(f"{path}: nested too deeply to read") from None
     preset = parse_preset(data, where=str(path), schemas=schemas)
+    preset.path = path
+    return preset
+
+
+def preset_from_ode(raw: bytes | str, where: str = "<.ode>") -> Preset:
+    """A ``custom_ode`` preset from an XPPAUT ``.ode`` file's text: its title from the first
+    comment line, its equations the file itself, ``@ total`` as the headless run's length.
+
+    Raises
+    ------
+    PresetError
+        Naming the file, the line, the column and what is allowed.
+    """
+    try:
+        spec = parse_xpp(raw)
+    except EquationError as exc:
+        raise PresetError(f"{where}: {exc}") from None
+    text = spec.text
+    first = next((ln.strip().lstrip("#").strip() for ln in text.splitlines() if ln.strip()), "")
+    title = first if text.lstrip().startswith("#") and first else Path(where).stem
+    run = {}
+    if "total" in spec.options:
+        run["steps"] = max(1, int(round(spec.options["total"] / 0.05)))  # custom_ode's dt = 0.05 per step
+    return Preset(model="custom_ode", params={"equations": text}, title=title[:200],
+                  description=f"XPPAUT file {Path(where).name}", run=run)
+
+
+def preset_from_equations(path: str | os.PathLike) -> Preset:
+    """A preset that runs the equations in a text file (``attractor-lab run --equations``): an
+    XPPAUT ``.ode`` file, or our own syntax (``custom_rd`` when the text uses ``lap()``, else
+    ``custom_ode``), checked here so a bad file fails with its line and column."""
+    path = Path(path)
+    raw = read_capped(path, "equations file", PresetError)
+    if path.suffix.lower() == ".ode":
+        preset = preset_from_ode(raw, str(path))
+    else:
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw  # the parser names the line and column of the bad byte
+        model = "custom_rd" if isinstance(text, str) and "lap(" in text else "custom_ode"
+        try:
+            spec = (parse_rd if model == "custom_rd" else parse_ode)(text)
+        except EquationError as exc:
+            raise PresetError(f"{path}: {exc}") from None
+        preset = Preset(model=model, params={"equations": spec.text}, title=path.stem,
+                        description=f"equations from {path.name}")
     preset.path = path
     return preset
 

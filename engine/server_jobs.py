@@ -177,7 +177,7 @@ class JobHandlers:
             self.recording_active = False
             self._frame_due = True
             self._state_event("load")
-            return {"model": name, "params": model.p, "describe": cls.describe()}
+            return {"model": name, "params": model.p, "describe": model.declaration()}
 
         return self._start_thread_job(msg, lambda: cls(device=self.device, seed=seed, **params), finish, True,
                                       estimate)
@@ -214,7 +214,8 @@ class JobHandlers:
                 self._capture()
             self._frame_due = True
             self._state_event("reset")
-            return {"params": model.p, "seed": model.seed}
+            # a custom model's parameters follow its equations: the reply says which it has now
+            return {"params": model.p, "seed": model.seed, "describe": model.declaration()}
 
         return self._start_thread_job(msg, work, finish, True, estimate)
 

@@ -125,6 +125,8 @@ class Model:
 
     def __init__(self, device: str | torch.device = "cpu", seed: int = 0, **params: Any):
         self.device = torch.device(device)
+        if type(self).params_for.__func__ is not Model.params_for.__func__:
+            self.params = type(self).params_for(params)  # this instance's own schema
         self.schema = {p.name: p for p in self.params}
         self.p: dict[str, Any] = {p.name: p.default for p in self.params}
         self.p.update(validate_params(self.schema, params, where=self.name))
@@ -358,6 +360,21 @@ class Model:
         return []
 
     # ---- description --------------------------------------------------
+    @classmethod
+    def params_for(cls, values: dict[str, Any]) -> tuple[Param, ...]:
+        """The parameters a model created with ``values`` has: ``cls.params`` for every model
+        whose parameters are fixed; models whose parameters follow from a structural value
+        (``custom_ode``'s ``equations`` text declares its ``par``s) override it. Raises
+        ``ValueError`` where ``values`` cannot give a schema."""
+        return cls.params
+
+    def declaration(self) -> dict:
+        """:meth:`describe` for this instance: its own parameters (``params_for``) and equations."""
+        d = type(self).describe()
+        d["params"] = [p.to_json() for p in self.schema.values()]
+        d["equations"] = self.texts().get("equations", d["equations"])
+        return d
+
     @classmethod
     def describe(cls) -> dict:
         """JSON-able declaration sent to the GUI and printed by the CLI."""

@@ -34,7 +34,7 @@ from attractor_lab.engine.models import register
 from attractor_lab.engine.models.base import Model, SimulationDiverged
 from attractor_lab.engine.models.neural_ode._phase import field_grid, fixed_points
 from attractor_lab.engine.models.neural_ode._solver import CROSSINGS_KEPT, METHODS, PERIOD_RTOL, LiveSolver, SolverFailed
-from attractor_lab.engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_params, system_values
+from attractor_lab.engine.models.neural_ode._systems import SYSTEMS, system_params, system_values
 from attractor_lab.engine.params import Param
 
 #: most trajectories at once (clicks beyond this replace the oldest launched one)
@@ -125,9 +125,16 @@ class OdeSystem(Model):
     state_fields = {"x_now": "x"}  # a frame's x_now restores the batch through set_state(x=...)
 
     # ---- lifecycle ------------------------------------------------------------
+    def _system(self):
+        """The system and its parameter values (a subclass gives its own: ``custom_ode``)."""
+        return SYSTEMS[self.p["system"]], system_values(self.p)
+
+    def _system_values(self, changed: dict) -> dict:
+        """The system's parameter values among ``changed`` (plain floats)."""
+        return system_values(changed)
+
     def _reset(self) -> None:
-        self.sys = SYSTEMS[self.p["system"]]
-        self.sp = system_values(self.p)
+        self.sys, self.sp = self._system()
         self.dtype = torch.float64 if self.p["dtype"] == "float64" else torch.float32
         d, b = self.sys.dim, self.p["trajectories"]
         x0 = torch.empty((b, d), dtype=torch.float64)
@@ -202,15 +209,16 @@ class OdeSystem(Model):
             except SolverFailed as exc:
                 self._restart()  # from the last good state
                 raise SimulationDiverged(
-                    f"ode_system: {exc} at t = {self._t:.6g} with solver {self.p['solver']}, "
+                    f"{self.name}: {exc} at t = {self._t:.6g} with solver {self.p['solver']}, "
                     f"rtol {self.p['rtol']:g}; try a tighter rtol, a smaller fixed_step, or other parameters"
                 ) from None
             self._t = target
             self._nfe_history.append((self._t, self._nfe_done + self.solver.func.nfe))
 
     def _on_live_change(self, changed) -> None:
-        if set(changed) & {p.name for p in SYSTEM_PARAMS}:
-            self.sp.update(system_values(changed))
+        values = self._system_values(changed)
+        if values:
+            self.sp.update(values)
             self.solver.restart_lyapunov()  # a new regime: start the average again
             self._cache_key = None
             if self.sys.invariant is not None:
@@ -234,7 +242,7 @@ class OdeSystem(Model):
         point = self.solver.state[0].detach().clone().to(torch.float64)
         i, j = self.sys.plane
         point[i], point[j] = x, y
-        if self.p["system"] == "lotka_volterra" and (x <= 0 or y <= 0):
+        if self.p.get("system") == "lotka_volterra" and (x <= 0 or y <= 0):
             raise ValueError("ode_system: Lotka–Volterra populations must be positive; click inside the quadrant")
         drop = 1 if self.solver.batch >= MAX_TRAJECTORIES else None
         self._restart(point[None].to(self.device), drop)
@@ -426,7 +434,7 @@ class OdeSystem(Model):
         accepted, rejected = self._accepted_done + s.func.accepted, self._rejected_done + s.func.rejected
         period = self._period()
         energy = float("nan")
-        if self.sys.invariant is not None and self.p["system"] in ("pendulum", "duffing"):
+        if self.sys.invariant is not None and self.p.get("system") in ("pendulum", "duffing"):
             energy = float(self.sys.invariant(x, self.sp))
         return {
             "nfe": float(s.func.nfe),

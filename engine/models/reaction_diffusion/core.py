@@ -198,6 +198,10 @@ class ReactionDiffusion(Model):
     pattern_field: ClassVar[str] = "u"
     #: extra advice appended to the divergence message
     divergence_hint: ClassVar[str] = ""
+    #: ``jacobian(u, v, p)`` → (∂f/∂u, ∂f/∂v, ∂g/∂u, ∂g/∂v), or None: the Jacobian is taken
+    #: by evaluating :meth:`reaction` on dual (stability) and complex (Turing) numbers.
+    #: A model whose reaction is not plain arithmetic (``custom_rd``: exp, tanh, …) gives it.
+    reaction_jacobian: ClassVar = None
     #: True: ``state()`` carries the phase plane's arrays (``phase_u``/``phase_v`` and the
     #: curves of :meth:`phase_curves`) for :func:`phase_plane_view`
     phase_plane: ClassVar[bool] = False
@@ -284,7 +288,8 @@ class ReactionDiffusion(Model):
         scheme = scheme or self.p["scheme"]
         p = {name: float(self.p[name]) for name in self.reaction_names}
         mu_max = 0.0 if scheme == "etdrk4" else 8.0 / self.cell_size**2
-        rho, at = num.local_reach(type(self).reaction, f, p, (self.p["Du"], self.p["Dv"]), mu_max)
+        rho, at = num.local_reach(self.reaction, f, p, (self.p["Du"], self.p["Dv"]), mu_max,
+                                  jacobian=self.reaction_jacobian)
         u, v = (float(x) for x in f.reshape(2, -1)[:, at].tolist())
         return Stability(rho, num.REAL_AXIS_LIMIT[scheme], float(self.p["dt"]), (u, v))
 
@@ -442,10 +447,10 @@ class ReactionDiffusion(Model):
         key = (self.p["scheme"], self.p["boundary"])
         if key not in self._steppers:
             if key[0] == "etdrk4":
-                eager = num.make_etdrk4_step(type(self).reaction, self.reaction_names)
+                eager = num.make_etdrk4_step(self.reaction, self.reaction_names)
                 self._steppers[key] = num.FusedStepper(eager)
             else:
-                args = (type(self).reaction, self.reaction_names, key[0], self.periodic)
+                args = (self.reaction, self.reaction_names, key[0], self.periodic)
                 block = num.FUSED_BLOCK_STEPS[key[0]]
                 self._steppers[key] = num.FusedStepper(
                     num.make_explicit_step(*args), fused=num.make_fused_steps(*args),
@@ -587,7 +592,11 @@ class ReactionDiffusion(Model):
             self.analysis = None
             return
         reaction_p = {name: self.p[name] for name in self.reaction_names}
-        jac = turing.jacobian_complex_step(type(self).reaction, state[0], state[1], reaction_p)
+        if self.reaction_jacobian is not None:
+            juu, juv, jvu, jvv = (float(x) for x in self.reaction_jacobian(state[0], state[1], reaction_p))
+            jac = np.array([[juu, juv], [jvu, jvv]])
+        else:
+            jac = turing.jacobian_complex_step(type(self).reaction, state[0], state[1], reaction_p)
         self.analysis = turing.analyse(jac, (self.p["Du"], self.p["Dv"]), self.cell_size, self.p["scheme"],
                                        steady_state=state)
 
