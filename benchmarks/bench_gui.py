@@ -86,13 +86,14 @@ def _latency_param(win, preferred):
     return None
 
 
-def gui_rates(preset_name: str, seconds: float, probe: str | None, n_latency: int = 20):
+def gui_rates(preset_name: str, seconds: float, probe: str | None, n_latency: int = 20, profile: int = 0):
     from PySide6 import QtCore, QtWidgets
 
     from attractor_lab.app.engine_client import QtEngine
     from attractor_lab.app.main_window import MainWindow
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    paints = _time_paints() if profile else {}
     engine = QtEngine(device="cpu")
     win = MainWindow(engine, preset_path=str(ROOT / "presets" / f"{preset_name}.toml"))
     win.resize(1400, 900)
@@ -125,8 +126,27 @@ def gui_rates(preset_name: str, seconds: float, probe: str | None, n_latency: in
         asked = win.fps
         _settle(lambda: win.last_frame[0]["step"], run_for)
         f0, s0, t0 = win._frames_drawn, win.last_frame[0]["step"], time.perf_counter()
+        c0 = time.process_time()
+        if profile:
+            import cProfile
+
+            paints.clear()
+
+            prof = cProfile.Profile()
+            prof.enable()
         run_for(seconds)
         dt = time.perf_counter() - t0
+        if profile:
+            prof.disable()
+            import pstats
+
+            pstats.Stats(prof).sort_stats("tottime").print_stats(profile)
+            pstats.Stats(prof).sort_stats("cumulative").print_stats(profile)
+            frames = max(1, win._frames_drawn - f0)
+            print("  paint time per frame drawn, by view (ms; paints per frame):")
+            for title, (n, total) in sorted(paints.items(), key=lambda kv: -kv[1][1]):
+                print(f"    {1000 * total / frames:6.2f}  ({n / frames:.2f})  {title}")
+        print(f"  GUI CPU {1000 * (time.process_time() - c0) / max(1, win._frames_drawn - f0):.1f} ms per frame drawn")
         frames_per_s = (win._frames_drawn - f0) / dt
         steps_per_s = (win.last_frame[0]["step"] - s0) / dt
         # slider-to-screen: set a parameter through the panel, time until a frame computed with it is drawn
@@ -151,6 +171,33 @@ def gui_rates(preset_name: str, seconds: float, probe: str | None, n_latency: in
         app.processEvents()
 
 
+def _time_paints() -> dict:
+    """Time every pyqtgraph view's paint, by the title of the view it belongs to."""
+    import pyqtgraph as pg
+
+    from attractor_lab.widgets.view_base import View
+
+    totals: dict = {}
+    original = pg.GraphicsView.paintEvent
+
+    def timed(self, event):
+        t = time.perf_counter()
+        try:
+            return original(self, event)
+        finally:
+            w, title = self, type(self).__name__
+            while w is not None:
+                if isinstance(w, View):
+                    title = f"{type(w).__name__} {w.title!r}"
+                    break
+                w = w.parentWidget()
+            n, total = totals.get(title, (0, 0.0))
+            totals[title] = (n + 1, total + time.perf_counter() - t)
+
+    pg.GraphicsView.paintEvent = timed
+    return totals
+
+
 def _p95(xs):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, round(0.95 * (len(xs) - 1)))]
@@ -160,6 +207,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--only", nargs="*", help="presets to run (default: one per family)")
+    ap.add_argument("--profile", type=int, default=0, metavar="N",
+                    help="cProfile the window while it runs: print the N costliest functions")
     args = ap.parse_args()
     families = [f for f in FAMILIES if not args.only or f[1] in args.only]
     import platform
@@ -170,7 +219,7 @@ def main() -> None:
     rows = []
     for family, preset, probe in families:
         headless = headless_rate(preset, args.seconds)
-        asked, frames, attached, lat, name = gui_rates(preset, args.seconds, probe)
+        asked, frames, attached, lat, name = gui_rates(preset, args.seconds, probe, profile=args.profile)
         rows.append((family, preset, asked, frames, lat, name, headless, attached))
         print(f"{family:14s} {preset}: {frames:5.1f}/{asked} frames/s; latency "
               + (f"{statistics.median(lat) * 1000:.0f} ms median, {_p95(lat) * 1000:.0f} ms p95 ({name})"

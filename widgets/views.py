@@ -351,6 +351,14 @@ class TimeSeriesView(PlotView):
     MAX_POINTS = 4000
     #: the part of the time window, at its end, whose values set the y range
     RECENT = 0.5
+    #: a followed x range reaches this fraction of the time shown beyond the newest
+    #: point, so it moves (and its axis is laid out again) every ~5 % of the window,
+    #: not on every frame (its start may lag the oldest point kept by as much); the x
+    #: and y ranges are set in one call, so a frame is one repaint
+    X_HEADROOM = 0.05
+    #: a followed y range stays while the recent values fit in it and fill at least this
+    #: fraction of it (moving it every frame cost an axis layout and a second repaint)
+    Y_FILL = 0.6
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
@@ -430,19 +438,48 @@ class TimeSeriesView(PlotView):
                 if hi - lo <= floor:
                     constant = None if logy else 0.5 * (lo + hi)
                     lo, hi = 0.5 * (lo + hi) - max(floor, 1e-12), 0.5 * (lo + hi) + max(floor, 1e-12)
-                if self.following:  # (setting y leaves x on its automatic range)
-                    pad = 0.08 * (hi - lo)
-                    self.plot.setYRange(lo - pad, hi + pad, padding=0)
+                if self.following:
+                    self._set_ranges(lo, hi)
         if constant != self.constant:
             self.constant = constant
             self.title_label.setText(self.title if constant is None else
                                      f"{self.title} — constant to rounding: {format_value(constant)}")
+
+    def _set_ranges(self, lo: float, hi: float) -> None:
+        """Follow: x from the first time to a little past the newest (linear time axis; on a
+        log time axis x stays automatic), y around [lo, hi]; each moves only when the data
+        leaves it (or, for y, fills too little of it), and both in one call."""
+        vb = self.plot.getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        pad = 0.08 * (hi - lo)
+        y_range = None
+        if not (y0 <= lo - 0.5 * pad and hi + 0.5 * pad <= y1 and hi - lo >= self.Y_FILL * (y1 - y0)):
+            y_range = (lo - pad, hi + pad)
+        x_range = None
+        if not _is_log(self.plot)[0] and self.t.size > 1:
+            t0, t1 = float(self.t[0]), float(self.t[-1])
+            span = t1 - t0
+            room = 2 * self.X_HEADROOM * span  # (the start moves too once MAX_POINTS are kept)
+            if span > 0 and not (x0 <= t0 <= x0 + room and t1 <= x1 <= t1 + room):
+                x_range = (t0, t1 + self.X_HEADROOM * span)
+        if x_range is not None and y_range is not None:
+            vb.setRange(xRange=x_range, yRange=y_range, padding=0)
+        elif y_range is not None:  # (x stays as it is: automatic until two times are known)
+            self.plot.setYRange(*y_range, padding=0)
+        elif x_range is not None:
+            self.plot.setXRange(*x_range, padding=0)
 
     def _limit_zoom(self) -> None:
         """Keep the y span at least ``min_span(values)``: a quantity constant to rounding
         (an energy at a fixed point, a conserved mean) is drawn flat, not as magnified noise."""
         if not _is_log(self.plot)[1]:
             _keep_min_span(self, list(self.y.values()))
+
+
+def _same_data(last: tuple, new: tuple) -> bool:
+    """Whether a curve's (x, y, log y) equals what it shows (NaN equal to NaN)."""
+    return (last[2] == new[2] and last[0].shape == new[0].shape and last[1].shape == new[1].shape
+            and np.array_equal(last[0], new[0], equal_nan=True) and np.array_equal(last[1], new[1], equal_nan=True))
 
 
 def _keep_min_span(view, series: list) -> None:
@@ -514,6 +551,7 @@ class LinesView(PlotView):
         if spec.get("ylim") and (lim := _view_limits(spec["ylim"], logy)):
             self.plot.setYRange(*lim, padding=0)
         self.curves = []
+        self._drawn: dict = {}  # id(item) -> what it shows (a curve: x, y, log y, has data)
         for i, s in enumerate(spec.get("series", [])):
             color = pg.mkColor(s.get("color", PALETTE[i % len(PALETTE)]))
             if s.get("symbol"):
@@ -549,6 +587,12 @@ class LinesView(PlotView):
             if x is None or y is None:
                 continue
             x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+            x0, y0 = x.copy(), y.copy()  # as sent (frames may be reused by the caller)
+            last = self._drawn.get(id(curve))
+            if last is not None and _same_data(last, (x, y, logy)):
+                # a theory curve between parameter changes: no new data, no repaint
+                drawn = drawn or last[3]
+                continue
             if s.get("step") and not s.get("symbol"):
                 if x.size == y.size and x.size:  # bin centres: edges half-way between them
                     x = _edges_from_centres(x)
@@ -559,6 +603,7 @@ class LinesView(PlotView):
             else:
                 curve.setData(x, y, connect="finite")
             has = bool((np.isfinite(x) & np.isfinite(y)).any()) if x.size == y.size else True
+            self._drawn[id(curve)] = (x0, y0, logy, has)
             drawn = drawn or has
             self.show_in_legend(curve, s.get("name"), has)
         for p, item in self.points:
@@ -567,10 +612,12 @@ class LinesView(PlotView):
             # markers are not mapped by pyqtgraph's log mode: map them here
             x = _to_view(x, logx)
             y = _to_view(y, logy)
-            if x is not None and y is not None:
-                item.setData([x], [y])
-            else:
-                item.setData([], [])
+            if self._drawn.get(id(item), ()) != (x, y):
+                self._drawn[id(item)] = (x, y)
+                if x is not None and y is not None:
+                    item.setData([x], [y])
+                else:
+                    item.setData([], [])
             self.show_in_legend(item, p.get("name"), x is not None and y is not None)
             drawn = drawn or (x is not None and y is not None)
         self.show_empty_note(not drawn)
