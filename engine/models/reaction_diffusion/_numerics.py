@@ -21,12 +21,17 @@ Schemes
 
 from __future__ import annotations
 
+import getpass
+import json
 import math
 import os
+import re
 import shutil
+import tempfile
 import threading
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -372,13 +377,80 @@ def make_etdrk4_step(reaction: Callable, names: tuple[str, ...]) -> Callable:
 # ---- torch.compile policy -----------------------------------------------------
 def compile_policy() -> str:
     """``ATTRACTOR_LAB_COMPILE``: ``0`` never, ``1`` at the first step, ``auto`` (default)
-    in a background thread once a model has run a while."""
+    in a background thread once a model has run a while, or from its first step when
+    the same kernel was compiled before (:func:`compiled_before`: inductor's on-disk
+    cache makes that compile take seconds, not a minute)."""
     value = os.environ.get("ATTRACTOR_LAB_COMPILE", "auto").strip().lower()
     if value in ("0", "off", "false", "no"):
         return "off"
     if value in ("1", "on", "true", "yes", "sync"):
         return "sync"
     return "auto"
+
+
+#: kernels compiled before, remembered at most this many
+COMPILED_RECORD_SIZE = 200
+
+
+def inductor_cache_dir() -> Path:
+    """Inductor's on-disk cache (``TORCHINDUCTOR_CACHE_DIR``, else its default under the
+    temporary directory), worked out as inductor does without importing it (seconds)."""
+    path = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    if path:
+        return Path(path).absolute()
+    try:
+        user = getpass.getuser()
+    except (KeyError, ModuleNotFoundError, OSError):
+        user = f"uid_{os.getuid()}" if hasattr(os, "getuid") else "unknown_user"
+    return Path(tempfile.gettempdir()) / ("torchinductor_" + re.sub(r'[\\/:*?"<>|]', "_", user))
+
+
+def compiled_record() -> Path:
+    """The list of kernels compiled here before: beside inductor's cache, so it goes
+    when that cache is cleared (and the next compile is a cold one again)."""
+    return inductor_cache_dir() / "attractor_lab" / "compiled.json"
+
+
+def kernel_signature(name: str, example: tuple) -> str:
+    """What a compiled kernel is specialised on: torch's version, the kernel, and its
+    arguments' shapes, dtypes and device type."""
+    parts = [torch.__version__, name]
+    for a in example:
+        parts.append(f"{tuple(a.shape)}:{str(a.dtype).removeprefix('torch.')}:{a.device.type}"
+                     if isinstance(a, torch.Tensor) else type(a).__name__)
+    return "|".join(parts)
+
+
+def _read_record() -> list:
+    try:
+        data = json.loads(compiled_record().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    kernels = data.get("kernels") if isinstance(data, dict) else None
+    return [k for k in kernels if isinstance(k, str)] if isinstance(kernels, list) else []
+
+
+def compiled_before(signature: str) -> bool:
+    """Whether this kernel was compiled here before (so inductor's cache holds it)."""
+    return signature in _read_record() and inductor_cache_dir().is_dir()
+
+
+def remember_compiled(signature: str) -> None:
+    """Add a kernel to :func:`compiled_record` (atomically; a cache: failures are ignored)."""
+    kernels = [k for k in _read_record() if k != signature] + [signature]
+    path = compiled_record()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".compiled-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"kernels": kernels[-COMPILED_RECORD_SIZE:]}, f, indent=0)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError:
+        pass
 
 
 def compiler_available(device: torch.device) -> bool:
@@ -406,8 +478,10 @@ class FusedStepper:
     """
 
     def __init__(self, eager: Callable, fused: Callable | None = None, block: Callable | None = None,
-                 block_steps: int = 1):
+                 block_steps: int = 1, name: str = ""):
         self.eager = eager
+        self.name = name or getattr(eager, "__qualname__", "kernel")
+        self._warm: dict[str, bool] = {}  # signature -> compiled_before (the file is read once)
         self._sources = (fused or eager, block if block_steps > 1 else None)
         self.block_steps = block_steps if block is not None else 1
         self.compiled: Callable | None = None
@@ -420,7 +494,7 @@ class FusedStepper:
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _build(self, example: tuple) -> None:
+    def _build(self, example: tuple, signature: str) -> None:
         try:
             import torch._dynamo
 
@@ -434,34 +508,49 @@ class FusedStepper:
             # leave a core to the GUI while compiling in the background: with all
             # cores compiling, the window dropped to a few frames/s for ~20 s
             inductor_config.compile_threads = max(1, (os.cpu_count() or 2) - 1)
-            fns = []
-            for source in self._sources:
-                if source is None:
-                    fns.append(None)
-                    continue
-                fn = torch.compile(source, dynamic=False, fullgraph=True)
+            # the block kernel first, used as soon as it is ready: it does all but a
+            # frame's last few steps (and the first compile also pays inductor's start-up)
+            one, block = self._sources
+            if block is not None:
+                fn = torch.compile(block, dynamic=False, fullgraph=True)
                 fn(*example)  # compiles now, on copies, so a failure touches nothing
-                fns.append(fn)
+                with self._lock:
+                    self.compiled_block = fn
+            fn = torch.compile(one, dynamic=False, fullgraph=True)
+            fn(*example)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
-            self.failed = True
+            with self._lock:
+                self.failed, self.compiled_block = True, None
             warnings.warn(f"torch.compile unavailable for the reaction–diffusion kernel, stepping eagerly: {exc}",
                           RuntimeWarning, stacklevel=2)
             return
         with self._lock:
-            self.compiled_block = fns[1]
-            self.compiled = fns[0]
+            self.compiled = fn
+        remember_compiled(signature)
+
+    def signature(self, example: tuple) -> str:
+        return kernel_signature(self.name, example)
+
+    def warm(self, example: tuple) -> bool:
+        """Whether this kernel, for arguments shaped like ``example``, was compiled here
+        before: inductor's on-disk cache then makes compiling it take seconds."""
+        sig = self.signature(example)
+        if sig not in self._warm:
+            self._warm[sig] = compiled_before(sig)
+        return self._warm[sig]
 
     def request(self, example: tuple, background: bool) -> None:
         """Start compiling for arguments shaped like ``example`` (once)."""
         if self.compiled is not None or self.failed or self.busy:
             return
+        signature = self.signature(example)
         example = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in example)
         if background:
-            self._thread = threading.Thread(target=self._build, args=(example,), daemon=True,
+            self._thread = threading.Thread(target=self._build, args=(example, signature), daemon=True,
                                             name="rd-compile")
             self._thread.start()
         else:
-            self._build(example)
+            self._build(example, signature)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until a background compilation has finished (tests, benchmarks)."""
@@ -488,15 +577,19 @@ class FusedStepper:
         steps, or ``n`` eager steps (with ``eager_prm``, default ``prm``) until compiled."""
         with self._lock:
             one, block = self.compiled, self.compiled_block
-        if one is not None:
+        if one is not None or block is not None:  # (the block kernel may be ready first)
             try:
                 g, rest = f, n
                 if block is not None:
                     for _ in range(rest // self.block_steps):
                         g = block(g, prm)
                     rest %= self.block_steps
-                for _ in range(rest):
-                    g = one(g, prm)
+                if one is not None:
+                    for _ in range(rest):
+                        g = one(g, prm)
+                else:
+                    for _ in range(rest):
+                        g = self.eager(g, prm if eager_prm is None else eager_prm)
                 return g
             except Exception as exc:  # noqa: BLE001 - e.g. a recompile that fails on a new shape
                 self._fail(exc)  # steps are functional: f is intact, redo the chunk eagerly
