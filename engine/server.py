@@ -26,7 +26,7 @@ from pathlib import Path
 
 import zmq
 
-from attractor_lab.engine.device import choose_device, configure_torch, describe
+from attractor_lab.engine.device import choose_device, configure_torch, describe, preload_compiler
 from attractor_lab.engine.files import pid_alive
 from attractor_lab.engine.heartbeat import HeartbeatServer
 from attractor_lab.engine.memory import MemoryBudget
@@ -73,9 +73,11 @@ def next_frame_deadline(due: float, now: float, period: float) -> float:
     Frames are paced on deadlines (``due + period``), not on the time the last one went
     out (``now + period``): that added each frame's lateness to the next period, so
     30 frames/s asked came out as ~28. A frame more than half a period late (a long
-    step, a pause, the first frame) starts the schedule again from ``now``.
+    step, a pause, the first frame) starts the schedule again from ``now``, and so
+    does one sent before it was due (at once after a parameter change: the next
+    frame comes a whole period after it, not at the old deadline).
     """
-    if now - due > 0.5 * period:
+    if now < due or now - due > 0.5 * period:
         return now + period
     return due + period
 #: requests answered while a load or reset computes in its thread (the rest would
@@ -130,6 +132,7 @@ class EngineServer(JobHandlers, RequestHandlers):
         self.connection_file = Path(connection_file)
         key = claim_connection_file(self.connection_file)  # refuses unsafe or busy files
         self.threads = configure_torch(threads)
+        preload_compiler()  # a kernel compiled before is compiled again at load: its imports meanwhile
         self.device = choose_device(device)
         self.session = Session(key or new_key(), replay_window=REPLAY_WINDOW_S)
         self.ctx = zmq.Context()

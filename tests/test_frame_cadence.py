@@ -14,6 +14,7 @@ import pytest
 
 from attractor_lab.engine.client import EngineClient
 from attractor_lab.engine.models.base import Model
+from attractor_lab.engine.params import Param
 from attractor_lab.engine.protocol import read_connection_file
 from attractor_lab.engine.server import KEEPS_UP, EngineServer, next_frame_deadline
 
@@ -22,6 +23,7 @@ class _Slow(Model):
     """Each step sleeps ``step_s`` (a device that does ~1/step_s steps a second)."""
 
     name = "slow_test_model"
+    params = (Param("a", "float", 0.0, -10.0, 10.0, "a parameter to change"),)
     step_s = 0.0
 
     def _reset(self):
@@ -48,6 +50,8 @@ def test_deadlines_do_not_add_up_lateness():
     assert due == pytest.approx(100 * period, abs=0.01)
     # far behind (a long step, after a pause): the schedule starts again from now
     assert next_frame_deadline(1.0, 5.0, period) == pytest.approx(5.0 + period)
+    # sent early (at once after new parameters): the next comes a whole period later
+    assert next_frame_deadline(1.0, 0.99, period) == pytest.approx(0.99 + period)
 
 
 @pytest.fixture
@@ -62,8 +66,9 @@ def serving(tmp_path):
     client.close()
 
 
-def _frames_and_status(client, n_frames):
-    """Step increments of ``n_frames`` successive frames, and the last status seen."""
+def _frames_and_status(client, n_frames, frames=None):
+    """Step increments of ``n_frames`` successive frames, and the last status seen
+    (the frames' contents appended to ``frames``)."""
     steps, status = [], None
     deadline = time.monotonic() + 60
     while len(steps) < n_frames + 1 and time.monotonic() < deadline:
@@ -72,6 +77,8 @@ def _frames_and_status(client, n_frames):
             continue
         if msg.msg_type == "frame" and msg.content.get("model") == _Slow.name:
             steps.append(msg.content["step"])
+            if frames is not None:
+                frames.append(msg.content)
         elif msg.msg_type == "status":
             status = msg.content
     assert len(steps) == n_frames + 1, "the engine published too few frames"
@@ -127,3 +134,40 @@ def test_window_says_when_frames_carry_fewer_steps(qtbot):
     assert "steps/frame" not in frame()
     win._on_status({"steps_per_second": 1200.0})  # an older engine's status: nothing said
     assert "steps/frame" not in frame()
+
+
+def test_new_parameters_go_out_after_the_shortest_chunk(serving):
+    """A frame after a parameter change used to wait for the chunk that runs to the next
+    frame's deadline (up to a frame period more slider-to-screen latency; chunks are
+    at most CHUNK_SECONDS, so it shows at frame rates below 1/CHUNK_SECONDS)."""
+    server, client, thread = serving
+    _Slow.step_s = 0.002  # ~50 steps in a 1/10 s frame, ~15 in a chunk
+    server.fps, server.steps_per_frame, server.running = 10.0, 0, True
+    published = []  # (step, a) of every frame, as the server sends them
+    send = server._publish_frame
+
+    def logged():
+        published.append((server.model.steps, server.model.p["a"]))
+        send()
+
+    server._publish_frame = logged
+    handled = {}  # parameter value -> the step at which the engine took it
+    set_params = server._on_set_params
+
+    def taken(c, arrays=None):
+        handled[c["params"]["a"]] = server.model.steps
+        return set_params(c, arrays)
+
+    server._on_set_params = taken
+    thread.start()
+    regular, _ = _frames_and_status(client, 10)
+    for value in (1.0, 2.0, 3.0):
+        time.sleep(0.01 + 0.02 * value)  # not in phase with the frames
+        client.request("set_params", {"params": {"a": value}})
+        _frames_and_status(client, 2)
+    after = {}  # value -> steps run between taking it and the first frame carrying it
+    for step, a in published:
+        if a in handled and a not in after:
+            after[a] = step - handled[a]
+    assert sorted(after) == [1.0, 2.0, 3.0]
+    assert max(after.values()) <= 2 < np.median(regular[2:]) / 2

@@ -97,3 +97,18 @@ def test_a_broken_record_is_no_record(fake_compile):
     assert not num.compiled_before("anything")
     num.remember_compiled("k1")  # replaced by a good one
     assert num.compiled_before("k1") and not num.compiled_before("k2")
+
+
+def test_the_compiler_is_preloaded_only_where_it_compiled_before(fake_compile, monkeypatch):
+    from attractor_lab.engine.device import preload_compiler
+
+    assert preload_compiler() is None  # never compiled here: nothing to preload
+    num.remember_compiled("k1")
+    thread = preload_compiler()
+    assert thread is not None
+    thread.join(300)
+    import sys
+
+    assert "torch._inductor.compile_fx" in sys.modules
+    monkeypatch.setenv("ATTRACTOR_LAB_COMPILE", "0")
+    assert preload_compiler() is None  # compiling off
