@@ -107,3 +107,37 @@ def test_software_opengl_throttles_3d(qtbot, monkeypatch):
     frame.window3d.showNormal()
     qtbot.waitUntil(lambda: frame.draws == drawn + 1)  # shown again: the newest data drawn
     frame.toggle.setChecked(False)
+
+
+@pytest.mark.parametrize("kind", ["lines", "timeseries"])
+def test_a_frame_is_one_repaint(qtbot, monkeypatch, kind):
+    """A plot following its data was painted twice a frame: the automatic range, applied
+    inside the paint, moved the view and asked for another (the rate network's unit traces)."""
+    import pyqtgraph as pg
+    from PySide6 import QtWidgets
+
+    from attractor_lab.widgets.views import make_view
+
+    paints = []
+    original = pg.GraphicsView.paintEvent
+    monkeypatch.setattr(pg.GraphicsView, "paintEvent", lambda self, ev: (paints.append(1), original(self, ev)))
+    if kind == "lines":
+        view = make_view({"kind": "lines", "title": "traces",
+                          "series": [{"x": "t", "y": f"y{k}", "name": f"unit {k}"} for k in range(4)]})
+    else:
+        view = make_view({"kind": "timeseries", "observables": ["a", "b"], "title": "means"})
+    qtbot.addWidget(view)
+    view.resize(500, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    for _ in range(5):
+        QtWidgets.QApplication.processEvents()
+    paints.clear()
+    n = 40
+    for i in range(n):
+        t = np.arange(i, i + 400) * 0.1  # a sliding window: the range moves every frame
+        view.update_frame({"t": t, **{f"y{k}": np.sin(t + k + 0.01 * i) for k in range(4)}},
+                          {"a": np.sin(0.3 * i), "b": np.cos(0.2 * i)}, {}, float(i))
+        for _ in range(3):
+            QtWidgets.QApplication.processEvents()
+    assert 0.5 * n <= len(paints) <= 1.2 * n

@@ -171,6 +171,7 @@ class ImageView(View):
             self._place(a, arrays)
         if self.mask_item is not None:
             self._draw_mask(arrays.get(self.spec["mask"]), a)
+        _settle_ranges(self.plot)
 
     def _place(self, a: np.ndarray, arrays: dict) -> None:
         """Put the image on its ``extent`` (model units): columns along x, rows along y."""
@@ -412,6 +413,7 @@ class TimeSeriesView(PlotView):
         self.show_empty_note(not any(np.isfinite(y).any() for y in self.y.values()))
         self._limit_zoom()
         self._follow()
+        _settle_ranges(self.plot)
 
     def recent_values(self) -> np.ndarray:
         """The finite values of the last :attr:`RECENT` of the time shown (all series)."""
@@ -476,6 +478,18 @@ class TimeSeriesView(PlotView):
             _keep_min_span(self, list(self.y.values()))
 
 
+def _settle_ranges(plot) -> None:
+    """Apply a pending automatic range now, with the frame's data. Left to pyqtgraph, it
+    is applied while the view paints: the range moves inside the paint, the axes follow,
+    and the view is painted a second time for every frame (the rate network's sliding
+    unit traces: 1.9 paints a frame)."""
+    vb = plot.getViewBox()
+    if getattr(vb, "_autoRangeNeedsUpdate", False):
+        vb.updateAutoRange()
+    if getattr(vb, "_matrixNeedsUpdate", False):  # the view's transform for the new range
+        vb.updateMatrix()
+
+
 def _same_data(last: tuple, new: tuple) -> bool:
     """Whether a curve's (x, y, log y) equals what it shows (NaN equal to NaN)."""
     return (last[2] == new[2] and last[0].shape == new[0].shape and last[1].shape == new[1].shape
@@ -520,6 +534,7 @@ class BarsView(PlotView):
         if a.size != self._n:
             self._n = a.size
             self.plot.setXRange(-0.5, max(a.size, 1) - 0.5, padding=0.02)
+        _settle_ranges(self.plot)
 
 
 class LinesView(PlotView):
@@ -624,6 +639,7 @@ class LinesView(PlotView):
         self._limit_zoom(logy)
         if self.band is not None and not logy:
             self._centre_on_band()
+        _settle_ranges(self.plot)
 
     def _centre_on_band(self) -> None:
         """y from −band·top to 1.25·top, top the first series' largest value (when positive);
