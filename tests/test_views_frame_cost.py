@@ -141,3 +141,24 @@ def test_a_frame_is_one_repaint(qtbot, monkeypatch, kind):
         for _ in range(3):
             QtWidgets.QApplication.processEvents()
     assert 0.5 * n <= len(paints) <= 1.2 * n
+
+
+def test_following_levels_move_only_when_the_range_does(qtbot):
+    """Auto levels were set on every frame (percentiles drift a little): the colour bar's
+    axis was laid out again each time. They stay while both ends are within LEVELS_STAY."""
+    from attractor_lab.widgets.views import LEVELS_STAY, ImageView
+
+    view = ImageView({"kind": "image", "array": "u"})
+    qtbot.addWidget(view)
+    sets = _count_calls(view.bar, "setLevels")
+    rng = np.random.default_rng(0)
+    base = rng.random((64, 64))
+    for i in range(30):  # noise on a steady field: the range drifts by < 1 %
+        u = base + 0.002 * rng.standard_normal(base.shape)
+        view.update_frame({"u": u}, {}, {}, float(i))
+        lo, hi = np.percentile(u, [0.5, 99.5])
+        shown = view.bar.levels()
+        assert abs(shown[0] - lo) <= LEVELS_STAY * (hi - lo) and abs(shown[1] - hi) <= LEVELS_STAY * (hi - lo)
+    assert len(sets) <= 3
+    view.update_frame({"u": 3 * base}, {}, {}, 31.0)  # the range grew: followed at once
+    assert tuple(view.bar.levels()) == pytest.approx(tuple(np.percentile(3 * base, [0.5, 99.5])))

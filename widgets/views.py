@@ -69,6 +69,8 @@ AUTO_ASPECT_MAX = 3
 ROBUST = (0.5, 99.5)
 #: auto levels look at most about this many values of a field (a strided sample)
 LEVEL_SAMPLE = 1 << 16
+#: following levels move when either end moves by more than this fraction of the range
+LEVELS_STAY = 0.02
 
 
 def _sample(a: np.ndarray) -> np.ndarray:
@@ -165,7 +167,12 @@ class ImageView(View):
         else:
             lo, hi = self._auto_levels(a, arrays)
             self.image.setImage(a, autoLevels=False)
-            self.bar.setLevels((lo, hi))
+            was = self.bar.levels()
+            span = max(hi - lo, 1e-300)
+            # levels within LEVELS_STAY of the range shown stay: moved every frame, the
+            # colour bar's axis was laid out again every frame
+            if self._first or abs(was[0] - lo) > LEVELS_STAY * span or abs(was[1] - hi) > LEVELS_STAY * span:
+                self.bar.setLevels((lo, hi))
         self._first = False
         if self.extent is not None:
             self._place(a, arrays)
