@@ -463,7 +463,8 @@ class MainWindow(QtWidgets.QMainWindow):
         """When the device cannot do the steps per frame asked, the frames keep their rate
         and carry fewer steps (the engine adapts): the display field says how many."""
         done, asked = s.get("frame_steps"), s.get("steps_per_frame") or 0
-        text = "" if s.get("keeps_up", True) or done is None else f" · {done:.0f} of {asked} steps/frame"
+        text = "" if s.get("keeps_up", True) or done is None else \
+            f" · {done:.{1 if done < 10 else 0}f} of {asked} steps/frame"
         self._frame_steps_text = text
 
     def _on_engine_error(self, message: str, where: str):

@@ -132,6 +132,8 @@ def test_window_says_when_frames_carry_fewer_steps(qtbot):
     assert frame().endswith(" · 12 of 40 steps/frame")
     win._on_status({"steps_per_second": 1200.0, "steps_per_frame": 40, "frame_steps": 40.0, "keeps_up": True})
     assert "steps/frame" not in frame()
+    win._on_status({"steps_per_second": 48.0, "steps_per_frame": 2, "frame_steps": 1.6, "keeps_up": False})
+    assert frame().endswith(" · 1.6 of 2 steps/frame")  # (not "2 of 2")
     win._on_status({"steps_per_second": 1200.0})  # an older engine's status: nothing said
     assert "steps/frame" not in frame()
 
