@@ -73,6 +73,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._toggled_at = 0.0
         self._frames_drawn = 0
         self._fps_count, self._fps_t0 = 0, time.monotonic()
+        self._frame_steps_text = ""  # " · 12 of 40 steps/frame" while the device cannot keep up
         self.last_frame: tuple[dict, dict] | None = None
         self._shown: dict = {}  # parameter values on screen (undo's "before")
         self._seed_shown = 0
@@ -459,7 +460,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self._fps_count += 1
         now = time.monotonic()
         if now - self._fps_t0 >= 1.0:
-            self.fps_label.setText(f"display: {self._fps_count / (now - self._fps_t0):.0f} frames/s")
+            self.fps_label.setText(f"display: {self._fps_count / (now - self._fps_t0):.0f} frames/s"
+                                   + self._frame_steps_text)
             self._fps_count, self._fps_t0 = 0, now
         self.frame_drawn.emit(self._frames_drawn)
 
@@ -494,6 +496,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if self.current is not None and s.get("model") == self.current["name"]:
             self._follow_engine_pending(s.get("pending"))
         self.rate_label.setText(f"engine: {s.get('steps_per_second', 0):,.0f} steps/s")
+        self._show_frame_steps(s)
         rec = s.get("recording")
         state = s.get("state", "")
         job = s.get("job")
@@ -505,6 +508,14 @@ class MainWindow(QtWidgets.QMainWindow):
         recent = time.monotonic() - self._toggled_at < 1.5
         if not recent and self.running != (state == "running") and state in ("running", "paused"):
             self._show_running(state == "running")
+
+    def _show_frame_steps(self, s: dict) -> None:
+        """When the device cannot do the steps per frame asked, the frames keep their rate
+        and carry fewer steps (the engine adapts): the display field says how many."""
+        done, asked = s.get("frame_steps"), s.get("steps_per_frame") or 0
+        text = "" if s.get("keeps_up", True) or done is None else \
+            f" · {done:.{1 if done < 10 else 0}f} of {asked} steps/frame"
+        self._frame_steps_text = text
 
     def _on_engine_error(self, message: str, where: str):
         self.statusBar().showMessage(f"{where}: {message}", 15000)

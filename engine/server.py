@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import zmq
 
-from attractor_lab.engine.device import choose_device, configure_torch, describe
+from attractor_lab.engine.device import choose_device, configure_torch, describe, preload_compiler
 from attractor_lab.engine.files import pid_alive
 from attractor_lab.engine.heartbeat import HeartbeatServer
 from attractor_lab.engine.memory import MemoryBudget
@@ -63,6 +64,25 @@ log = logging.getLogger("attractor_lab.engine")
 STATUS_INTERVAL = 0.5
 #: errors that fell out of the event history are remembered by number (for ``missed_errors``)
 LOST_ERRORS_KEPT = 1 << 14
+#: the asked steps per frame count as done when the frames carry at least this fraction of them
+KEEPS_UP = 0.9
+
+
+def next_frame_deadline(due: float, now: float, period: float) -> float:
+    """When the frame after one due at ``due`` and published at ``now`` is due.
+
+    Frames are paced on deadlines (``due + period``), not on the time the last one went
+    out (``now + period``): that added each frame's lateness to the next period, so
+    30 frames/s asked came out as ~28. A frame more than half a period late (a long
+    step, a pause, the first frame) starts the schedule again from ``now``, and so
+    does one sent before it was due (at once after a parameter change: the next
+    frame comes a whole period after it, not at the old deadline).
+    """
+    if now < due or now - due > 0.5 * period:
+        return now + period
+    return due + period
+
+
 #: requests answered while a load or reset computes in its thread (the rest would
 #: touch the model being replaced)
 WHILE_BUSY = {"info", "list_models", "pause", "cancel", "events", "get_state", "set_display_rate", "set_speed",
@@ -116,6 +136,7 @@ class EngineServer(JobHandlers, RequestHandlers):
         self.connection_file = Path(connection_file)
         claim_connection_file(self.connection_file)  # refuses unsafe or busy files
         self.threads = configure_torch(threads)
+        preload_compiler()  # a kernel compiled before is compiled again at load: its imports meanwhile
         self.device = choose_device(device)
         # a fresh key per start binds every message to this engine's life: the replay history
         # starts empty, and a request captured before a restart fails the signature check
@@ -185,6 +206,8 @@ class EngineServer(JobHandlers, RequestHandlers):
         self.steps_per_frame = 0  # 0: as fast as possible
         self._steps_since_frame = 0
         self._last_frame = 0.0
+        self._next_frame = 0.0  # when the next frame is due (next_frame_deadline)
+        self._frame_steps: float | None = None  # steps per published frame while running (moving average)
         self._last_status = 0.0
         self._rate_t0 = time.perf_counter()
         self._rate_steps = 0
@@ -219,6 +242,7 @@ class EngineServer(JobHandlers, RequestHandlers):
             self.running = False
             self._frame_due = False
             self._last_frame = time.perf_counter()
+            self._next_frame = self._last_frame + 1.0 / self.fps
             self.error(f"cannot publish the state: {type(exc).__name__}: {exc}", "frame", traceback.format_exc())
 
     def _publish_frame(self):
@@ -233,9 +257,24 @@ class EngineServer(JobHandlers, RequestHandlers):
             "running": self.running,
         }
         self.publish("frame", content, m.numpy_state())
-        self._last_frame = time.perf_counter()
+        now = time.perf_counter()
+        if self.running and self.step_job is None and not self._frame_due:
+            # the steps a frame carried: fewer than asked when the device cannot keep up
+            n = self._steps_since_frame
+            self._frame_steps = n if self._frame_steps is None else 0.8 * self._frame_steps + 0.2 * n
+        self._next_frame = next_frame_deadline(self._next_frame, now, 1.0 / self.fps)
+        self._last_frame = now
         self._frame_due = False
         self._steps_since_frame = 0
+
+    def frame_steps(self) -> dict:
+        """Steps per frame asked (0: as many as fit) and done, for the status: when a frame's
+        budget holds fewer steps than asked, frames keep their rate and carry fewer steps
+        (the status says "12 of 40"), and all of them again once the device keeps up."""
+        done = self._frame_steps if self.running and self._frame_steps is not None else None
+        return {"steps_per_frame": self.steps_per_frame,
+                "frame_steps": None if done is None else round(done, 1),
+                "keeps_up": done is None or not self.steps_per_frame or done >= KEEPS_UP * self.steps_per_frame}
 
     def publish_status(self):
         now = time.perf_counter()
@@ -271,6 +310,7 @@ class EngineServer(JobHandlers, RequestHandlers):
             "event_seq": self.event_seq,
             "last_error": self.last_error,
             "job": busy.describe() if busy else None,
+            **self.frame_steps(),
         }
 
     def _event(self, msg_type: str, content: dict) -> dict:
@@ -324,7 +364,7 @@ class EngineServer(JobHandlers, RequestHandlers):
                 if advancing and not capped:
                     timeout = 0
                 elif advancing:  # wait for the next frame, answering commands meanwhile
-                    timeout = max(0, int(1000 * (self._last_frame + 1.0 / self.fps - time.perf_counter())))
+                    timeout = max(0, math.ceil(1000 * (self._next_frame - time.perf_counter())))
                 else:
                     timeout = 20 if self.jobs else 50
                 if poller.poll(timeout):
@@ -337,7 +377,7 @@ class EngineServer(JobHandlers, RequestHandlers):
                         self._run_chunk()
                 now = time.perf_counter()
                 if self.model is not None and self._busy_job() is None and (
-                    self._frame_due or ((self.running or self.step_job) and now - self._last_frame >= 1.0 / self.fps)
+                    self._frame_due or ((self.running or self.step_job) and now >= self._next_frame)
                 ):
                     self.publish_frame()
                 self._state_event("state")

@@ -358,9 +358,11 @@ class JobHandlers:
 
     def _run_chunk(self) -> None:
         # Size the chunk so that it ends when the next frame is due (and never
-        # runs longer than CHUNK_SECONDS, so commands are answered quickly).
+        # runs longer than CHUNK_SECONDS, so commands are answered quickly); a
+        # frame asked for at once (new parameters: the slider-to-screen latency)
+        # goes out after the shortest chunk.
         now = time.perf_counter()
-        due = self._last_frame + 1.0 / self.fps
+        due = now if self._frame_due else self._next_frame
         target = min(CHUNK_SECONDS, max(due - now, 0.002))
         n = 1 if self._per_step is None else int(min(max(1, target / self._per_step), 100_000))
         if self.steps_per_frame:

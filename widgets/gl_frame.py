@@ -46,6 +46,17 @@ def software_opengl() -> bool:
     return not r or any(w in r for w in ("llvmpipe", "softpipe", "software", "swrast"))
 
 
+#: a 3D draw is spaced at this many times its cost (the window spends at most ~1/SPACING on it)
+SPACING = 4.0
+#: the same with OpenGL emulated on the CPU: under Xvfb (llvmpipe) a 256² surface took
+#: ~250 ms a draw, and at 4× its cost the 2D views fell from 30 to ~16 frames/s
+SOFTWARE_SPACING = 12.0
+#: at most this many 3D draws per second with software OpenGL (a spec's max_fps may ask fewer)
+SOFTWARE_MAX_FPS = 5.0
+#: with software OpenGL a surface's mesh is strided to at most this many vertices a side
+SOFTWARE_MESH_SIDE = 128
+
+
 class GLFrame(View):
     """A view around one vispy widget (``gl_view``), made when first shown.
 
@@ -54,8 +65,13 @@ class GLFrame(View):
     frame ~6× slower (12 → 74 ms at 1200×800). So with software OpenGL the 3D
     canvas lives in a window of its own (2D frames stay at ~16 ms); with a GPU
     it sits in the grid. ``ATTRACTOR_LAB_3D=auto|embedded|window|off``
-    overrides (``off``: start hidden). Draws are timed and spaced at four
-    times their cost (and at most ``max_fps`` per second).
+    overrides (``off``: start hidden). Draws are timed and spaced at
+    ``SPACING`` times their cost (and at most ``max_fps`` per second); with
+    software OpenGL at ``SOFTWARE_SPACING`` times their cost and at most
+    ``SOFTWARE_MAX_FPS`` per second, on a coarser mesh, since there every
+    3D draw takes the CPU from the 2D views and the engine. A 3D window that is
+    minimised is not drawn (its newest data is drawn when it
+    shows again).
 
     Subclasses make the widget (:meth:`_make_gl_view`, which must offer
     ``set_data``, ``render_image``, ``close_canvas`` and ``canvas``) and may
@@ -70,7 +86,10 @@ class GLFrame(View):
         self.gl_view = None
         self.window3d = None
         self.max_fps = float(spec.get("max_fps", 15))
+        self.spacing = SPACING
+        self.software = False  # OpenGL emulated on the CPU: draws throttled harder
         self.draw_cost = 0.0
+        self.draws = 0  # 3D draws made (benchmarks, tests)
         self._last = 0.0
         self._last_array = None
         platform = QtGui.QGuiApplication.platformName()
@@ -92,6 +111,10 @@ class GLFrame(View):
             self.toggle.setVisible(False)
             return
         mode = os.environ.get("ATTRACTOR_LAB_3D", "auto").lower()
+        if software_opengl():
+            self.software = True
+            self.max_fps = min(self.max_fps, SOFTWARE_MAX_FPS)
+            self.spacing = SOFTWARE_SPACING
         if mode == "auto":
             mode = "window" if software_opengl() else "embedded"
         # "off" starts hidden; shown later, it goes where "auto" would put it
@@ -113,6 +136,7 @@ class GLFrame(View):
             self.gl_view = self._make_gl_view()
             if self.detached:
                 self.window3d = _Window3D(self.gl_view, f"Attractor Lab — 3D: {self.title}", self.toggle)
+                self.window3d.restored = self._draw_newest
                 self.window3d.show()
             else:
                 self.layout().addWidget(self.gl_view, 1)
@@ -139,10 +163,22 @@ class GLFrame(View):
         if a is None:
             return
         self._last_array = np.asarray(a)
-        if self.gl_view is None or not self.gl_view.isVisible():
+        if not self.drawable():
             return
-        if _time.monotonic() - self._last >= max(1.0 / self.max_fps, 4.0 * self.draw_cost):
+        if _time.monotonic() - self._last >= max(1.0 / self.max_fps, self.spacing * self.draw_cost):
             self._draw(self._last_array)
+
+    def _draw_newest(self) -> None:
+        """The newest data, drawn when the 3D window comes back from minimised."""
+        if self._last_array is not None and self.drawable():
+            self._draw(self._last_array)
+
+    def drawable(self) -> bool:
+        """Whether a draw would be seen: the canvas exists, is shown, and (in a window of its
+        own) that window is not minimised."""
+        if self.gl_view is None or not self.gl_view.isVisible():
+            return False
+        return self.window3d is None or not self.window3d.isMinimized()
 
     def _draw(self, a: np.ndarray) -> None:
         now = _time.monotonic()
@@ -152,6 +188,7 @@ class GLFrame(View):
         if canvas is not None and self.gl_view.isVisible():
             canvas.native.repaint()  # draw now, to know what a frame costs
         self.draw_cost = _time.monotonic() - now
+        self.draws += 1
 
     def render_image(self) -> np.ndarray:
         """The 3D view as an RGBA image (it must be shown)."""
@@ -189,9 +226,10 @@ class SurfaceFrame(GLFrame):
         from attractor_lab.widgets.surface_view import SurfaceView
 
         levels = self.spec.get("levels")
+        kwargs = {"max_mesh_side": SOFTWARE_MESH_SIDE} if self.software else {}
         return SurfaceView(colormap=self.spec.get("colormap", "viridis"),
                            levels=tuple(levels) if levels else None,
-                           z_scale=self.spec.get("zscale", 0.25))
+                           z_scale=self.spec.get("zscale", 0.25), **kwargs)
 
     def _set_data(self, a: np.ndarray) -> None:
         if self.auto_levels:
@@ -262,6 +300,12 @@ class _Window3D(QtWidgets.QWidget):
             self.move(place_beside(main, self.size(), screen.availableGeometry(), len(_Window3D.open_windows)))
         _Window3D.open_windows.add(self)
         self._released = False
+        self.restored = None  # called when the window comes back from minimised
+
+    def changeEvent(self, event):  # noqa: N802 (Qt API)
+        super().changeEvent(event)
+        if event.type() == QtCore.QEvent.WindowStateChange and not self.isMinimized() and self.restored:
+            QtCore.QTimer.singleShot(0, self.restored)
 
     def release(self):
         self._released = True

@@ -69,6 +69,8 @@ AUTO_ASPECT_MAX = 3
 ROBUST = (0.5, 99.5)
 #: auto levels look at most about this many values of a field (a strided sample)
 LEVEL_SAMPLE = 1 << 16
+#: following levels move when either end moves by more than this fraction of the range
+LEVELS_STAY = 0.02
 
 
 def _sample(a: np.ndarray) -> np.ndarray:
@@ -165,12 +167,18 @@ class ImageView(View):
         else:
             lo, hi = self._auto_levels(a, arrays)
             self.image.setImage(a, autoLevels=False)
-            self.bar.setLevels((lo, hi))
+            was = self.bar.levels()
+            span = max(hi - lo, 1e-300)
+            # levels within LEVELS_STAY of the range shown stay: moved every frame, the
+            # colour bar's axis was laid out again every frame
+            if self._first or abs(was[0] - lo) > LEVELS_STAY * span or abs(was[1] - hi) > LEVELS_STAY * span:
+                self.bar.setLevels((lo, hi))
         self._first = False
         if self.extent is not None:
             self._place(a, arrays)
         if self.mask_item is not None:
             self._draw_mask(arrays.get(self.spec["mask"]), a)
+        _settle_ranges(self.plot)
 
     def _place(self, a: np.ndarray, arrays: dict) -> None:
         """Put the image on its ``extent`` (model units): columns along x, rows along y."""
@@ -351,6 +359,14 @@ class TimeSeriesView(PlotView):
     MAX_POINTS = 4000
     #: the part of the time window, at its end, whose values set the y range
     RECENT = 0.5
+    #: a followed x range reaches this fraction of the time shown beyond the newest
+    #: point, so it moves (and its axis is laid out again) every ~5 % of the window,
+    #: not on every frame (its start may lag the oldest point kept by as much); the x
+    #: and y ranges are set in one call, so a frame is one repaint
+    X_HEADROOM = 0.05
+    #: a followed y range stays while the recent values fit in it and fill at least this
+    #: fraction of it (moving it every frame cost an axis layout and a second repaint)
+    Y_FILL = 0.6
 
     def __init__(self, spec, parent=None):
         super().__init__(spec, parent)
@@ -404,6 +420,7 @@ class TimeSeriesView(PlotView):
         self.show_empty_note(not any(np.isfinite(y).any() for y in self.y.values()))
         self._limit_zoom()
         self._follow()
+        _settle_ranges(self.plot)
 
     def recent_values(self) -> np.ndarray:
         """The finite values of the last :attr:`RECENT` of the time shown (all series)."""
@@ -430,19 +447,60 @@ class TimeSeriesView(PlotView):
                 if hi - lo <= floor:
                     constant = None if logy else 0.5 * (lo + hi)
                     lo, hi = 0.5 * (lo + hi) - max(floor, 1e-12), 0.5 * (lo + hi) + max(floor, 1e-12)
-                if self.following:  # (setting y leaves x on its automatic range)
-                    pad = 0.08 * (hi - lo)
-                    self.plot.setYRange(lo - pad, hi + pad, padding=0)
+                if self.following:
+                    self._set_ranges(lo, hi)
         if constant != self.constant:
             self.constant = constant
             self.title_label.setText(self.title if constant is None else
                                      f"{self.title} — constant to rounding: {format_value(constant)}")
+
+    def _set_ranges(self, lo: float, hi: float) -> None:
+        """Follow: x from the first time to a little past the newest (linear time axis; on a
+        log time axis x stays automatic), y around [lo, hi]; each moves only when the data
+        leaves it (or, for y, fills too little of it), and both in one call."""
+        vb = self.plot.getViewBox()
+        (x0, x1), (y0, y1) = vb.viewRange()
+        pad = 0.08 * (hi - lo)
+        y_range = None
+        if not (y0 <= lo - 0.5 * pad and hi + 0.5 * pad <= y1 and hi - lo >= self.Y_FILL * (y1 - y0)):
+            y_range = (lo - pad, hi + pad)
+        x_range = None
+        if not _is_log(self.plot)[0] and self.t.size > 1:
+            t0, t1 = float(self.t[0]), float(self.t[-1])
+            span = t1 - t0
+            room = 2 * self.X_HEADROOM * span  # (the start moves too once MAX_POINTS are kept)
+            if span > 0 and not (x0 <= t0 <= x0 + room and t1 <= x1 <= t1 + room):
+                x_range = (t0, t1 + self.X_HEADROOM * span)
+        if x_range is not None and y_range is not None:
+            vb.setRange(xRange=x_range, yRange=y_range, padding=0)
+        elif y_range is not None:  # (x stays as it is: automatic until two times are known)
+            self.plot.setYRange(*y_range, padding=0)
+        elif x_range is not None:
+            self.plot.setXRange(*x_range, padding=0)
 
     def _limit_zoom(self) -> None:
         """Keep the y span at least ``min_span(values)``: a quantity constant to rounding
         (an energy at a fixed point, a conserved mean) is drawn flat, not as magnified noise."""
         if not _is_log(self.plot)[1]:
             _keep_min_span(self, list(self.y.values()))
+
+
+def _settle_ranges(plot) -> None:
+    """Apply a pending automatic range now, with the frame's data. Left to pyqtgraph, it
+    is applied while the view paints: the range moves inside the paint, the axes follow,
+    and the view is painted a second time for every frame (the rate network's sliding
+    unit traces: 1.9 paints a frame)."""
+    vb = plot.getViewBox()
+    if getattr(vb, "_autoRangeNeedsUpdate", False):
+        vb.updateAutoRange()
+    if getattr(vb, "_matrixNeedsUpdate", False):  # the view's transform for the new range
+        vb.updateMatrix()
+
+
+def _same_data(last: tuple, new: tuple) -> bool:
+    """Whether a curve's (x, y, log y) equals what it shows (NaN equal to NaN)."""
+    return (last[2] == new[2] and last[0].shape == new[0].shape and last[1].shape == new[1].shape
+            and np.array_equal(last[0], new[0], equal_nan=True) and np.array_equal(last[1], new[1], equal_nan=True))
 
 
 def _keep_min_span(view, series: list) -> None:
@@ -483,6 +541,7 @@ class BarsView(PlotView):
         if a.size != self._n:
             self._n = a.size
             self.plot.setXRange(-0.5, max(a.size, 1) - 0.5, padding=0.02)
+        _settle_ranges(self.plot)
 
 
 class LinesView(PlotView):
@@ -514,6 +573,7 @@ class LinesView(PlotView):
         if spec.get("ylim") and (lim := _view_limits(spec["ylim"], logy)):
             self.plot.setYRange(*lim, padding=0)
         self.curves = []
+        self._drawn: dict = {}  # id(item) -> what it shows (a curve: x, y, log y, has data)
         for i, s in enumerate(spec.get("series", [])):
             color = pg.mkColor(s.get("color", PALETTE[i % len(PALETTE)]))
             if s.get("symbol"):
@@ -549,6 +609,12 @@ class LinesView(PlotView):
             if x is None or y is None:
                 continue
             x, y = np.asarray(x, float).ravel(), np.asarray(y, float).ravel()
+            x0, y0 = x.copy(), y.copy()  # as sent (frames may be reused by the caller)
+            last = self._drawn.get(id(curve))
+            if last is not None and _same_data(last, (x, y, logy)):
+                # a theory curve between parameter changes: no new data, no repaint
+                drawn = drawn or last[3]
+                continue
             if s.get("step") and not s.get("symbol"):
                 if x.size == y.size and x.size:  # bin centres: edges half-way between them
                     x = _edges_from_centres(x)
@@ -559,6 +625,7 @@ class LinesView(PlotView):
             else:
                 curve.setData(x, y, connect="finite")
             has = bool((np.isfinite(x) & np.isfinite(y)).any()) if x.size == y.size else True
+            self._drawn[id(curve)] = (x0, y0, logy, has)
             drawn = drawn or has
             self.show_in_legend(curve, s.get("name"), has)
         for p, item in self.points:
@@ -567,16 +634,19 @@ class LinesView(PlotView):
             # markers are not mapped by pyqtgraph's log mode: map them here
             x = _to_view(x, logx)
             y = _to_view(y, logy)
-            if x is not None and y is not None:
-                item.setData([x], [y])
-            else:
-                item.setData([], [])
+            if self._drawn.get(id(item), ()) != (x, y):
+                self._drawn[id(item)] = (x, y)
+                if x is not None and y is not None:
+                    item.setData([x], [y])
+                else:
+                    item.setData([], [])
             self.show_in_legend(item, p.get("name"), x is not None and y is not None)
             drawn = drawn or (x is not None and y is not None)
         self.show_empty_note(not drawn)
         self._limit_zoom(logy)
         if self.band is not None and not logy:
             self._centre_on_band()
+        _settle_ranges(self.plot)
 
     def _centre_on_band(self) -> None:
         """y from −band·top to 1.25·top, top the first series' largest value (when positive);

@@ -30,6 +30,15 @@ from collections.abc import Callable
 
 import torch
 
+from attractor_lab.engine.device import (  # noqa: F401 (the compile helpers, used here and by tests)
+    compile_policy,
+    compiled_before,
+    compiled_record,
+    inductor_cache_dir,
+    kernel_signature,
+    remember_compiled,
+)
+
 SCHEMES = ("euler", "rk4", "etdrk4")
 BOUNDARIES = ("periodic", "neumann")
 #: ``dt·max D/h²`` bound of each explicit scheme for the 2D 5-point Laplacian,
@@ -371,17 +380,6 @@ def make_etdrk4_step(reaction: Callable, names: tuple[str, ...]) -> Callable:
 
 
 # ---- torch.compile policy -----------------------------------------------------
-def compile_policy() -> str:
-    """``ATTRACTOR_LAB_COMPILE``: ``0`` never, ``1`` at the first step, ``auto`` (default)
-    in a background thread once a model has run a while."""
-    value = os.environ.get("ATTRACTOR_LAB_COMPILE", "auto").strip().lower()
-    if value in ("0", "off", "false", "no"):
-        return "off"
-    if value in ("1", "on", "true", "yes", "sync"):
-        return "sync"
-    return "auto"
-
-
 def compiler_available(device: torch.device) -> bool:
     """Whether inductor can build kernels here (a C++ compiler on CPU, triton on CUDA)."""
     if device.type == "cuda":
@@ -407,8 +405,10 @@ class FusedStepper:
     """
 
     def __init__(self, eager: Callable, fused: Callable | None = None, block: Callable | None = None,
-                 block_steps: int = 1):
+                 block_steps: int = 1, name: str = ""):
         self.eager = eager
+        self.name = name or getattr(eager, "__qualname__", "kernel")
+        self._warm: dict[str, bool] = {}  # signature -> compiled_before (the file is read once)
         self._sources = (fused or eager, block if block_steps > 1 else None)
         self.block_steps = block_steps if block is not None else 1
         self.compiled: Callable | None = None
@@ -421,7 +421,7 @@ class FusedStepper:
     def busy(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
-    def _build(self, example: tuple) -> None:
+    def _build(self, example: tuple, signature: str) -> None:
         try:
             import torch._dynamo
 
@@ -435,34 +435,49 @@ class FusedStepper:
             # leave a core to the GUI while compiling in the background: with all
             # cores compiling, the window dropped to a few frames/s for ~20 s
             inductor_config.compile_threads = max(1, (os.cpu_count() or 2) - 1)
-            fns = []
-            for source in self._sources:
-                if source is None:
-                    fns.append(None)
-                    continue
-                fn = torch.compile(source, dynamic=False, fullgraph=True)
+            # the block kernel first, used as soon as it is ready: it does all but a
+            # frame's last few steps (and the first compile also pays inductor's start-up)
+            one, block = self._sources
+            if block is not None:
+                fn = torch.compile(block, dynamic=False, fullgraph=True)
                 fn(*example)  # compiles now, on copies, so a failure touches nothing
-                fns.append(fn)
+                with self._lock:
+                    self.compiled_block = fn
+            fn = torch.compile(one, dynamic=False, fullgraph=True)
+            fn(*example)
         except Exception as exc:  # noqa: BLE001 - any compiler failure means "use eager"
-            self.failed = True
+            with self._lock:
+                self.failed, self.compiled_block = True, None
             warnings.warn(f"torch.compile unavailable for the reaction–diffusion kernel, stepping eagerly: {exc}",
                           RuntimeWarning, stacklevel=2)
             return
         with self._lock:
-            self.compiled_block = fns[1]
-            self.compiled = fns[0]
+            self.compiled = fn
+        remember_compiled(signature)
+
+    def signature(self, example: tuple) -> str:
+        return kernel_signature(self.name, example)
+
+    def warm(self, example: tuple) -> bool:
+        """Whether this kernel, for arguments shaped like ``example``, was compiled here
+        before: inductor's on-disk cache then makes compiling it take seconds."""
+        sig = self.signature(example)
+        if sig not in self._warm:
+            self._warm[sig] = compiled_before(sig)
+        return self._warm[sig]
 
     def request(self, example: tuple, background: bool) -> None:
         """Start compiling for arguments shaped like ``example`` (once)."""
         if self.compiled is not None or self.failed or self.busy:
             return
+        signature = self.signature(example)
         example = tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in example)
         if background:
-            self._thread = threading.Thread(target=self._build, args=(example,), daemon=True,
+            self._thread = threading.Thread(target=self._build, args=(example, signature), daemon=True,
                                             name="rd-compile")
             self._thread.start()
         else:
-            self._build(example)
+            self._build(example, signature)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until a background compilation has finished (tests, benchmarks)."""
@@ -489,15 +504,19 @@ class FusedStepper:
         steps, or ``n`` eager steps (with ``eager_prm``, default ``prm``) until compiled."""
         with self._lock:
             one, block = self.compiled, self.compiled_block
-        if one is not None:
+        if one is not None or block is not None:  # (the block kernel may be ready first)
             try:
                 g, rest = f, n
                 if block is not None:
                     for _ in range(rest // self.block_steps):
                         g = block(g, prm)
                     rest %= self.block_steps
-                for _ in range(rest):
-                    g = one(g, prm)
+                if one is not None:
+                    for _ in range(rest):
+                        g = one(g, prm)
+                else:
+                    for _ in range(rest):
+                        g = self.eager(g, prm if eager_prm is None else eager_prm)
                 return g
             except Exception as exc:  # noqa: BLE001 - e.g. a recompile that fails on a new shape
                 self._fail(exc)  # steps are functional: f is intact, redo the chunk eagerly

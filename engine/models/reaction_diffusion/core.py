@@ -59,6 +59,8 @@ from attractor_lab.engine.theory import turing
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 #: a model compiles its kernel (policy ``auto``) once it has run this many steps
 #: in one configuration: short scripted runs and tests never pay for compiling.
+#: A kernel compiled here before is compiled from the first step (inductor's on-disk
+#: cache holds it: seconds), in the background, stepping eagerly meanwhile.
 COMPILE_AFTER_STEPS = 2000
 COMPILE_MIN_GRID = 64
 #: the measured wavelength is refreshed at most this often (s): state(),
@@ -454,7 +456,8 @@ class ReactionDiffusion(Model):
                 block = num.FUSED_BLOCK_STEPS[key[0]]
                 self._steppers[key] = num.FusedStepper(
                     num.make_explicit_step(*args), fused=num.make_fused_steps(*args),
-                    block=num.make_fused_steps(*args, count=block) if block > 1 else None, block_steps=block)
+                    block=num.make_fused_steps(*args, count=block) if block > 1 else None, block_steps=block,
+                    name=f"{type(self).__module__}.{type(self).__name__}:{key[0]}:{key[1]}")
         return self._steppers[key]
 
     def _etd_coefficients(self) -> dict:
@@ -471,10 +474,11 @@ class ReactionDiffusion(Model):
         policy = num.compile_policy()
         if policy == "off" or not num.compiler_available(self.device):
             return
-        if policy == "auto" and (self._steps_in_config < COMPILE_AFTER_STEPS
-                                 or self.p["grid"] < COMPILE_MIN_GRID):
+        example = (self._fields, self._prm_tensor)
+        if policy == "auto" and (self.p["grid"] < COMPILE_MIN_GRID or (
+                self._steps_in_config < COMPILE_AFTER_STEPS and not stepper.warm(example))):
             return
-        stepper.request((self._fields, self._prm_tensor), background=(policy == "auto"))
+        stepper.request(example, background=(policy == "auto"))
 
     def _pacing_steps(self) -> int:
         """Steps between two pacemaker stimuli (0: no pacemaker)."""
