@@ -118,7 +118,9 @@ class EquationEditor(QtWidgets.QPlainTextEdit):
         super().__init__(parent)
         font = QtGui.QFontDatabase.systemFont(QtGui.QFontDatabase.FixedFont)
         self.setFont(font)
-        self.setLineWrapMode(QtWidgets.QPlainTextEdit.NoWrap)
+        # long lines wrap at spaces: the dock is as narrow as the parameters, and a line cut at its
+        # edge hid the end of an equation (the gutter numbers lines, not rows)
+        self.setLineWrapMode(QtWidgets.QPlainTextEdit.WidgetWidth)
         self.setTabChangesFocus(True)  # Tab leaves the editor (Apply, the views), as in a form
         self.error_line = 0  # 1-based; 0: none
         self.gutter = _Gutter(self)
@@ -229,11 +231,9 @@ class EquationDock(QtWidgets.QDockWidget):
                                  "reacting and diffusing on a grid (custom_rd, with lap())")
         self.kind_box.currentIndexChanged.connect(lambda _i: self._schedule(0))
         top.addWidget(self.kind_box, 1)
-        self.start_button = QtWidgets.QToolButton()
-        self.start_button.setText("Start from")
+        self.start_button = QtWidgets.QPushButton("Start from")
         self.start_button.setToolTip("Replace the text with a classic system typed out (Ctrl+Z in the editor "
                                      "brings your text back)")
-        self.start_button.setPopupMode(QtWidgets.QToolButton.InstantPopup)
         menu = QtWidgets.QMenu(self.start_button)
         for title in TEMPLATES:
             menu.addAction(title, lambda t=title: self.start_from(t))

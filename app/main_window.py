@@ -404,7 +404,7 @@ class MainWindow(QtWidgets.QMainWindow):
         with self._applying_undo():
             self.seed_box.setValue(seed)
         self._show_model_in_box(d["name"])
-        self.panel.set_schema(d["params"])
+        self.panel.set_schema(self._panel_params(d))
         self.panel.set_values(self.params)
         self.panel.mark_pending([])
         self.pending = {}
@@ -656,6 +656,16 @@ class MainWindow(QtWidgets.QMainWindow):
         if not self.switch(state, f"your own {KINDS.get(model, model)}"):
             self.equation_dock.check_now()  # the user kept the run: Apply is offered again
 
+    def _panel_params(self, d: dict) -> list:
+        """The parameters of declaration ``d`` in the panel's order: a typed system's own
+        sliders right under its equations (above the solver's settings), else as declared."""
+        if d["name"] not in EQUATION_MODELS:
+            return d["params"]
+        own = self.equation_dock.reserved.get(d["name"], set())
+        first = [p for p in d["params"] if p["name"] == "equations"]
+        return first + [p for p in d["params"] if p["name"] not in own] + \
+            [p for p in d["params"] if p["name"] in own and p["name"] != "equations"]
+
     def _declared_values(self) -> dict:
         """The values of the sliders the equations declare (not the model's own parameters)."""
         own = self.equation_dock.reserved.get(self.current["name"], set()) if self.current else set()
@@ -756,7 +766,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if d is not None and self.current is not None and d.get("params") != self.current.get("params"):
             # new equations: the reply declares this instance's own parameters (the new sliders)
             self.current = d
-            self.panel.set_schema(d["params"])
+            self.panel.set_schema(self._panel_params(d))
             self.panel.set_values(self.params)
             self._shown = dict(self.params)
         if self.current is not None and self.current["name"] in EQUATION_MODELS:
