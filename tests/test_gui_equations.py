@@ -138,20 +138,47 @@ def test_apply_runs_the_system_with_its_sliders_and_undo_restores_the_equations(
 
 def test_the_equations_row_of_the_panel_opens_the_editor(qtbot, window):
     win = window
-    index = win.model_combo.findData("custom_rd")
-    assert index >= 0 and win.model_combo.findData("custom_ode") >= 0  # in the model box like the others
+    index = win.model_combo.findData("custom_ode")
+    assert index >= 0 and win.model_combo.findData("custom_rd") >= 0  # in the model box like the others
     with qtbot.waitSignal(win.model_loaded, timeout=60_000):
         win.model_combo.activated.emit(index)
-    assert win.current["name"] == "custom_rd"
+    assert win.current["name"] == "custom_ode"
     dock = win.equation_dock
-    assert dock.isVisible() and dock.model() == "custom_rd"  # shown for a custom model
-    assert dock.editor.toPlainText() == win.params["equations"] and "lap(u)" in dock.editor.toPlainText()
+    assert dock.isVisible() and dock.model() == "custom_ode"  # shown for a custom model
+    assert dock.editor.toPlainText() == win.params["equations"] and "dx/dt" in dock.editor.toPlainText()
     # the typed system's sliders come first, under its equations, then the model's own settings
-    assert list(win.panel.editors)[:5] == ["equations", "a", "b", "Du", "Dv"]
+    assert list(win.panel.editors)[:3] == ["equations", "mu", "solver"]
     button = win.panel.editors["equations"]  # a button, not a check box
-    win.panel.editors["Du"].setFocus()
+    win.param_dock.raise_()
     button.click()
-    assert dock.editor.hasFocus() or dock.isVisible()
+    qtbot.waitUntil(lambda: not dock.visibleRegion().isEmpty())  # the editor's tab in front
+    assert win.param_dock.visibleRegion().isEmpty()
+    # a reset the engine refuses (a reason only a run finds): said in the dock, no dialog, the
+    # refused text withdrawn, the sliders and the undo stack as they were
+    sent, real = [], win.engine.request
+
+    def request(verb, content=None, on_reply=None, on_error=None, **kw):
+        sent.append((verb, content))
+        if verb == "reset":
+            on_error("steady state not found (test)")
+            return None
+        return real(verb, content, on_reply, on_error, **kw)
+
+    old, steps = win.params["equations"], win.undo_stack.count()
+    win.engine.request = request
+    try:
+        dock.editor.setPlainText(old.replace("y - x", "y - x + c") + "par c = 0.1 [0, 1]\n")
+        dock.check_now()
+        dock.apply()
+        qtbot.waitUntil(lambda: "not applied: steady state not found" in dock.error_label.text(), timeout=10_000)
+    finally:
+        win.engine.request = real
+    assert ("set_params", {"params": {"equations": old}}) in sent
+    assert "c" not in win.panel.editors and win.undo_stack.count() == steps and win.dialogs == []
+    assert dock.applied == old and dock.revert_button.isEnabled()
+    # the menus: the custom presets under a family of their own
+    win.presets_menu.aboutToShow.emit()
+    assert "Your own equations" in [a.text() for a in win.presets_menu.actions()]
     # a built-in model again: the dock that showed itself goes
     index = win.model_combo.findData("gray_scott")
     with qtbot.waitSignal(win.model_loaded, timeout=60_000):
