@@ -94,10 +94,12 @@ def cmd_models(argv) -> int:
         print(f"{name}: {d['title']} — {d['description']}")
         for p in d["params"]:
             rng = ", ".join(p["choices"]) if p["kind"] == "choice" else (
-                f"[{p['min']}, {p['max']}]" if p["kind"] in ("float", "int") else "true/false")
+                f"[{p['min']}, {p['max']}]" if p["kind"] in ("float", "int") else
+                "text" if p["kind"] == "text" else "true/false")
             unit = f" {p['unit']}" if p["unit"] else ""
             live = "live" if p["live"] else "on reset"
-            print(f"    {p['name']:<20} {p['kind']:<6} default {p['default']!s:<10} {rng}{unit} ({live}) {p['help']}")
+            default = f"({len(p['default'].splitlines())} lines)" if p["kind"] == "text" else p["default"]
+            print(f"    {p['name']:<20} {p['kind']:<6} default {default!s:<10} {rng}{unit} ({live}) {p['help']}")
         print()
     return 0
 

@@ -26,7 +26,8 @@ EXAMPLES: dict[str, str] = {
     "attractor-lab run": """\
   attractor-lab run gray_scott_spots --steps 2000 --out t.npz
   attractor-lab run presets/hopfield_retrieval.toml --out t.h5 --every 10 --seed 3
-  attractor-lab run rate_network_chaos --steps 100000 --out obs.csv   observables only, streamed""",
+  attractor-lab run rate_network_chaos --steps 100000 --out obs.csv   observables only, streamed
+  attractor-lab run --equations vdp.txt --out vdp.npz                 your own equations (or an XPPAUT .ode file)""",
     "attractor-lab movie": """\
   attractor-lab movie t.npz --out v.mp4
   attractor-lab movie t.npz --array u --out u.gif --colormap magma --levels 0 1 --fps 15""",

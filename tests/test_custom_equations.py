@@ -227,3 +227,52 @@ def test_shipped_ode_file_and_the_typed_equations_agree_with_scipy(name):
     reference = _scipy_reference(spec, from_file.model.sp, 50.0)
     scale = max(1.0, float(np.abs(reference).max()))
     assert np.abs(states_file[-1] - reference).max() < 1e-6 * scale, (states_file[-1], reference)
+
+
+def test_a_sweep_over_a_declared_parameter_and_a_recording_preset_round_trip():
+    import tomllib
+
+    from attractor_lab.engine.presets import parse_preset
+    from attractor_lab.engine.server_requests import preset_for
+    from attractor_lab.engine.sweep.execute import store_attrs
+    from attractor_lab.engine.sweep.spec import loads_sweep
+    from attractor_lab.engine.sweep.worker import run_points
+
+    text = f'''format_version = 1
+steps = 40
+[base]
+model = "custom_ode"
+[base.params]
+equations = """{VDP}"""
+trajectories = 1
+dt = 0.5
+[x]
+param = "mu"
+values = [1.0, 2.0]
+[[keep]]
+observable = "period"
+reduce = "final"
+'''
+    sweep = loads_sweep(text)
+    assert store_attrs(sweep, [])["axes"][0]["param"] == "mu"
+    results = run_points(text, [0, 1], device="cpu")
+    assert all(r["ok"] for r in results), [r["error"] for r in results]
+    periods = {r["index"]: r["values"]["period.final"] for r in results}
+    assert periods[1] == pytest.approx(7.6299, abs=2e-3) and periods[0] == pytest.approx(6.6633, abs=2e-3)
+    with pytest.raises(ValueError, match="'mu'.*not allowed"):
+        loads_sweep(text.replace("values = [1.0, 2.0]", "values = [1.0, 20.0]"))
+    sim = al.create("custom_ode", device="cpu", equations=VDP, mu=2.5)
+    again = parse_preset(tomllib.loads(preset_for(sim.model).dumps()))
+    assert again.params["equations"] == VDP and again.params["mu"] == 2.5
+
+
+def test_float32_runs_like_the_built_in_in_float32():
+    typed = al.create("custom_ode", device="cpu", equations=VDP, mu=2.0, dtype="float32", trajectories=3, dt=0.5)
+    built = al.create("ode_system", device="cpu", system="van_der_pol", mu=2.0, dtype="float32", trajectories=1,
+                      dt=0.5)
+    typed.model.set_state(x=built.state()["x_now"])
+    built.model.set_state(x=built.state()["x_now"])
+    typed.step(10)
+    built.step(10)
+    assert typed.model.solver.state.dtype.is_floating_point and str(typed.model.solver.state.dtype) == "torch.float32"
+    assert typed.state()["x_now"] == pytest.approx(built.state()["x_now"], abs=1e-5)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from attractor_lab.engine.equations import EquationError, check, parse_ode, parse_rd, parse_xpp
-from attractor_lab.engine.equations.tree import derivative, num, substitute, sym
+from attractor_lab.engine.equations.tree import derivative, num, substitute
 
 VDP = """dx/dt = y
 dy/dt = mu*(1 - x^2)*y - x
@@ -211,3 +211,12 @@ this line is after done and ignored
                             "xlo": -2.5, "xhi": 2.5, "ylo": -1.0, "yhi": 2.0}
     assert [name for name, _ in spec.aux] == ["speed"]
     assert str(spec.rhs[1]) == "eps*2/2*(v + a - b*w)"
+
+
+def test_helper_expansion_bombs_are_refused():
+    doubling = ["f0(x) = x*x"] + [f"f{i}(x) = f{i - 1}(x)*f{i - 1}(x)" for i in range(1, 40)]
+    aliases = ["a0 = x"] + [f"a{i} = a{i - 1}*a{i - 1}" for i in range(1, 60)]
+    for lines, last in ((doubling, "f39(x)"), (aliases, "a59")):
+        err = check("\n".join(lines + [f"dx/dt = {last}", "dy/dt = 0"]))
+        # refused at the first helper that passes the limit, never expanded to 2^39 operations
+        assert err is not None and "expands to more than 20000 operations" in str(err)

@@ -144,6 +144,8 @@ def test_wheel_carries_presets_and_desktop_files(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     for preset in (ROOT / "presets").glob("*.toml"):
         assert f"attractor_lab/engine/_shipped_presets/{preset.name}" in names
+    for ode in (ROOT / "presets" / "ode").glob("*.ode"):  # XPPAUT files ship too
+        assert f"attractor_lab/engine/_shipped_presets/ode/{ode.name}" in names
     assert "attractor_lab/app/_desktop/org.attractorlab.AttractorLab.desktop" in names
     assert "attractor_lab/app/_desktop/icons/attractor-lab-256.png" in names
     # one import package at top level: nothing named app, engine or widgets lands in site-packages

@@ -127,8 +127,6 @@ def compile_tree(n: Node) -> Callable[[Env], object]:
         return lambda env: -a(env)
     if k in ("add", "sub", "mul", "div"):
         a, b = fs
-        left, right = n.args
-        # a constant on the left keeps Python's float the scalar operand of a tensor op
         if k == "add":
             return lambda env: a(env) + b(env)
         if k == "sub":

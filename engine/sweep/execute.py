@@ -102,7 +102,7 @@ def store_attrs(sweep: Sweep, theory: list[dict]) -> dict:
     """What a new store says about itself (see :mod:`engine.sweep.store`)."""
     from attractor_lab.engine import models
 
-    schema = {p.name: p for p in models.get(sweep.model).params}
+    schema = {p.name: p for p in models.get(sweep.model).params_for(sweep.base.params)}
     axes = [{"name": n, "param": a.param, "values": list(a.values), "spacing": a.spacing,
              "unit": schema[a.param].unit, "kind": schema[a.param].kind} for n, a in zip(("x", "y"), sweep.axes)]
     outputs = []
@@ -124,7 +124,7 @@ def theory_for(sweep: Sweep) -> list[dict]:
     from attractor_lab.engine import models
 
     cls = models.get(sweep.model)
-    full = {p.name: p.default for p in cls.params}
+    full = {p.name: p.default for p in cls.params_for(sweep.base.params)}
     full.update(sweep.base.params)
     x = sweep.axes[0]
     y = sweep.axes[1] if len(sweep.axes) > 1 else None

@@ -67,6 +67,7 @@ from typing import Any
 import numpy as np
 import tomli_w
 
+from attractor_lab.engine.equations import expand_schema
 from attractor_lab.engine.params import MAX_SEED, Param
 from attractor_lab.engine.presets import (
     FORMAT_VERSION as PRESET_FORMAT_VERSION,
@@ -276,7 +277,8 @@ def parse_sweep(data: dict, where: str = "<sweep>", schemas: dict[str, dict[str,
     if schemas is None:
         schemas = _schemas_from_registry()
     base = _parse_base(data.get("base"), where, schemas, base_dir)
-    schema = schemas[base.model]
+    # a custom model's parameters are the ones its equations declare (validated by the base already)
+    schema = expand_schema(base.model, schemas[base.model], base.params)
 
     steps = data.get("steps")
     if not _integer(steps) or not 1 <= steps <= MAX_STEPS:

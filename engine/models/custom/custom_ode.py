@@ -32,7 +32,7 @@ from attractor_lab.engine.equations import torchgen
 from attractor_lab.engine.models import register
 from attractor_lab.engine.models.neural_ode._solver import METHODS
 from attractor_lab.engine.models.neural_ode._systems import SYSTEM_PARAMS, System
-from attractor_lab.engine.models.neural_ode.ode_system import PHASE_LEGEND, OdeSystem
+from attractor_lab.engine.models.neural_ode.ode_system import OdeSystem
 from attractor_lab.engine.params import Param
 
 DEFAULT_EQUATIONS = """# Van der Pol oscillator

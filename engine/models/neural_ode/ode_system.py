@@ -34,7 +34,7 @@ from attractor_lab.engine.models import register
 from attractor_lab.engine.models.base import Model, SimulationDiverged
 from attractor_lab.engine.models.neural_ode._phase import field_grid, fixed_points
 from attractor_lab.engine.models.neural_ode._solver import CROSSINGS_KEPT, METHODS, PERIOD_RTOL, LiveSolver, SolverFailed
-from attractor_lab.engine.models.neural_ode._systems import SYSTEM_PARAMS, SYSTEMS, system_params, system_values
+from attractor_lab.engine.models.neural_ode._systems import SYSTEMS, system_params, system_values
 from attractor_lab.engine.params import Param
 
 #: most trajectories at once (clicks beyond this replace the oldest launched one)
