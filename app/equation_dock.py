@@ -44,27 +44,26 @@ dy/dt = d*x*y - c*y
 par a = 1 [0, 3], b = 0.5 [0, 2], c = 1 [0, 3], d = 0.2 [0, 2]
 init x = 4, y = 2
 """, {}),
-    "Forced Duffing oscillator": ("custom_ode", """# Duffing oscillator driven at frequency omega (t is time)
-dx/dt = y
-dy/dt = -delta*y - alpha*x - beta*x^3 + gamma*cos(omega*t)
-par delta = 0.3 [0, 1], alpha = -1 [-2, 2], beta = 1 [0, 2]
-par gamma = 0.5 [0, 1], omega = 1.2 [0.1, 3]
-init x = 1, y = 0
+    "FitzHugh–Nagumo neuron": ("custom_ode", """# FitzHugh–Nagumo: the relaxation cycle of an excitable membrane
+dv/dt = v - v^3/3 - w + I
+dw/dt = eps*(v + a - b*w)
+par I = 0.5 [0, 2], a = 0.7 [0, 2], b = 0.8 [0, 2], eps = 0.08 [0.001, 1]
+init v = -1, w = 1
 """, {}),
-    "Gray–Scott spots": ("custom_rd", """# Gray–Scott: substrate u, autocatalyst v
+    "Gray–Scott spots": ("custom_rd", """# Gray–Scott (Pearson's scaling): substrate u, autocatalyst v
 du/dt = Du*lap(u) - u*v^2 + F*(1 - u)
 dv/dt = Dv*lap(v) + u*v^2 - (F + k)*v
-par F = 0.035 [0, 0.1], k = 0.065 [0, 0.1]
-par Du = 0.16 [0, 1], Dv = 0.08 [0, 1]
+par F = 0.03 [0, 0.1], k = 0.062 [0, 0.1]
+par Du = 2e-5 [0, 1e-4], Dv = 1e-5 [0, 1e-4]
 init u = 1, v = 0
 seed u = 0.5, v = 0.25
-""", {"seeding": "centre_square", "dt": 0.5}),
+""", {"seeding": "centre_square", "grid": 128, "length": 1.25, "dt": 1.0}),
     "Brusselator Turing spots": ("custom_rd", """# Brusselator (Prigogine & Lefever): Turing spots
 du/dt = Du*lap(u) + a - (b + 1)*u + u^2*v
 dv/dt = Dv*lap(v) + b*u - u^2*v
 par a = 3 [0.01, 20], b = 9 [0, 100]
 par Du = 1 [0, 100], Dv = 8 [0, 100]
-""", {}),
+""", {"dt": 0.005}),  # the reaction, not diffusion, limits euler's step here
 }
 
 
