@@ -15,10 +15,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 from attractor_lab.app.about import _show, install_help_menu
 from attractor_lab.app.connect_dialog import ConnectDialog
 from attractor_lab.app.engine_client import QtEngine
+from attractor_lab.app.equation_dock import KINDS, EquationDock
 from attractor_lab.app.preset_browser import PresetBrowser
 from attractor_lab.app.settings import WindowMemory
 from attractor_lab.app.sweep_dock import SweepDock
-from attractor_lab.app.undo import STROKE_GAP, PaintStroke, ParamChange, SeedChange, Switch
+from attractor_lab.app.undo import STROKE_GAP, EquationChange, PaintStroke, ParamChange, SeedChange, Switch
+from attractor_lab.engine.equations import EQUATION_MODELS
 from attractor_lab.engine.presets import (
     MAX_SEED,
     Preset,
@@ -36,7 +38,8 @@ from attractor_lab.widgets.views import ViewGrid
 DEFAULT_MODEL = "gray_scott"
 #: the Presets menu's submenus (a model's "family": its package in engine/models/)
 FAMILY_TITLES = {"hopfield": "Hopfield networks", "neural_ode": "Dynamics and neural ODEs",
-                 "reaction_diffusion": "Reaction–diffusion", "neural_operator": "PDEs and neural operators"}
+                 "reaction_diffusion": "Reaction–diffusion", "neural_operator": "PDEs and neural operators",
+                 "custom": "Your own equations"}
 PARAM_FLUSH_MS = 30  # slider storms are merged into one set_params per ~frame
 #: after the window's own parameter change (or a load, a reset), frames and statuses this
 #: recent may predate it: they do not move the panel (see _follow_engine_params)
@@ -93,6 +96,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_statusbar()
         self._build_sweep_dock()
         self._build_preset_browser()
+        self._build_equation_dock()
         self._install_connect_entry(install_help_menu(self, engine))
         self.memory = WindowMemory(self)  # last: restores the layout of every dock (app/settings.py)
 
@@ -132,7 +136,8 @@ class MainWindow(QtWidgets.QMainWindow):
         self.act_save_traj = self._action("Save trajectory…", "Ctrl+Shift+S", self.save_trajectory)
         self.act_movie = self._action("Export movie…", "Ctrl+M", self.export_movie_dialog,
                                       "A movie (MP4/GIF) of a field from the current recording")
-        self.act_open = self._action("Open preset…", "Ctrl+O", self.open_preset_dialog)
+        self.act_open = self._action("Open preset…", "Ctrl+O", self.open_preset_dialog,
+                                     "Open a preset (.toml) or an XPPAUT .ode file")
         self.act_save = self._action("Save preset…", "Ctrl+S", self.save_preset_dialog)
         self.act_export = self._action("Export view…", "Ctrl+E", self.export_view_dialog)
         self.act_images = self._action("Load pattern images…", "Ctrl+I", self.load_pattern_images,
@@ -230,6 +235,7 @@ class MainWindow(QtWidgets.QMainWindow):
         about = _scrolling(self.about_label)
         self.panel = ParamPanel()
         self.panel.value_changed.connect(self._on_param_changed)
+        self.panel.text_requested.connect(lambda _name: self.show_equations())
         params = _scrolling(self.panel)
         self.info_scroll = _scrolling(None)
         split = QtWidgets.QSplitter(QtCore.Qt.Vertical)
@@ -299,6 +305,40 @@ class MainWindow(QtWidgets.QMainWindow):
         actions = help_menu.actions()
         help_menu.insertAction(actions[-1] if actions else None, self.act_connect)
 
+    def _build_equation_dock(self):
+        """The equation editor (app/equation_dock.py): a tab beside the parameters, shown by
+        itself for the models whose equations are typed (custom_ode, custom_rd), and from
+        View → Equations (Ctrl+Shift+E) to start a system of your own from any model."""
+        self.equation_dock = EquationDock(self)
+        self._tab_with_parameters(self.equation_dock)
+        self._equations_auto = False  # shown by a model load (hidden again when a built-in model loads)
+        toggle = self.equation_dock.toggleViewAction()
+        toggle.setText("Equations")
+        toggle.setShortcut(QtGui.QKeySequence("Ctrl+Shift+E"))
+        toggle.setShortcutContext(QtCore.Qt.ApplicationShortcut)
+        toggle.setToolTip("Type your own ODE or reaction–diffusion system (Ctrl+Shift+E)")
+        toggle.triggered.connect(lambda on: setattr(self, "_equations_auto", False))
+        self.view_menu.addAction(toggle)
+        self.addAction(toggle)
+        self.equation_dock.apply_requested.connect(self.apply_equations)
+        self.model_loaded.connect(self._on_model_loaded_equations)
+
+    def show_equations(self) -> None:
+        """The equation editor in front, with the keyboard focus."""
+        self.equation_dock.show()
+        self.equation_dock.raise_()
+        self.equation_dock.editor.setFocus(QtCore.Qt.OtherFocusReason)
+
+    def _on_model_loaded_equations(self, name: str) -> None:
+        dock = self.equation_dock
+        dock.show_system(name, self.params.get("equations") if name in EQUATION_MODELS else None)
+        if name in EQUATION_MODELS and dock.isHidden():
+            dock.show()  # the equations are what a custom model is: their tab comes to the front
+            self._equations_auto = True
+        elif name not in EQUATION_MODELS and self._equations_auto:
+            dock.hide()
+            self._equations_auto = False
+
     def _build_statusbar(self):
         sb = self.statusBar()
         self.device_label = ElidedLabel("device: –")
@@ -320,6 +360,9 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _on_models(self, content: dict):
         self.models = content["models"]
+        # a typed system's parameters may not take its model's own names (dt, solver, grid, …)
+        self.equation_dock.reserved = {m: {p["name"] for p in self.models[m]["params"]}
+                                       for m in EQUATION_MODELS if m in self.models}
         self.model_combo.clear()
         for name, d in sorted(self.models.items()):
             self.model_combo.addItem(d.get("title", name), name)
@@ -364,6 +407,8 @@ class MainWindow(QtWidgets.QMainWindow):
             self._show_model_in_box(self.current["name"])
         if message.startswith("Cancelled:"):
             return  # superseded by a newer load (or cancelled with Esc): nothing to warn about
+        if name in EQUATION_MODELS:
+            self.equation_dock.show_refused(message)
         QtWidgets.QMessageBox.warning(self, "Model not loaded", f"{name}: {message}")
         self._refocus()  # after the dialog: keys go to the window's shortcuts
         if self.current is None and name != DEFAULT_MODEL and DEFAULT_MODEL in self.models:
@@ -380,7 +425,7 @@ class MainWindow(QtWidgets.QMainWindow):
         with self._applying_undo():
             self.seed_box.setValue(seed)
         self._show_model_in_box(d["name"])
-        self.panel.set_schema(d["params"])
+        self.panel.set_schema(self._panel_params(d))
         self.panel.set_values(self.params)
         self.panel.mark_pending([])
         self.pending = {}
@@ -680,6 +725,72 @@ class MainWindow(QtWidgets.QMainWindow):
         self.switch({"model": p.model, "params": dict(p.params), "seed": p.seed, "preset": p},
                     f"preset “{p.title or p.model}” as saved")
 
+    # ---- your own equations (app/equation_dock.py) ------------------------------------
+    def apply_equations(self, model: str, text: str, extra: dict | None = None) -> None:
+        """Run ``text`` as ``model`` (the equation dock's Apply), as one undo step: new
+        equations of the model running rebuild it in place (other settings and the values of
+        sliders whose declaration did not change are kept); otherwise the window switches to
+        ``model`` (``extra``: other parameters a "Start from" system brings)."""
+        if self.current is not None and self.current["name"] == model:
+            old = (self.params.get("equations", ""), self._declared_values())
+            self.set_equations(text, {}, extra, record=old)
+            return
+        state = {"model": model, "params": {**(extra or {}), "equations": text},
+                 "seed": self.seed_box.value(), "preset": None}
+        if not self.switch(state, f"your own {KINDS.get(model, model)}"):
+            self.equation_dock.check_now()  # the user kept the run: Apply is offered again
+
+    def _panel_params(self, d: dict) -> list:
+        """The parameters of declaration ``d`` in the panel's order: a typed system's own
+        sliders right under its equations (above the solver's settings), else as declared."""
+        if d["name"] not in EQUATION_MODELS:
+            return d["params"]
+        own = self.equation_dock.reserved.get(d["name"], set())
+        first = [p for p in d["params"] if p["name"] == "equations"]
+        return first + [p for p in d["params"] if p["name"] not in own] + \
+            [p for p in d["params"] if p["name"] in own and p["name"] != "equations"]
+
+    def _declared_values(self) -> dict:
+        """The values of the sliders the equations declare (not the model's own parameters)."""
+        own = self.equation_dock.reserved.get(self.current["name"], set()) if self.current else set()
+        return {k: v for k, v in {**self.params, **self._shown}.items() if k not in own and k != "equations"}
+
+    def set_equations(self, text: str, values: dict, extra: dict | None = None, record=None) -> None:
+        """New equations for the custom model running: set them, reset, then show the
+        parameters they declare (and ``values`` of them, as undo restores them). ``record``
+        (the old text and values): push the change on the undo stack once it runs."""
+        self._flush_timer.stop()
+        self._flush_params()
+        before = self.params.get("equations")
+
+        def refused(message: str) -> None:
+            self.equation_dock.show_refused(message)
+            self.statusBar().showMessage(f"equations not applied: {message}", 15000)
+            if before is not None:  # withdraw the refused text, which would wait for the next reset
+                self.engine.request("set_params", {"params": {"equations": before}}, None, lambda _m: None)
+
+        def reset(_reply) -> None:
+            self.engine.request("reset", {"seed": self.seed_box.value()},
+                                lambda c: self._on_equations_run(c, text, values, record), refused)
+
+        self.engine.request("set_params", {"params": {**(extra or {}), "equations": text}}, reset, refused)
+
+    def _on_equations_run(self, c: dict, text: str, values: dict, record) -> None:
+        self._on_reset_done(c)
+        if c["params"].get("equations") != text:
+            return
+        restore = {k: v for k, v in values.items() if k in self.params and self.params[k] != v}
+        if restore:  # undo: the sliders as they were
+            self.apply_params(restore)
+        if record is not None:
+            with self._applying_undo():
+                self.undo_stack.push(EquationChange(self, record[0], text, record[1], self._declared_values()))
+        names = [p["name"] for p in self.current["params"] if p["name"] not in
+                 self.equation_dock.reserved.get(self.current["name"], ())]
+        self.statusBar().showMessage("equations applied" + (f"; sliders: {', '.join(names)}" if names else ""),
+                                     10000)
+        self.set_running(True)
+
     def _refocus(self) -> None:
         """Keyboard focus back on the window after a dialog (shortcuts, not a box, get keys)."""
         self.activateWindow()
@@ -706,10 +817,13 @@ class MainWindow(QtWidgets.QMainWindow):
         self._show_pending(c.get("pending", {}))
 
     def _show_pending(self, pending: dict) -> None:
+        # a value set back to what the model has waits for nothing (new equations refused, then withdrawn)
+        pending = {k: v for k, v in pending.items() if self.params.get(k) != v}
         self.pending = dict(pending)
         self.panel.mark_pending(pending)
         self.pending_label.setText(
-            "Waiting for reset (R): " + ", ".join(f"{k} = {v}" for k, v in pending.items()) if pending else "")
+            "Waiting for reset (R): " + ", ".join(k if isinstance(v, str) and "\n" in v else f"{k} = {v}"
+                                                  for k, v in pending.items()) if pending else "")
 
     def _on_params_refused(self, message: str):
         self._params_answered()
@@ -744,6 +858,15 @@ class MainWindow(QtWidgets.QMainWindow):
         self._follow_after = time.monotonic() + FOLLOW_QUIET_S
         self.params = dict(c["params"])
         self.seed = c.get("seed", self.seed)
+        d = c.get("describe")
+        if d is not None and self.current is not None and d.get("params") != self.current.get("params"):
+            # new equations: the reply declares this instance's own parameters (the new sliders)
+            self.current = d
+            self.panel.set_schema(self._panel_params(d))
+            self.panel.set_values(self.params)
+            self._shown = dict(self.params)
+        if self.current is not None and self.current["name"] in EQUATION_MODELS:
+            self.equation_dock.show_system(self.current["name"], self.params.get("equations"))
         self.panel.mark_pending([])
         self.pending = {}
         self.pending_label.clear()
@@ -930,8 +1053,9 @@ class MainWindow(QtWidgets.QMainWindow):
         self._presets_menu_items = items
 
     def open_preset_dialog(self):
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Open preset", str(user_presets_dir()),
-                                                        "Presets (*.toml)")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Open preset", str(user_presets_dir()),
+            "Presets and XPPAUT files (*.toml *.ode);;Presets (*.toml);;XPPAUT .ode files (*.ode)")
         self._refocus()  # after the dialog: keys go to the window's shortcuts
         if path:
             self.load_preset_file(path)

@@ -1,5 +1,5 @@
 """Undo and redo for the live run (Qt's QUndoStack): parameter changes (a slider drag is
-one step), painting strokes, seeds, and model or preset switches.
+one step), painting strokes, seeds, model or preset switches, and new equations.
 
 Each command acts through the window's small interface (``apply_params``,
 ``restore_fields``, ``switch_to``, ``set_seed``), so the commands hold values, not
@@ -118,3 +118,19 @@ class Switch(_Applied):
 
     def undo(self):
         self.window.switch_to(self.old)
+
+
+class EquationChange(_Applied):
+    """New equations of a custom model (the equation dock's Apply): undo runs the previous
+    text again with the slider values it had; redo the new text with the values it had."""
+
+    def __init__(self, window, old_text: str, new_text: str, old_values: dict, new_values: dict):
+        super().__init__("equations")
+        self.window = window
+        self.old, self.new = (old_text, dict(old_values)), (new_text, dict(new_values))
+
+    def apply_new(self):
+        self.window.set_equations(*self.new)
+
+    def undo(self):
+        self.window.set_equations(*self.old)

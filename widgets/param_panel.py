@@ -1,8 +1,10 @@
 """Parameter panel built from declared parameters (JSON dicts from the engine).
 
 Each numeric parameter gets a slider and a spin box kept in step; choices get a
-combo box and booleans a check box. Tooltips come from the declared help text;
-structural parameters (applied on reset) are marked with ⟳.
+combo box and booleans a check box. A text parameter (a custom model's equations) is
+edited elsewhere (the window's Equations dock): its row is a button that asks for it
+(``text_requested``). Tooltips come from the declared help text; structural
+parameters (applied on reset) are marked with ⟳.
 
 Sliders of parameters that span decades move logarithmically: those declared
 ``log``, and floats whose range reaches 1000 times their default (a diffusion
@@ -208,9 +210,12 @@ class ParamPanel(QtWidgets.QWidget):
     -------
     value_changed(name, value)
         The user changed a parameter (not emitted by :meth:`set_values`).
+    text_requested(name)
+        The user asked to edit a text parameter (its row's button).
     """
 
     value_changed = QtCore.Signal(str, object)
+    text_requested = QtCore.Signal(str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -270,6 +275,10 @@ class ParamPanel(QtWidgets.QWidget):
             combo.setCurrentText(spec["default"])
             combo.currentTextChanged.connect(lambda v, n=name: self.value_changed.emit(n, v))
             return combo
+        if kind == "text":  # several lines of text: edited in a dock of their own, not in a row
+            button = _TextButton(f"Edit the {name}…")
+            button.clicked.connect(lambda _checked=False, n=name: self.text_requested.emit(n))
+            return button
         check = QtWidgets.QCheckBox()
         check.setChecked(bool(spec["default"]))
         check.toggled.connect(lambda v, n=name: self.value_changed.emit(n, bool(v)))
@@ -279,7 +288,7 @@ class ParamPanel(QtWidgets.QWidget):
         """Show ``values`` without emitting ``value_changed``."""
         for name, v in values.items():
             ed = self.editors.get(name)
-            if ed is None:
+            if ed is None or isinstance(ed, _TextButton):
                 continue
             ed.blockSignals(True)
             try:
@@ -296,6 +305,8 @@ class ParamPanel(QtWidgets.QWidget):
     def values(self) -> dict:
         out = {}
         for name, ed in self.editors.items():
+            if isinstance(ed, _TextButton):
+                continue  # not held here
             if isinstance(ed, _NumberRow):
                 out[name] = ed.value()
             elif isinstance(ed, QtWidgets.QComboBox):
@@ -309,6 +320,10 @@ class ParamPanel(QtWidgets.QWidget):
         names = set(names)
         for name, label in self.labels.items():
             label.setStyleSheet("color: #d08000; font-weight: bold;" if name in names else "")
+
+
+class _TextButton(QtWidgets.QPushButton):
+    """The row of a text parameter: a button that asks for its editor."""
 
 
 def _allowed(spec: dict) -> str:
