@@ -179,6 +179,23 @@ class CustomOde(OdeSystem):
     def _lienard(self) -> bool:
         return False
 
+    # ---- a forced system (the text uses t): its drive's period is not known -----------
+    def _drive_period(self) -> float | None:
+        return None
+
+    def _period(self) -> float:
+        """A forced system returns to a Poincaré-section point without being periodic unless
+        it is in phase with its drive, whose period a typed text does not declare: no period."""
+        if self.spec.uses_time:
+            return float("nan")
+        return super()._period()
+
+    def _orbit_text(self) -> str:
+        if self.spec.uses_time:
+            return ("forced (the equations use t): periods from the Poincaré section are not measured, "
+                    "as the drive's period is not declared")
+        return super()._orbit_text()
+
     # ---- what the built-in model shows, for any dimension ---------------------------
     def observables(self):
         out = super().observables()

@@ -311,7 +311,7 @@ class ReactionDiffusion(Model):
                 f"(diffusion exact; its reaction limit here is dt = {etd:.3g})")
 
     def _check_interval(self, ratio: float) -> int:
-        return max(next(k for bound, k in CHECK_INTERVALS if ratio < bound), self._cheap_gap())
+        return max(next((k for bound, k in CHECK_INTERVALS if ratio < bound), CHECK_INTERVALS[-1][1]), self._cheap_gap())
 
     def _accept_state(self, step: int, time_now: float) -> None:
         """Check the current state; on success it becomes the restore point."""
@@ -419,6 +419,9 @@ class ReactionDiffusion(Model):
         self._nyquist: tuple | None = None  # (edits, per-field Nyquist power) at the last check
         self._check_cost = self._step_cost = 0.0
         rep = self.stability()
+        if not math.isfinite(rep.ratio):  # the reaction overflows at the initial state (exp(1000), …)
+            raise ValueError(f"{self.name}: the reaction or its Jacobian is not finite at the initial state, so "
+                             f"no step size is stable; start from smaller values (init, seed) or change the reaction")
         if rep.ratio > 1.0 + 1e-9:
             raise ValueError(f"{self.name}: the initial state is too stiff for this step: {self._instability_text(rep)}")
         self._stability = rep
