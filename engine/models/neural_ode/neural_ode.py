@@ -225,6 +225,16 @@ class NeuralODE(Model):
             raise ValueError(f"neural_ode: parameter 'window' is {p['window']}; allowed 2..{p['samples']} "
                              f"(the samples per trajectory)")
 
+    @classmethod
+    def estimate_bytes(cls, p) -> int:
+        """Peak memory of a reset and its first training steps (engine budget): the
+        autograd graph of a batch of windows through the MLP (about 48 bytes per batch ×
+        window × width × depth, measured), the data (64 bytes a sample), plus 96 MiB
+        (the solvers, the true portrait, torch's autograd). ``batch`` and ``window`` are
+        live: raising them later grows the graph unchecked by the guard."""
+        graph = 48 * p["batch"] * p["window"] * p["width"] * p["depth"]
+        return graph + 64 * p["trajectories"] * p["samples"] + (96 << 20)
+
     def _reset(self) -> None:
         self._check(self.p)
         self.sys = SYSTEMS[self.p["target"]]
