@@ -197,10 +197,10 @@ class NeuralOperatorRace(Model):
     def estimate_bytes(cls, p) -> int:
         """Peak memory of a reset and its first steps (engine budget): the shipped
         checkpoint, its spectral layers on the race grid and the solver racing it,
-        measured 21 MiB for Burgers and 49 MiB for Navier–Stokes at twice the training
-        grid; 24 MiB plus 8 MiB × resolution² (the 2-D grid) is taken."""
+        measured 21 MiB for Burgers, 29/33/49 MiB for Navier–Stokes at resolution
+        0.5/1/2; 24 MiB, and for Navier–Stokes 32 MiB plus 8 MiB × resolution², is taken."""
         two_d = p["system"] == "navier_stokes"
-        return (24 << 20) + (int((8 << 20) * p["resolution"] ** 2) if two_d else 0)
+        return (32 << 20) + int((8 << 20) * p["resolution"] ** 2) if two_d else 24 << 20
 
     def _reset(self) -> None:
         system = self.p["system"]
