@@ -174,19 +174,54 @@ class Hopfield(Model):
 
     @classmethod
     def estimate_bytes(cls, p) -> int:
-        """Peak memory of a reset, for the engine's budget: the patterns (an int8 draw and its
-        float32 copy), dilution masks, noisy examples, the explicit N×N couplings when
-        needed, the projector's Gram matrix, the replicas."""
+        """Peak memory of a reset and its first sweeps, for the engine's budget (bytes).
+
+        S = P·N pattern entries, E = rows·N entries of the stored vectors (rows = P, or
+        P·M noisy examples). Phases, each with what stays alive:
+
+        * patterns: an int8 draw and its float32 copy (5S); diluted, a float mask and
+          the masked copy (13S);
+        * examples: the float patterns, a bool draw, two float copies and η (4S + 10E);
+        * overlaps (P < N): ξ and the (N, P) transposed copy (8E), the int8 rows of the
+          compiled kernel (E), then a float64 copy for its exact counts (8E): 4S + 13E
+          beside ξ with the compiled sequential kernel, 4S + 9E otherwise (float
+          temporaries of the diagonal and the integer check);
+        * projector: B = C⁻¹Ξ and its transpose beside Ξ (4S + 16E) and the (rows × rows)
+          float64 pseudo-inverse (56 rows²);
+        * explicit couplings (synaptic dilution, or rows ≥ N): the N×N float32 product and
+          its scaled copy (8N²), with dilution its random draw, masks and masked copies
+          (12N²);
+        * dense p ≥ 3: Xᵀ, its square and a temporary (12E);
+        * replicas R: states, thresholds, float64 copies and (R, P) counts (16RN + 16RP).
+
+        The sum is multiplied by 1.7: glibc keeps freed mid-size arrays (0.1–32 MiB) in
+        its heap, which measured up to 1.5× the live bytes at N = 10 000; plus the fixed
+        cost of loading the compiled kernel (128 MiB with numba, else 16 MiB).
+        Measured against this estimate: tests/test_memory_estimates.py."""
         n = p["neurons"]
         count = max(1, int(round(p["load"] * n)))
         rows = count * max(1, p["examples"])
-        need = 5 * count * n + (9 * count * n if p["pattern_dilution"] > 0 else 0)
-        need += 13 * rows * n if p["examples"] else 0
-        if p["synaptic_dilution"] > 0 or rows >= n:
-            need += 15 * n * n
-        if p["learning_rule"] == "projector":
-            need += 24 * rows * rows + 8 * rows * n
-        return need + 16 * p["replicas"] * n + (64 << 20)
+        s, e = count * n, rows * n
+        pairwise = p["interaction_order"] == 2
+        explicit = pairwise and (p["synaptic_dilution"] > 0 or rows >= n)
+        projector = pairwise and p["learning_rule"] == "projector"
+        compiled = pairwise and not explicit and not projector and p["update"] == "sequential"
+        phases = [13 * s if p["pattern_dilution"] > 0 else 5 * s]
+        held = 4 * s
+        if p["examples"]:
+            phases.append(4 * s + 10 * e)
+            held += 4 * e
+        if projector:
+            held += 8 * e + 56 * rows * rows
+        if not pairwise:
+            phases.append(held + 12 * e)
+        elif explicit:
+            phases.append(held + (12 if p["synaptic_dilution"] > 0 else 8) * n * n)
+        else:
+            phases.append(held + (13 if compiled else 9) * e)
+        reps = p["replicas"]
+        need = max(phases) + 16 * reps * n + 16 * reps * count
+        return int(1.7 * need) + ((128 if compiled else 16) << 20)
 
     @classmethod
     def theory_lines(cls, x, y, params, x_range, y_range=None) -> list[dict]:

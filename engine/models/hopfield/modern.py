@@ -112,8 +112,9 @@ class ModernHopfield(Model):
 
     @classmethod
     def estimate_bytes(cls, p) -> int:
-        """Peak memory of a reset (engine budget): four float64 copies of the (d, P) patterns."""
-        return 32 * p["neurons"] * p["patterns"] + (64 << 20)
+        """Peak memory of a reset (engine budget): four float64 copies of the (d, P)
+        patterns and a temporary (36 bytes an entry, measured), plus 16 MiB."""
+        return 36 * p["neurons"] * p["patterns"] + (16 << 20)
 
     def _reset(self) -> None:
         d, count = self.p["neurons"], self.p["patterns"]

@@ -200,6 +200,17 @@ class ContinuousHopfield(Model):
         return count
 
     # ---- lifecycle ------------------------------------------------------------
+    @classmethod
+    def estimate_bytes(cls, p) -> int:
+        """Peak memory of a reset (engine budget): the int8 pattern pool (random
+        patterns: enough rows for the largest live load, within POOL_ENTRIES), the
+        float64 patterns of this load, ×1.2, plus 12 MiB. A live raise of ``load``
+        later adds 8 bytes per new pattern entry, unchecked by the guard."""
+        n = p["neurons"]
+        count = max(1, int(round(p["load"] * n)))
+        pool = max(1, min(math.ceil(LOAD_MAX * n), POOL_ENTRIES // n)) if p["pattern_source"] == "random" else count
+        return int(1.2 * (pool * n + 8 * count * n)) + (12 << 20)
+
     def _reset(self) -> None:
         n = self.p["neurons"]
         self.pool = self._pattern_pool(n)

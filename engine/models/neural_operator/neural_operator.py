@@ -193,6 +193,15 @@ class NeuralOperatorRace(Model):
                              f"`attractor-lab train-operator --system {system} --out {ck.shipped_dir() / key}`")
         return shipped[key]
 
+    @classmethod
+    def estimate_bytes(cls, p) -> int:
+        """Peak memory of a reset and its first steps (engine budget): the shipped
+        checkpoint, its spectral layers on the race grid and the solver racing it,
+        measured 21 MiB for Burgers, 29/33/49 MiB for Navier–Stokes at resolution
+        0.5/1/2; 24 MiB, and for Navier–Stokes 32 MiB plus 8 MiB × resolution², is taken."""
+        two_d = p["system"] == "navier_stokes"
+        return (32 << 20) + int((8 << 20) * p["resolution"] ** 2) if two_d else 24 << 20
+
     def _reset(self) -> None:
         system = self.p["system"]
         if self.p["initial"] not in INITIALS[system]:

@@ -20,6 +20,7 @@ from attractor_lab.engine.params import Param
 @register
 class FitzHughNagumo(ReactionDiffusion):
     name = "fitzhugh_nagumo"
+    memory_per_cell = 150  # measured (estimate_bytes)
     title = "FitzHugh–Nagumo"
     description = "Excitable medium of the nerve-pulse model: target waves and rotating spirals."
     equations = "∂u/∂t = Du ∇²u + u − u³/3 − v\n∂v/∂t = Dv ∇²v + ε (u + a − b v)"

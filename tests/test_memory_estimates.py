@@ -1,0 +1,137 @@
+"""Each model's memory estimate (``Model.estimate_bytes``, the engine's memory guard)
+bounds what a run of it really takes: estimate ≥ measured peak, and ≤ 2× it, at two
+sizes per registered model.
+
+Measured peak: a fresh Python process imports torch and the engine (every model
+module registered), runs a tiny torch product, and reads its high-water mark of
+resident memory (``VmHWM`` in /proc/self/status): the baseline. It then builds the
+model on the CPU (the reset), steps it, and does what the engine does for a frame
+(observables, texts, every ``state()`` array copied to numpy), twice; the peak is
+the high-water mark at the end less the baseline. Compiled kernels (numba) are
+compiled once, in a warm-up process, before any measurement, so that the cached
+code is loaded as in a running installation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+PROBE = r"""
+import json, sys
+
+def hwm():
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM")
+
+import numpy as np
+import torch
+import attractor_lab.engine
+from attractor_lab.engine import models
+models.names()  # registers every model module
+torch.ones(64, 64) @ torch.ones(64, 64)
+base = hwm()
+name, params, steps = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
+cls = models.get(name)
+full = {p.name: p.default for p in cls.params}
+full.update(params)
+estimate = int(cls.estimate_bytes(full))
+if sys.argv[4:] == ["estimate"]:
+    print(json.dumps({"estimate": estimate}))
+    sys.exit(0)
+m = cls(device="cpu", seed=1, **params)
+m.display_mode = True
+for _ in range(2):
+    m.step(steps)
+    m.observables()
+    m.texts()
+    m.numpy_state()
+print(json.dumps({"estimate": estimate, "base": base, "peak": hwm() - base}))
+"""
+
+
+def measure(name: str, params: dict, steps: int = 2, only_estimate: bool = False) -> dict:
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    args = [sys.executable, "-c", PROBE, name, json.dumps(params), str(steps)] + (["estimate"] if only_estimate else [])
+    out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+#: two sizes per registered model (large enough that the model's own memory stands
+#: out of the noise where the model can be that large), and Hopfield's other paths
+CASES = [
+    ("hopfield", {"neurons": 7000}), ("hopfield", {"neurons": 20000}),
+    ("hopfield", {"neurons": 20000, "update": "parallel"}),
+    ("hopfield", {"neurons": 3000, "synaptic_dilution": 0.3}),
+    ("hopfield", {"neurons": 10000, "learning_rule": "projector"}),
+    ("modern_hopfield", {}), ("modern_hopfield", {"neurons": 20000, "patterns": 200, "pattern_source": "random"}),
+    ("continuous_hopfield", {}), ("continuous_hopfield", {"neurons": 8000}),
+    ("rate_network", {}), ("rate_network", {"neurons": 4000}),
+    ("ode_system", {}), ("ode_system", {"trajectories": 64}),
+    ("neural_ode", {}), ("neural_ode", {"width": 256, "depth": 4, "samples": 10000, "trajectories": 16}),
+    ("burgers", {"grid": 4096}), ("burgers", {"grid": 16384}),
+    ("navier_stokes", {"grid": 256}), ("navier_stokes", {"grid": 512}),
+    ("neural_operator", {}), ("neural_operator", {"system": "navier_stokes", "resolution": 2.0}),
+] + [(rd, {"grid": g}) for rd in ("barkley", "brusselator", "fitzhugh_nagumo", "gray_scott", "lambda_omega",
+                                  "schnakenberg") for g in (512, 1024)]
+
+
+def test_cases_cover_every_model_at_two_sizes():
+    from attractor_lab.engine import models
+
+    for name in models.names():
+        assert sum(case[0] == name for case in CASES) >= 2, f"{name}: measured at fewer than two sizes"
+
+
+@pytest.fixture(scope="module")
+def measured():
+    """Every case measured once (about 2–4 minutes of subprocesses on 2 cores)."""
+    # compile (or load) the numba kernels once, so that no measurement pays for compiling
+    for name, params in (("hopfield", {"neurons": 400}), ("rate_network", {"neurons": 50})):
+        measure(name, params, steps=1)
+    with ThreadPoolExecutor(2) as pool:  # memory, not time, is measured: two at once is fine
+        results = list(pool.map(lambda case: measure(*case), CASES))
+    for (name, params), r in zip(CASES, results):  # the table of README's memory-guard paragraph (pytest -s)
+        print(f"{name} {json.dumps(params)}: estimate {r['estimate'] / 2**20:.0f} MiB, "
+              f"peak {r['peak'] / 2**20:.0f} MiB, ratio {r['estimate'] / max(r['peak'], 1):.2f}")
+    return dict(zip(range(len(CASES)), results))
+
+
+@pytest.mark.timeout(1500)
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{n}-{json.dumps(p, separators=(',', ':'))}"
+                                                          for n, p in CASES])
+def test_estimate_bounds_measured_peak(measured, index):
+    name, params = CASES[index]
+    r = measured[index]
+    mib = 2**20
+    what = f"{name} {params}: estimate {r['estimate'] / mib:.0f} MiB, measured peak {r['peak'] / mib:.0f} MiB"
+    assert r["estimate"] >= r["peak"], f"lets through: {what}"
+    assert r["estimate"] <= 2 * r["peak"], f"refuses wrongly: {what}"
+
+
+def test_issue_hopfield_is_refused_on_a_24_gib_machine():
+    """N = 190 000, α = 0.05 passed a 17.6 GiB budget with the old estimate (~15 GiB)
+    and needed ~28 GiB (issue 18)."""
+    from attractor_lab.engine.memory import MemoryBudget, MemoryBudgetExceeded, check_model_memory
+    from attractor_lab.engine.models import get
+
+    with pytest.raises(MemoryBudgetExceeded, match="needs about"):
+        check_model_memory(get("hopfield"), {"neurons": 190_000, "load": 0.05}, MemoryBudget(int(17.6 * 2**30)))
+
+
+if __name__ == "__main__":  # python tests/test_memory_estimates.py NAME '{"grid": 512}' [steps]
+    r = measure(sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else 2)
+    mib = 2**20
+    print(f"{sys.argv[1]} {sys.argv[2]}: estimate {r['estimate'] / mib:.0f} MiB, peak {r['peak'] / mib:.0f} MiB, "
+          f"ratio {r['estimate'] / max(r['peak'], 1):.2f}, base {r['base'] / mib:.0f} MiB")
