@@ -1316,25 +1316,16 @@ def _scrolling(widget, narrow: bool = False) -> QtWidgets.QScrollArea:
 
 
 def preset_titles(paths) -> list[tuple[Path, str, str, bool]]:
-    """(path, model, title, the user's own?) of preset files, read as plain TOML (no
-    validation: the menu shows them; loading one checks it). Unreadable files are left out."""
-    import tomllib
-
-    from attractor_lab.engine.presets import MAX_PRESET_BYTES, user_presets_dir
+    """(path, model, title, the user's own?) of preset files (TOML or .ode), read without
+    validation (the menu shows them; loading one checks it). Unreadable files are left out."""
+    from attractor_lab.engine.presets import preset_header, user_presets_dir
 
     mine = user_presets_dir()
     out = []
     for path in paths:
-        try:
-            if path.stat().st_size > MAX_PRESET_BYTES:
-                continue
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError, RecursionError):
-            continue
-        model = data.get("model") if isinstance(data.get("model"), str) else "?"
-        title = data.get("title") if isinstance(data.get("title"), str) and data.get("title") else \
-            path.stem.replace("_", " ")
-        out.append((path, model, title, path.parent == mine))
+        header = preset_header(path)
+        if header is not None:
+            out.append((path, header[0], header[1], path.parent == mine))
     return out
 
 

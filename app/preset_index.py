@@ -7,11 +7,10 @@ preset browser show, leaving out files that cannot be read.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from attractor_lab.engine.presets import MAX_PRESET_BYTES, list_presets, user_presets_dir
+from attractor_lab.engine.presets import list_presets, preset_header, user_presets_dir
 
 
 @dataclass(frozen=True)
@@ -40,16 +39,10 @@ class PresetEntry:
 
 def read_entry(path: Path, mine_folder: Path | None = None) -> PresetEntry | None:
     """The entry of one preset file, or None when it cannot be read."""
-    try:
-        if path.stat().st_size > MAX_PRESET_BYTES:
-            return None
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError):
+    header = preset_header(path)
+    if header is None:
         return None
-    model = data.get("model") if isinstance(data.get("model"), str) else "?"
-    title = data.get("title") if isinstance(data.get("title"), str) and data.get("title") else \
-        path.stem.replace("_", " ")
-    description = data.get("description") if isinstance(data.get("description"), str) else ""
+    model, title, description = header
     mine_folder = user_presets_dir() if mine_folder is None else mine_folder
     return PresetEntry(path, model, title, description, path.parent == mine_folder)
 

@@ -511,9 +511,34 @@ def find_preset(name: str | os.PathLike) -> Path:
 
 
 def list_presets() -> list[Path]:
-    """Shipped presets, then the user's, sorted by name."""
+    """Shipped presets, then the user's, sorted by name; XPPAUT ``.ode`` files with them
+    (the shipped ones in ``ode/``)."""
     out = []
     for folder in (shipped_presets_dir(), user_presets_dir()):
         if folder.is_dir():
             out.extend(sorted(folder.glob("*.toml")))
+            odes = folder.glob("ode/*.ode") if folder == shipped_presets_dir() else folder.glob("*.ode")
+            out.extend(sorted(odes))
     return out
+
+
+def preset_header(path: Path) -> tuple[str, str, str] | None:
+    """(model, title, description) of a preset file, read without validation (what menus and
+    the browser show; loading checks the rest); None when it cannot be read. A ``.ode`` file is
+    a ``custom_ode`` preset titled by its first comment line (as :func:`preset_from_ode`)."""
+    try:
+        if path.stat().st_size > MAX_PRESET_BYTES:
+            return None
+        text = path.read_text(encoding="utf-8")
+        if path.suffix.lower() == ".ode":
+            first = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+            title = first.lstrip("#").strip() if first.startswith("#") else ""
+            return "custom_ode", (title or path.stem.replace("_", " "))[:200], f"XPPAUT file {path.name}"
+        data = tomllib.loads(text)
+    except (OSError, ValueError, RecursionError):
+        return None
+    model = data.get("model") if isinstance(data.get("model"), str) else "?"
+    title = data.get("title") if isinstance(data.get("title"), str) and data.get("title") else \
+        path.stem.replace("_", " ")
+    description = data.get("description") if isinstance(data.get("description"), str) else ""
+    return model, title, description

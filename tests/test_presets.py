@@ -93,3 +93,16 @@ def test_run_refuses_a_preset_whose_view_field_is_not_a_field(tmp_path, capsys):
     assert err.strip() == (f"attractor-lab run: {path}: key 'view.field': 'nope' is not a field of gray_scott; "
                            "expected one of 'v', 'u'")
     assert not (tmp_path / "t.npz").exists()
+
+
+def test_shipped_ode_files_are_listed_with_their_titles():
+    """The Presets menu and the browser list the shipped XPPAUT files beside the TOML presets,
+    titled by their first comment line, as custom_ode presets (what loading them gives)."""
+    from attractor_lab.engine.presets import preset_header
+
+    odes = [p for p in list_presets() if p.suffix == ".ode"]
+    assert {p.name for p in odes} >= {"fitzhugh_nagumo.ode", "morris_lecar.ode", "lotka_volterra.ode"}
+    for path in odes:
+        model, title, _ = preset_header(path)
+        preset = load_preset(path)
+        assert model == preset.model == "custom_ode" and title == preset.title
