@@ -84,7 +84,9 @@ CASES = [
     ("navier_stokes", {"grid": 256}), ("navier_stokes", {"grid": 512}),
     ("neural_operator", {}), ("neural_operator", {"system": "navier_stokes", "resolution": 2.0}),
 ] + [(rd, {"grid": g}) for rd in ("barkley", "brusselator", "fitzhugh_nagumo", "gray_scott", "lambda_omega",
-                                  "schnakenberg") for g in (512, 1024)]
+                                  "schnakenberg", "custom_rd") for g in (512, 1024)] + [
+    ("custom_ode", {}), ("custom_ode", {"trajectories": 64}),
+]
 
 
 def test_cases_cover_every_model_at_two_sizes():
