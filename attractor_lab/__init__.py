@@ -7,7 +7,8 @@ The one importable name of the project::
     sim.step(500)
 
 The scripting API (``create``, ``list_models``, ``describe``, ``Simulation``)
-loads torch on first use; ``attractor_lab.engine.protocol``, ``.client`` and
+and the analyses (``al.analysis.continuation``, ``.orbit_diagram``, ``.basins``,
+``.nullclines``) load torch on first use; ``attractor_lab.engine.protocol``, ``.client`` and
 the window's modules (``attractor_lab.app``, ``attractor_lab.widgets``) do not.
 
 Layout: the repository keeps its folders ``engine/``, ``app/`` and ``widgets/``
@@ -37,8 +38,12 @@ def __getattr__(name):
         from attractor_lab.engine import api
 
         return getattr(api, name)
+    if name == "analysis":  # the dynamical-systems toolkit (its functions load torch on first use)
+        import importlib
+
+        return importlib.import_module("attractor_lab.engine.analysis")
     raise AttributeError(f"module 'attractor_lab' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API))
+    return sorted(list(globals()) + list(_API) + ["analysis"])

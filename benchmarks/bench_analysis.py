@@ -38,7 +38,7 @@ def main() -> int:
     import torch
     from scipy.integrate import solve_ivp
 
-    from attractor_lab.engine.analysis.continuation import continuation
+    from attractor_lab.engine.analysis.equilibria import continuation
     from attractor_lab.engine.analysis.fields import vector_field
     from attractor_lab.engine.analysis.orbit import orbit_diagram
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from attractor_lab.engine.analysis.basins import basins
+from attractor_lab.engine.analysis.attractors import basins
 
 DUFFING = """dx/dt = v
 dv/dt = -c*v + x - x^3

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import attractor_lab as al
-from attractor_lab.engine.analysis.continuation import continuation, switch_branch
+from attractor_lab.engine.analysis.equilibria import continuation, switch_branch
 
 BRUSSELATOR = """dx/dt = a - (b+1)*x + x^2*y
 dy/dt = b*x - x^2*y
