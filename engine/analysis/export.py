@@ -16,7 +16,7 @@ from attractor_lab.engine.files import write_atomically
 
 
 def save(result, path, meta: dict | None = None) -> Path:
-    """Save ``result`` (a Branch, OrbitDiagram, Basins or Nullclines) to ``path`` (.npz or .csv)."""
+    """Save ``result`` (a Branch, CycleBranch, OrbitDiagram, Basins or Nullclines) to ``path`` (.npz or .csv)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".npz", ".csv"):
@@ -32,6 +32,7 @@ def save(result, path, meta: dict | None = None) -> Path:
 
 def _csv(result, meta: dict) -> str:
     from attractor_lab.engine.analysis.attractors import Basins
+    from attractor_lab.engine.analysis.cycles import CycleBranch
     from attractor_lab.engine.analysis.equilibria import Branch
     from attractor_lab.engine.analysis.orbit import OrbitDiagram
     from attractor_lab.engine.analysis.phase_plane import Nullclines
@@ -49,6 +50,14 @@ def _csv(result, meta: dict) -> str:
                 *[f"eig{k}_re" for k in range(d)], *[f"eig{k}_im" for k in range(d)]]
         table = np.column_stack([result.params, result.states, result.stable, result.unstable_dims,
                                  result.eigenvalues.real, result.eigenvalues.imag])
+    elif isinstance(result, CycleBranch):
+        for kind, value in result.points:
+            out.write(f"# {kind} {result.param_name} = {value:.12g}\n")
+        d = result.states.shape[1]
+        head = [result.param_name, "period", *result.labels, *[f"amplitude_{n}" for n in result.labels], "stable",
+                *[f"multiplier{k}_abs" for k in range(d)]]
+        table = np.column_stack([result.params, result.periods, result.states, result.amplitudes, result.stable,
+                                 np.abs(result.multipliers)])
     elif isinstance(result, OrbitDiagram):
         head = [result.param_name, result.variable, "trajectory"]
         table = np.column_stack([result.point_param, result.point_value, result.point_trajectory])
