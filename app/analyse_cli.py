@@ -43,6 +43,9 @@ def _parser() -> CliParser:
     ap.add_argument("--direction", choices=("up", "down", "both"), default="both",
                     help="continuation: which way along the parameter from its start (default both)")
     ap.add_argument("--ds", type=float, default=0.01, help="continuation: first arclength step")
+    ap.add_argument("--cycles", action="store_true",
+                    help="continuation: also the periodic orbits born at each Hopf point (shooting), written "
+                         "beside OUT as OUT-STEM_cycles1.npz/.csv, …")
     ap.add_argument("--count", type=int, default=200, help="orbit: parameter values over the range")
     ap.add_argument("--trajectories", type=int, default=8, help="orbit: starts per parameter value")
     ap.add_argument("--variable", default="0", help="orbit: whose maxima are recorded (name or index)")
@@ -105,9 +108,17 @@ def cmd_analyse(argv) -> int:
         result = run(source, **params)
         meta = {"kind": args.kind, "source": args.source or args.equations, "set": " ".join(args.set)}
         path = save(result, args.out, meta)
+        print(f"attractor-lab analyse: {_summary(args.kind, result)}; wrote {path}")
+        if args.kind == "continuation" and args.cycles:
+            vf = analysis.vector_field(source, **params)
+            for k, hopf in enumerate(result.special("hopf"), 1):
+                cycles = analysis.cycles_from_hopf(vf, args.param, hopf, range=tuple(args.range))
+                out = path.with_name(f"{path.stem}_cycles{k}{path.suffix}")
+                save(cycles, out, {**meta, "hopf": hopf.param})
+                print(f"attractor-lab analyse: {cycles.params.size} cycles from the Hopf point at "
+                      f"{args.param} = {hopf.param:.8g} (period {cycles.periods[0]:.6g} at onset); wrote {out}")
     except (ValueError, OSError, KeyError) as exc:
         return _fail(str(exc))
-    print(f"attractor-lab analyse: {_summary(args.kind, result)}; wrote {path}")
     return 0
 
 

@@ -16,9 +16,12 @@ def test_continuation_csv_from_equations(tmp_path, capsys):
     eq = tmp_path / "brusselator.txt"
     eq.write_text(BRUSSELATOR)
     out = tmp_path / "b.csv"
-    assert main(["analyse", "continuation", "--equations", str(eq), "--param", "b", "--range", "0.5", "3",
-                 "--out", str(out)]) == 0
-    assert "hopf at b = 2" in capsys.readouterr().out
+    assert main(["analyse", "continuation", "--equations", str(eq), "--param", "b", "--range", "0.5", "2.2",
+                 "--cycles", "--out", str(out)]) == 0
+    said = capsys.readouterr().out
+    assert "hopf at b = 2" in said and "period 6.2832" in said
+    cycles = (tmp_path / "b_cycles1.csv").read_text().splitlines()
+    assert cycles[0].startswith("# kind: continuation") and len(cycles) > 8
     text = out.read_text()
     hopf = [line for line in text.splitlines() if line.startswith("# hopf b = ")]
     assert len(hopf) == 1 and abs(float(hopf[0].split()[4]) - 2.0) < 1e-6
@@ -27,6 +30,7 @@ def test_continuation_csv_from_equations(tmp_path, capsys):
     table = np.array([[float(v) for v in r.split(",")] for r in rows[1:]])
     assert head[:4] == ["b", "x", "y", "stable"] and table.shape[1] == len(head)
     np.testing.assert_array_equal(table[:, 3].astype(bool), table[:, 0] < 2.0)
+    assert table[:, 0].min() < 0.6 and table[:, 0].max() > 2.15
 
 
 def test_basins_and_orbit_npz(tmp_path):
