@@ -51,3 +51,24 @@ def test_range_and_errors(rossler):
 
 def test_distinct_values_merges_within_tolerance():
     np.testing.assert_allclose(distinct_values([1.0, 1.004, 2.0, 2.009, 5.0], 1e-2), [1.002, 2.0045, 5.0])
+
+
+def test_gpu_recorder_path_records_the_same_points():
+    """The recorder's sync-free path (taken on a GPU) keeps exactly what the CPU path keeps."""
+    import torch
+
+    from attractor_lab.engine.analysis.orbit import _Recorder
+
+    t = torch.linspace(0, 60, 3001, dtype=torch.float64)
+    series = torch.stack([torch.sin(t), torch.sin(2.1 * t) + 0.3 * torch.cos(5 * t), torch.sin(t) * 0], dim=1)
+    paths = series[:, :, None].repeat(1, 1, 2)  # (T, 3 trajectories, 2 components)
+    kept = []
+    for sync_free in (False, True):
+        rec = _Recorder(paths[0], 0, None, sync_free=sync_free)
+        for x in paths[1:]:
+            rec(x)
+        kept.append(rec.points())
+    np.testing.assert_array_equal(kept[0][0], kept[1][0])
+    np.testing.assert_array_equal(kept[0][1], kept[1][1])
+    assert np.sum(kept[0][0] == 0) == 10 and np.allclose(kept[0][1][kept[0][0] == 0], 1.0, atol=1e-6)
+    assert np.sum(kept[0][0] == 2) == 0  # a flat series has no maxima

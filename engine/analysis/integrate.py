@@ -40,7 +40,7 @@ def integrate(vf: VectorField, x: torch.Tensor, p: dict, dt: float, steps: int,
         x = rk4_step(vf.f, x, p, dt)
         if n % 16 == 15 or n == steps - 1:
             bad = ~(x.abs() < bound).all(-1)
-            if bool(bad.any()):
+            if x.is_cuda or bool(bad.any()):  # (a GPU is never made to wait for the host)
                 x = torch.where(bad[:, None], torch.full_like(x, float("nan")), x)
         if on_step is not None:
             on_step(x)

@@ -143,8 +143,9 @@ def orbit_diagram(source, param: str, values=None, *, range: tuple | None = None
 class _Recorder:
     """Local maxima of component k (or upward crossings of a section) as the batch advances."""
 
-    def __init__(self, x: torch.Tensor, k: int, cross):
+    def __init__(self, x: torch.Tensor, k: int, cross, sync_free: bool | None = None):
         self.k, self.cross = k, cross
+        self.sync_free = x.is_cuda if sync_free is None else sync_free
         n = x.shape[0]
         self.buf = torch.full((n, MAX_POINTS), math.nan, dtype=x.dtype, device=x.device)
         self.count = torch.zeros(n, dtype=torch.int64, device=x.device)
@@ -174,10 +175,17 @@ class _Recorder:
 
     def _store(self, hit: torch.Tensor, value: torch.Tensor) -> None:
         hit = hit & (self.count < MAX_POINTS)
-        idx = torch.nonzero(hit).squeeze(1)
-        if idx.numel():
-            self.buf[idx, self.count[idx]] = value[idx]
-            self.count[idx] += 1
+        if not self.sync_free:  # on the CPU: only the rows with a new point (fewer operations)
+            idx = torch.nonzero(hit).squeeze(1)
+            if idx.numel():
+                self.buf[idx, self.count[idx]] = value[idx]
+                self.count[idx] += 1
+            return
+        # on a GPU, no host sync: every row writes its slot, those without a new point what was there
+        slot = self.count.clamp(max=MAX_POINTS - 1)
+        old = self.buf[self.rows, slot]
+        self.buf[self.rows, slot] = torch.where(hit, value, old)
+        self.count += hit.to(self.count.dtype)
 
     def points(self) -> tuple[np.ndarray, np.ndarray]:
         buf = self.buf.cpu().numpy()
