@@ -110,3 +110,38 @@ def test_branch_arrays_round_trip(tmp_path):
     back = np.load(tmp_path / "b.npz")
     assert list(back["point_kind"]) == ["hopf"] and math.isclose(float(back["point_param"][0]), 2.0, abs_tol=1e-6)
     assert back["states"].shape == (back["param"].size, 2)
+
+
+def test_rate_network_quiet_state_loses_stability_where_theory_says():
+    """dx/dt = −x + g J tanh x: x = 0 loses stability at g = 1/Re μ, μ the rightmost eigenvalue of J
+    (a Hopf point with frequency g Im μ when μ is complex, a branch point when it is real)."""
+    sim = al.create("rate_network", device="cpu", neurons=60, g=0.5, dtype="float64")
+    mu = np.linalg.eigvals(sim.model.J.numpy())
+    top = mu[np.argmax(mu.real)]
+    branch = continuation(sim, "g", np.zeros(60), range=(0.5, 1.5), ds=0.05)
+    first = branch.points[0]
+    assert abs(first.param - 1.0 / top.real) < 1e-6
+    if abs(top.imag) > 1e-9:
+        assert first.kind == "hopf" and abs(first.frequency - first.param * abs(top.imag)) < 1e-6
+    else:
+        assert first.kind == "branch"
+    np.testing.assert_array_equal(branch.stable, branch.params < first.param)
+    # every later special point is another eigenvalue of g J crossing 1: g = 1/Re μ_k
+    for p in branch.points:
+        assert np.min(np.abs(1.0 / mu.real[mu.real > 0] - p.param)) < 1e-6
+
+
+def test_continuous_hopfield_paramagnet_bifurcates_at_the_top_eigenvalue():
+    """dx/dt = −x + W tanh(x/T): x = 0 is stable for T > λ_max(W), a pitchfork there, and one more
+    at each of W's other eigenvalues (three patterns: three; two of them closer than a step)."""
+    sim = al.create("continuous_hopfield", device="cpu", neurons=64, load=0.05, temperature=2.0)
+    xi = sim.model.xi.numpy()
+    lam = np.sort(np.linalg.eigvalsh(xi.T @ xi / xi.shape[1]))[::-1][:xi.shape[0]]
+    top = lam[0]
+    branch = continuation(sim, "temperature", np.zeros(64), range=(0.3, 2.0), direction=-1, ds=0.05)
+    points = branch.special("branch")
+    np.testing.assert_allclose([p.param for p in points], lam, atol=1e-6)
+    bp = points[0]
+    assert abs(bp.param - top) < 1e-6 and not branch.special("hopf")
+    np.testing.assert_array_equal(branch.stable, branch.params > bp.param)
+    np.testing.assert_array_equal(branch.unstable_dims, (branch.params[:, None] < lam).sum(1))

@@ -20,10 +20,12 @@ branch point (pitchfork, transcritical)
     det [[f_x, f_λ], [τᵀ]], the augmented Jacobian: it changes sign at a
     simple branch point and not at a fold.
 Hopf
-    the bialternate test ∏_{i<j} (μ_i + μ_j) over the eigenvalues μ of f_x,
-    zero when a complex pair crosses the imaginary axis (computed over the
-    eight eigenvalues nearest the axis in larger systems). A zero with a real
-    pair μ, −μ instead (a neutral saddle) is discarded.
+    the number of complex pairs of f_x with Re μ > 0: where it changes, the
+    crossing is located by bisection on the arclength (a count needs no
+    continuity, so it works for networks of hundreds of units whatever order
+    the eigenvalues come in) and kept when a pair sits on the imaginary axis
+    there (a pair that turns real instead, near a Bogdanov–Takens point, is not
+    a Hopf point).
 
 :func:`switch_branch` continues the other branch through a branch point (the
 second null vector of [f_x | f_λ] there).
@@ -43,8 +45,8 @@ from attractor_lab.engine.analysis.fields import VectorField, vector_field
 #: Newton's tolerance on the correction (relative to 1 + |y|) and on |f|
 NEWTON_TOL = 1e-11
 NEWTON_ITERATIONS = 12
-#: eigenvalues used by the Hopf test in large systems (those nearest the imaginary axis)
-HOPF_EIGENVALUES = 8
+#: bisection steps that locate a Hopf point (the arclength bracket halves each time)
+HOPF_BISECTIONS = 60
 
 
 @dataclass
@@ -187,10 +189,10 @@ def _tangent(jac: np.ndarray, previous: np.ndarray) -> np.ndarray:
     return t if t @ previous >= 0 else -t
 
 
-def _hopf_test(eig: np.ndarray) -> float:
-    mu = eig if eig.size <= HOPF_EIGENVALUES else eig[np.argsort(np.abs(eig.real))[:HOPF_EIGENVALUES]]
-    i, j = np.triu_indices(mu.size, 1)
-    return float(np.prod(mu[i] + mu[j]).real)
+def _unstable_pairs(eig: np.ndarray) -> int:
+    """How many complex pairs have Re μ > 0 (each pair counted once, by its Im μ > 0 member)."""
+    scale = max(1.0, float(np.abs(eig).max()))
+    return int(((eig.imag > 1e-8 * scale) & (eig.real > 0)).sum())
 
 
 class _Point:
@@ -205,7 +207,7 @@ class _Point:
         self.tests = {
             "fold": float(self.tangent[d]),
             "branch": float(np.linalg.det(np.vstack([jac, self.tangent]))),
-            "hopf": _hopf_test(self.eig),
+            "hopf": _unstable_pairs(self.eig),
         }
 
 
@@ -298,10 +300,10 @@ def continuation(source, param: str, start=None, *, range: tuple | None = None, 
         if y_new is None:
             break
         point = _Point(problem, y_new, prev.tangent)
-        if point.tangent @ prev.tangent < 0.5:  # a turn too sharp to trust: a smaller step
-            if h / 2 >= ds_min:
-                h /= 2.0
-                continue
+        # a turn too sharp to trust, or two eigenvalue crossings in one step: a smaller step
+        if (point.tangent @ prev.tangent < 0.5 or _several_crossings(prev, point)) and h / 2 >= ds_min:
+            h /= 2.0
+            continue
         points.append(point)
         specials += _locate(problem, prev, point, h, len(points) - 2)
         if its <= 3:
@@ -317,17 +319,23 @@ def continuation(source, param: str, start=None, *, range: tuple | None = None, 
 def _locate(problem: _Problem, a: _Point, b: _Point, h: float, index: int) -> list:
     """Special points between ``a`` and ``b`` (a step ``h`` apart along ``a``'s tangent)."""
     found = []
-    for kind in ("fold", "branch", "hopf"):
+    cache = {}
+
+    def on_branch(s):
+        if s not in cache:
+            y, _ = _newton(problem, a.y + s * a.tangent, a.tangent, a.y, s)
+            cache[s] = None if y is None else _Point(problem, y, a.tangent)
+        return cache[s]
+
+    if a.tests["hopf"] != b.tests["hopf"]:
+        p = _bisect_hopf(on_branch, a, h)
+        special = None if p is None else _classify("hopf", p, index)
+        if special is not None:
+            found.append(special)
+    for kind in ("fold", "branch"):
         ta, tb = a.tests[kind], b.tests[kind]
         if not (ta * tb < 0):
             continue
-        cache = {}
-
-        def on_branch(s):
-            if s not in cache:
-                y, _ = _newton(problem, a.y + s * a.tangent, a.tangent, a.y, s)
-                cache[s] = None if y is None else _Point(problem, y, a.tangent)
-            return cache[s]
 
         def test(s):
             if s == 0.0:
@@ -351,15 +359,42 @@ def _locate(problem: _Problem, a: _Point, b: _Point, h: float, index: int) -> li
     return found
 
 
+def _several_crossings(a: _Point, b: _Point) -> bool:
+    """Whether more than one eigenvalue (or pair) crossed the imaginary axis between ``a`` and ``b``
+    (two crossings in one step would cancel in the test functions' signs)."""
+    total = int((b.eig.real > 0).sum()) - int((a.eig.real > 0).sum())
+    pairs = b.tests["hopf"] - a.tests["hopf"]
+    return abs(total) > 2 or (abs(total) == 2 and pairs == 0)
+
+
+def _bisect_hopf(on_branch, a: _Point, h: float):
+    """The point where the number of unstable complex pairs changes, by bisection on the arclength
+    from ``a`` (a count needs no continuity: any system size, any eigenvalue order)."""
+    lo, hi, best = 0.0, h, None
+    for _ in range(HOPF_BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        p = on_branch(mid)
+        if p is None:
+            return None
+        if p.tests["hopf"] == a.tests["hopf"]:
+            lo = mid
+        else:
+            hi = mid
+        best = p
+        if hi - lo <= 1e-13 * max(1.0, h):
+            break
+    return best
+
+
 def _classify(kind: str, p: _Point, index: int) -> SpecialPoint | None:
     d = p.eig.size
     state, lam = p.y[:d].copy(), float(p.y[d])
     if kind == "hopf":
         scale = max(1.0, float(np.abs(p.eig).max()))
-        near = np.abs(p.eig.real) < 1e-6 * scale
+        near = np.abs(p.eig.real) < 1e-7 * scale
         imag = np.abs(p.eig.imag) > 1e-8 * scale
         if not (near & imag).any():
-            return None  # a neutral saddle (real pair ±μ), not a Hopf point
+            return None  # no pair on the imaginary axis (a pair turned real): not a Hopf point
         freq = float(np.abs(p.eig[near & imag].imag).min())
         return SpecialPoint("hopf", lam, state, p.eig, index, freq, p.tangent)
     return SpecialPoint(kind, lam, state, p.eig, index, math.nan, p.tangent)

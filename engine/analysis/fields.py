@@ -143,6 +143,11 @@ def _from_model(model, params: dict) -> VectorField:
         window = tuple(float(v) for v in sys.window(model.sp)) if sys is not None else None
         return VectorField(learned, {}, labels, None, start, window, tuple(getattr(sys, "plane", (0, 1))),
                            f"{model.name} (learned field)")
+    name = getattr(model, "name", "")
+    if name == "rate_network":
+        return vector_field(_rate_network(model), **params)
+    if name == "continuous_hopfield":
+        return vector_field(_continuous_hopfield(model), **params)
     sys = getattr(model, "sys", None)
     if sys is not None and hasattr(model, "sp"):  # ode_system, custom_ode
         if not sys.autonomous(model.sp):
@@ -160,4 +165,55 @@ def _from_model(model, params: dict) -> VectorField:
                          tuple(sys.plane), f"{model.name} ({sys.title})")
         return vector_field(vf, **params)
     raise ValueError(f"{getattr(model, 'name', model)!r}: no vector field to analyse; the analyses take "
-                     f"ode_system, custom_ode, neural_ode (its learned field) or a VectorField")
+                     f"ode_system, custom_ode, neural_ode (its learned field), rate_network, "
+                     f"continuous_hopfield or a VectorField")
+
+
+def _units(n: int) -> tuple:
+    return tuple(f"x{k}" for k in range(n))
+
+
+def _rate_network(model) -> VectorField:
+    """dx/dt = −x + g J tanh(x), the network's deterministic part (noise left out), in float64."""
+    coupling = model.J.detach().to("cpu", torch.float64)
+
+    def f(x, p):
+        return -x + _col(p["g"], x) * (torch.tanh(x) @ coupling.T)
+
+    def jac(x, p):
+        sech2 = 1.0 - torch.tanh(x) ** 2
+        eye = torch.eye(x.shape[-1], dtype=x.dtype)
+        gain = _col(p["g"], x)
+        gain = gain.unsqueeze(-1) if isinstance(gain, torch.Tensor) else gain
+        return -eye + gain * coupling * sech2[..., None, :]
+
+    n = coupling.shape[0]
+    start = model.y[0].detach().to("cpu", torch.float64).numpy()
+    return VectorField(f, {"g": float(model.p["g"])}, _units(n), jac, start, None, (0, 1),
+                       "rate_network (dx/dt = −x + g J tanh x, no noise)")
+
+
+def _continuous_hopfield(model) -> VectorField:
+    """dx/dt = −x + Ξᵀ Ξ tanh(x / T) / N, in float64, with the temperature T as its parameter."""
+    xi = model.xi.detach().to("cpu", torch.float64)
+    n = xi.shape[1]
+    weights = xi.T @ xi / n
+
+    def f(x, p):
+        return -x + torch.tanh(x / _col(p["temperature"], x)) @ weights.T
+
+    def jac(x, p):
+        temp = _col(p["temperature"], x)
+        sech2 = (1.0 - torch.tanh(x / temp) ** 2) / temp
+        return -torch.eye(n, dtype=x.dtype) + weights * sech2[..., None, :]
+
+    start = model.x.detach().to("cpu", torch.float64).numpy()
+    return VectorField(f, {"temperature": float(model.p["temperature"])}, _units(n), jac, start, None, (0, 1),
+                       "continuous_hopfield (dx/dt = −x + Ξᵀ Ξ tanh(x/T) / N)")
+
+
+def _col(value, x: torch.Tensor):
+    """A parameter (float or a tensor with one value per trajectory) shaped to scale rows of ``x``."""
+    if isinstance(value, torch.Tensor) and value.ndim >= 1:
+        return value.reshape(value.shape + (1,) * (x.ndim - value.ndim))
+    return value
