@@ -145,3 +145,20 @@ def test_continuous_hopfield_paramagnet_bifurcates_at_the_top_eigenvalue():
     assert abs(bp.param - top) < 1e-6 and not branch.special("hopf")
     np.testing.assert_array_equal(branch.stable, branch.params > bp.param)
     np.testing.assert_array_equal(branch.unstable_dims, (branch.params[:, None] < lam).sum(1))
+
+
+def test_progress_reports_and_cancels():
+    sim = al.create("custom_ode", equations=BRUSSELATOR)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def progress(points, b):
+        seen.append((points, b))
+        if points >= 5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        continuation(sim, "b", [1.0, 1.0], range=(0.5, 3.0), progress=progress)
+    assert [p for p, _ in seen] == [2, 3, 4, 5] and all(b > 1.0 for _, b in seen)

@@ -213,7 +213,7 @@ class _Point:
 
 def continuation(source, param: str, start=None, *, range: tuple | None = None, ds: float = 0.01,
                  ds_max: float = 0.2, ds_min: float = 1e-7, max_points: int = 2000, direction: int = 1,
-                 tangent=None, **params) -> Branch:
+                 tangent=None, progress=None, **params) -> Branch:
     """Continue a branch of equilibria of ``source`` in parameter ``param``.
 
     Parameters
@@ -237,6 +237,8 @@ def continuation(source, param: str, start=None, *, range: tuple | None = None, 
         (the rows then run from the decreasing end to the increasing one).
     tangent : array (d + 1,), optional
         The first direction in (x, λ) instead of ``direction`` (branch switching).
+    progress : callable, optional
+        ``progress(points, param)`` after each new point (raise inside it to cancel).
     **params
         Other parameter values of the field.
 
@@ -247,7 +249,7 @@ def continuation(source, param: str, start=None, *, range: tuple | None = None, 
     """
     vf = vector_field(source, **params)
     if direction == "both":
-        kw = dict(range=range, ds=ds, ds_max=ds_max, ds_min=ds_min, max_points=max_points)
+        kw = dict(range=range, ds=ds, ds_max=ds_max, ds_min=ds_min, max_points=max_points, progress=progress)
         down = continuation(vf, param, start, direction=-1, **kw)
         up = continuation(vf, param, start, direction=1, **kw)
         m = down.params.size
@@ -306,6 +308,8 @@ def continuation(source, param: str, start=None, *, range: tuple | None = None, 
             continue
         points.append(point)
         specials += _locate(problem, prev, point, h, len(points) - 2)
+        if progress is not None:
+            progress(len(points), float(point.y[d]))
         if its <= 3:
             h = min(h * 1.5, ds_max)
         lam = y_new[d]
