@@ -114,7 +114,7 @@ def _from_name(name: str, params: dict) -> VectorField:
     from attractor_lab.engine import api, models
 
     if name in models.names():
-        # model-level parameters (system, equations, …) go to create; the system's own are overrides after
+        # every parameter goes to create (system=…, equations=…, and the system's own values)
         sim = api.create(name, device="cpu", **params)
         return _from_model(sim.model, {})
     from attractor_lab.engine.presets import find_preset, load_preset
