@@ -7,6 +7,7 @@
     attractor-lab engine --connection-file FILE [--ip ADDR]        start an engine (e.g. on a GPU box)
     attractor-lab train-operator --system S --out DIR              train a Fourier neural operator
     attractor-lab sweep new|run|show …                             parameter sweeps on Dask (app/sweep_cli.py)
+    attractor-lab analyse continuation|orbit|basins|nullclines SRC dynamical-systems analysis (app/analyse_cli.py)
     attractor-lab presets [--paths]                                shipped and user presets by model
     attractor-lab thumbnails [PRESET …]                            render preset thumbnails (cached)
     attractor-lab install-desktop [--uninstall]                    menu entry, icons, AppStream metadata
@@ -62,6 +63,7 @@ def _commands() -> dict:
         "gui": cmd_gui,
         "train-operator": cmd_train_operator,
         "sweep": cmd_sweep,
+        "analyse": cmd_analyse,
         "presets": desktop_cli.cmd_presets,
         "thumbnails": desktop_cli.cmd_thumbnails,
         "install-desktop": desktop_cli.cmd_install_desktop,
@@ -72,6 +74,12 @@ def cmd_sweep(argv) -> int:
     from attractor_lab.app.sweep_cli import cmd_sweep as sweep_main
 
     return sweep_main(argv)
+
+
+def cmd_analyse(argv) -> int:
+    from attractor_lab.app.analyse_cli import cmd_analyse as analyse_main
+
+    return analyse_main(argv)
 
 
 def cmd_engine(argv) -> int:

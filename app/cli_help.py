@@ -44,6 +44,13 @@ EXAMPLES: dict[str, str] = {
     "attractor-lab sweep show": """\
   attractor-lab sweep show pd.zarr
   attractor-lab sweep show pd.zarr --output m --png pd.png""",
+    "attractor-lab analyse": """\
+  attractor-lab analyse continuation ode_system --set system=lorenz --param rho --range 0 30 --start 0 0 0 \\
+      --out lorenz.csv                           equilibria: stability, folds, Hopf and branch points
+  attractor-lab analyse orbit custom_rossler --param c --range 2 6 --count 400 --variable x --out o.npz
+  attractor-lab analyse basins ode_system --set system=duffing --set forcing=0 --set damping=0.25 \\
+      --box -2 2 -2 2 --out basins.npz         attractors found, their basins and fractions
+  attractor-lab analyse nullclines --equations vdp.txt --out n.csv   your own equations""",
     "attractor-lab thumbnails": """\
   attractor-lab thumbnails                       render what the cache lacks (shipped and user presets)
   attractor-lab thumbnails my.toml --force       one preset, rendered again

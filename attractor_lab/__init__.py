@@ -9,7 +9,9 @@ The one importable name of the project::
     sim = al.connect()          # or: the engine of the window you are watching
 
 The scripting API (``create``, ``list_models``, ``describe``, ``Simulation``)
-loads torch on first use; ``connect`` (engine/remote.py) does not; ``attractor_lab.engine.protocol``, ``.client`` and
+and the analyses (``al.analysis.continuation``, ``.orbit_diagram``, ``.basins``,
+``.nullclines``) load torch on first use; ``connect`` (engine/remote.py),
+``attractor_lab.engine.protocol``, ``.client`` and
 the window's modules (``attractor_lab.app``, ``attractor_lab.widgets``) do not.
 
 Layout: the repository keeps its folders ``engine/``, ``app/`` and ``widgets/``
@@ -44,8 +46,12 @@ def __getattr__(name):
         from attractor_lab.engine import remote
 
         return getattr(remote, name)
+    if name == "analysis":  # the dynamical-systems toolkit (its functions load torch on first use)
+        import importlib
+
+        return importlib.import_module("attractor_lab.engine.analysis")
     raise AttributeError(f"module 'attractor_lab' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(list(globals()) + list(_API) + list(_REMOTE))
+    return sorted(list(globals()) + list(_API) + list(_REMOTE) + ["analysis"])

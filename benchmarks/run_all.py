@@ -8,7 +8,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 for script in ("bench_rd.py", "bench_hopfield.py", "bench_ode_solvers.py", "bench_rate_network.py", "bench_neural_ode.py",
-               "bench_pde_solvers.py", "bench_operator.py", "bench_sweep.py", "bench_sweep_fused.py", "bench_gui.py", "bench_views.py"):
+               "bench_pde_solvers.py", "bench_operator.py", "bench_sweep.py", "bench_sweep_fused.py", "bench_analysis.py",
+               "bench_gui.py", "bench_views.py"):
     print(f"\n=== {script}", flush=True)
     env = {**os.environ}
     if script in ("bench_gui.py", "bench_views.py"):
