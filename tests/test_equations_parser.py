@@ -7,6 +7,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from attractor_lab.engine.equations import EquationError, check, parse_ode, parse_rd, parse_xpp
@@ -67,9 +68,9 @@ def test_derivatives_of_every_function_agree_with_finite_differences():
     from attractor_lab.engine.equations.tree import FUNCTIONS
 
     for name, nargs in FUNCTIONS.items():
-        if name in ("heav", "sign", "floor", "ceil", "mod"):
+        if name in ("heav", "sign", "floor", "ceil", "flr", "mod"):
             continue
-        args = "(x)" if nargs == 1 else "(x, 0.3)"
+        args = {1: "(x)", 2: "(x, 0.3)", 3: "(x > 0, x^3, 0.3)"}[nargs]
         spec = parse_ode(f"dx/dt = {name}{args}\ndy/dt = 0")
         d = derivative(spec.rhs[0], "x")
         from attractor_lab.engine.equations.torchgen import compile_tree
@@ -220,3 +221,41 @@ def test_helper_expansion_bombs_are_refused():
         err = check("\n".join(lines + [f"dx/dt = {last}", "dy/dt = 0"]))
         # refused at the first helper that passes the limit, never expanded to 2^39 operations
         assert err is not None and "expands to more than 20000 operations" in str(err)
+
+
+def test_xpp_names_are_case_insensitive_as_in_xppaut(tmp_path):
+    """XPPAUT reads V and v as one name: a published file mixing them loads, runs, and keeps
+    its comment (the title) as written."""
+    import attractor_lab as al
+    from attractor_lab.engine.presets import load_preset
+
+    path = tmp_path / "mixed.ode"
+    path.write_text("# A Mixed-Case Oscillator\nV' = W\nw' = -v - A*W\npar A=0.1\nInit V=1\ndone\n")
+    preset = load_preset(path)
+    assert preset.title == "A Mixed-Case Oscillator"
+    spec = parse_xpp(path.read_text())
+    assert spec.variables == ("V", "W") and spec.init == (1.0, 0.0)  # as first spelled
+    sim = al.create(preset.model, device="cpu", **preset.params)
+    sim.step(5)
+    assert np.isfinite(sim.observables()["var_V"])
+
+
+def test_xpp_if_then_else_is_a_true_select_with_its_own_derivative():
+    """if(c)then(a)else(b): the branch not taken may be infinite (1/x at x = 0) without
+    spoiling the value, and the exact Jacobian is the taken branch's."""
+    import torch
+
+    from attractor_lab.engine.equations import torchgen
+    from attractor_lab.engine.equations.tree import derivative
+
+    spec = parse_xpp("x' = if(x>0)then(1/x)else(-x^2)\ny' = flr(y) + X\ndone\n")
+    f = torchgen.vector_field(spec.variables, spec.rhs)
+    x = torch.tensor([[0.0, 1.5], [2.0, -0.5], [-3.0, 0.0]], dtype=torch.float64)
+    out = f(torch.tensor(0.0), x, {})
+    assert torch.equal(out[:, 0], torch.tensor([-0.0, 0.5, -9.0], dtype=torch.float64))
+    assert torch.equal(out[:, 1], torch.tensor([1.0, 1.0, -3.0], dtype=torch.float64))
+    jac = torchgen.matrix_field(spec.variables, [[derivative(r, v) for v in spec.variables] for r in spec.rhs])
+    j = jac(torch.tensor(0.0), x, {})
+    assert torch.allclose(j[:, 0, 0], torch.tensor([0.0, -0.25, 6.0], dtype=torch.float64))  # -2x | -1/x²
+    with pytest.raises(EquationError, match="line 1, col .*followed by then"):
+        parse_xpp("x' = if(x>0)(1)\ny' = x\n")

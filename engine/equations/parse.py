@@ -245,11 +245,43 @@ def _check_power(n: Node, line: int, col: int) -> Node:
     return n
 
 
+def _balanced(s: str, i: int, line: int, col: int) -> int:
+    """The index just after the bracket that closes the one at ``s[i]`` (an ``(``)."""
+    depth = 0
+    for j in range(i, len(s)):
+        depth += {"(": 1, ")": -1}.get(s[j], 0)
+        if depth == 0:
+            return j + 1
+    raise EquationError(line, col + i, "a bracket '(' is never closed")
+
+
+_IF = re.compile(r"(?<![A-Za-z0-9_])if\s*\(")
+
+
+def _if_then_else(s: str, line: int, col: int) -> str:
+    """XPPAUT's ``if(c)then(a)else(b)`` → ``ifelse(c, a, b)`` (nested ones too)."""
+    while (m := _IF.search(s)) is not None:
+        parts, at = [], m.end() - 1
+        for word in ("then", "else", None):
+            end = _balanced(s, at, line, col)
+            parts.append(s[at + 1:end - 1])
+            if word is None:
+                break
+            rest = re.match(r"\s*" + word + r"\s*\(", s[end:])
+            if rest is None:
+                raise EquationError(line, col + m.start(), f"if(…) must be followed by {word}(…): "
+                                                           "write if(condition)then(value)else(value)")
+            at = end + rest.end() - 1
+        s = s[:m.start()] + "ifelse(" + ", ".join(parts) + ")" + s[end:]
+    return s
+
+
 def parse_expression(s: str, line: int, col: int, rd: bool = False) -> _Expr:
     """One expression at (line, col) (1-based col of its first character) into a tree."""
     _check_depth(s, line, col)
     if not s.strip():
         raise EquationError(line, col, "an expression is missing")
+    s = _if_then_else(s, line, col)
     text, cols = _caret_to_power(s)
     try:
         tree = ast.parse(text.strip(), mode="eval")
@@ -693,8 +725,50 @@ def parse_ode(text, *, xpp: bool = False) -> OdeSpec:
 
 
 def parse_xpp(text) -> OdeSpec:
-    """Parse an XPPAUT ``.ode`` file (its common subset; the rest is refused by name)."""
-    return parse_ode(text, xpp=True)
+    """Parse an XPPAUT ``.ode`` file (its common subset; the rest is refused by name).
+
+    Names are case-insensitive in XPPAUT (``V' = …`` and ``v`` are one variable): every
+    name is read as it is first spelled in the file, function names and the words of
+    ``if(…)then(…)else(…)`` in lower case; the spec's ``text`` is that normalised text."""
+    return parse_ode(_xpp_canonical(_decode(text)), xpp=True)
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DDT = re.compile(r"\bd([A-Za-z_][A-Za-z0-9_]*)(\s*/\s*)dt\b", re.IGNORECASE)
+
+
+def _xpp_canonical(text: str) -> str:
+    """Each name as first spelled (case-insensitively equal names are one); the statement
+    words are left as written (the reader ignores their case); comments kept."""
+    lines = [ln.split("#", 1) for ln in text.split("\n")]
+    first: dict[str, str] = {}
+
+    def names(code: str):
+        code = _DDT.sub(lambda m: " " + m.group(1) + m.group(2) + "dt", code)
+        for m in _IDENT.finditer(code):
+            yield m
+    for parts in lines:
+        for m in names(parts[0]):
+            first.setdefault(m.group(0).lower(), m.group(0))
+    lower_calls = set(FUNCTIONS) | {"if", "then", "else"}
+
+    def fix(code: str) -> str:
+        code = _DDT.sub(lambda m: "d" + first.get(m.group(1).lower(), m.group(1)) + m.group(2) + "dt", code)
+        lead = re.match(r"\s*([A-Za-z_][A-Za-z0-9_]*)(?=\s+[A-Za-z_])", code)  # "par a=1", "init x=0"
+        keep = lead.end() if lead and lead.group(1).lower() in KEYWORDS.keys() | UNSUPPORTED.keys() else 0
+        option = code.lstrip().startswith("@")
+
+        def one(m):
+            word, low, after = m.group(0), m.group(0).lower(), code[m.end():].lstrip()[:1]
+            if m.start() < keep or option and after == "=":
+                return word  # a statement word (read whatever its case), an @ option's name
+            if low == "t":
+                return "t"
+            if low in lower_calls and after == "(":
+                return low
+            return first.get(low, word)
+        return _IDENT.sub(one, code)
+    return "\n".join(fix(p[0]) + ("#" + p[1] if len(p) > 1 else "") for p in lines)
 
 
 def _xpp_options(c: _Collector, variables) -> dict:

@@ -77,6 +77,15 @@ def _mod(a, b):
     return _safe(lambda x, y: x - y * math.floor(x / y))(a, b)
 
 
+def _ifelse(c, a, b):
+    """a where c ≠ 0, else b — a true select: the branch not taken may be inf or nan."""
+    if not any(isinstance(v, torch.Tensor) for v in (c, a, b)):
+        return a if c != 0 else b
+    like = next(v for v in (c, a, b) if isinstance(v, torch.Tensor))
+    c, a, b = (v if isinstance(v, torch.Tensor) else torch.full_like(like, v) for v in (c, a, b))
+    return torch.where(c != 0, a, b)
+
+
 FUNCTIONS: dict[str, Callable] = {
     "exp": _unary(torch.exp, math.exp),
     "log": _unary(torch.log, math.log),
@@ -96,11 +105,13 @@ FUNCTIONS: dict[str, Callable] = {
     "cosh": _unary(torch.cosh, math.cosh),
     "tanh": _unary(torch.tanh, math.tanh),
     "floor": _unary(torch.floor, math.floor),
+    "flr": _unary(torch.floor, math.floor),
     "ceil": _unary(torch.ceil, math.ceil),
     "min": _binary_minmax(torch.minimum, min, "max"),
     "max": _binary_minmax(torch.maximum, max, "min"),
     "atan2": _atan2,
     "mod": _mod,
+    "ifelse": _ifelse,
 }
 _CMP = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
         "!=": operator.ne}
@@ -168,6 +179,9 @@ def compile_tree(n: Node) -> Callable[[Env], object]:
         if len(fs) == 1:
             (a,) = fs
             return lambda env: f(a(env))
+        if len(fs) == 3:
+            a, b, c = fs
+            return lambda env: f(a(env), b(env), c(env))
         a, b = fs
         return lambda env: f(a(env), b(env))
     raise ValueError(f"cannot compile node {k!r}")  # pragma: no cover - trees are whitelisted

@@ -18,6 +18,8 @@ FUNCTIONS = {
     "sin": 1, "cos": 1, "tan": 1, "asin": 1, "acos": 1, "atan": 1,
     "sinh": 1, "cosh": 1, "tanh": 1, "floor": 1, "ceil": 1,
     "min": 2, "max": 2, "atan2": 2, "pow": 2, "mod": 2,
+    "flr": 1,  # XPPAUT's floor
+    "ifelse": 3,  # ifelse(c, a, b): a where c ≠ 0, else b; XPPAUT's if(c)then(a)else(b) is written so
 }
 #: named constants every system may use (not parameters)
 BUILTIN_CONSTANTS = {"pi": math.pi, "e": math.e}
@@ -199,8 +201,10 @@ def _call_derivative(f: str, a: tuple, d: list) -> Node:
 
     u = a[0]
     du = d[0]
-    if f in ("heav", "sign", "floor", "ceil"):
+    if f in ("heav", "sign", "floor", "ceil", "flr"):
         return ZERO
+    if f == "ifelse":  # piecewise: the derivative of the branch taken (the condition's is 0 a.e.)
+        return call("ifelse", u, d[1], d[2])
     if f == "exp":
         return make("mul", call("exp", u), du)
     if f in ("log", "ln"):
