@@ -25,12 +25,28 @@ import pytest
 PROBE = r"""
 import json, sys
 
-def hwm():
+def status(key):
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmHWM")
+    raise RuntimeError("no " + key)
+
+def hwm():
+    return status("VmHWM")
+
+def reset_peak():
+    # The peak from here on: Linux resets VmHWM to the resident size on writing 5 to
+    # clear_refs (4.0+); the imports' transient peak would otherwise hide the model's first
+    # megabytes (measured peaks then varied 2x between runs). Without it: the import peak.
+    import gc
+    gc.collect()
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return status("VmRSS")
+    except OSError:
+        return hwm()
 
 import numpy as np
 import torch
@@ -38,7 +54,6 @@ import attractor_lab.engine
 from attractor_lab.engine import models
 models.names()  # registers every model module
 torch.ones(64, 64) @ torch.ones(64, 64)
-base = hwm()
 name, params, steps = sys.argv[1], json.loads(sys.argv[2]), int(sys.argv[3])
 cls = models.get(name)
 full = {p.name: p.default for p in cls.params}
@@ -47,6 +62,7 @@ estimate = int(cls.estimate_bytes(full))
 if sys.argv[4:] == ["estimate"]:
     print(json.dumps({"estimate": estimate}))
     sys.exit(0)
+base = reset_peak()
 m = cls(device="cpu", seed=1, **params)
 m.display_mode = True
 for _ in range(2):
@@ -62,6 +78,7 @@ def measure(name: str, params: dict, steps: int = 2, only_estimate: bool = False
     env = dict(os.environ)
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    env["ATTRACTOR_LAB_COMPILE"] = "0"  # eager kernels: a compile at load (a kernel compiled before) adds its own
     args = [sys.executable, "-c", PROBE, name, json.dumps(params), str(steps)] + (["estimate"] if only_estimate else [])
     out = subprocess.run(args, capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -98,12 +115,19 @@ def test_cases_cover_every_model_at_two_sizes():
 
 @pytest.fixture(scope="module")
 def measured():
-    """Every case measured once (about 2–4 minutes of subprocesses on 2 cores)."""
+    """Every case measured (reaction–diffusion twice), about 1.5 minutes of subprocesses on 2 cores."""
     # compile (or load) the numba kernels once, so that no measurement pays for compiling
     for name, params in (("hopfield", {"neurons": 400}), ("rate_network", {"neurons": 50})):
         measure(name, params, steps=1)
     with ThreadPoolExecutor(2) as pool:  # memory, not time, is measured: two at once is fine
         results = list(pool.map(lambda case: measure(*case), CASES))
+        # a grid's temporaries land in freed heap blocks or not (glibc's retention): the same
+        # reaction–diffusion case peaked 72–125 MiB at 1024². Its peak is the larger of two runs,
+        # the one the guard must bound
+        again = [k for k, (name, params) in enumerate(CASES) if "grid" in params and name not in ("burgers",
+                                                                                              "navier_stokes")]
+        for k, r in zip(again, pool.map(lambda k: measure(*CASES[k]), again)):
+            results[k] = max(results[k], r, key=lambda x: x["peak"])
     for (name, params), r in zip(CASES, results):  # the table of README's memory-guard paragraph (pytest -s)
         print(f"{name} {json.dumps(params)}: estimate {r['estimate'] / 2**20:.0f} MiB, "
               f"peak {r['peak'] / 2**20:.0f} MiB, ratio {r['estimate'] / max(r['peak'], 1):.2f}")

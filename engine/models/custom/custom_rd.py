@@ -58,7 +58,6 @@ class CustomRd(ReactionDiffusion):
     params = _base_params()
     views = rd_views("u", {"u": None, "v": None})
     default_cell = 1.0
-    memory_per_cell = 120  # measured (estimate_bytes; the default text: 57 B a cell + ~24 MiB at 512² and 1024²)
     pattern_field = "u"
 
     @classmethod

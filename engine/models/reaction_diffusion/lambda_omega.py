@@ -24,7 +24,7 @@ from attractor_lab.engine.params import Param
 @register
 class LambdaOmega(ReactionDiffusion):
     name = "lambda_omega"
-    memory_per_cell = 187  # measured (estimate_bytes): its reaction makes more temporaries
+    memory_per_cell = 187  # measured (estimate_bytes): its reaction makes more temporaries (peaks 112–192 MiB at 1024²)
     title = "λ–ω spirals"
     description = "Diffusively coupled limit-cycle oscillators: rotating spiral waves and plane waves."
     equations = ("∂u/∂t = Du ∇²u + λ(A) u − ω(A) v\n∂v/∂t = Dv ∇²v + ω(A) u + λ(A) v\n"
