@@ -386,6 +386,11 @@ class TimeSeriesView(PlotView):
         _log_modes(spec, self.plot)
         self.following = bool(spec.get("follow", True))
         item = self.plot.getPlotItem()
+        # a history is thousands of points on a few hundred pixels: pyqtgraph keeps each pixel
+        # column's extremes ('peak') of what is in view, so a spike still shows, and the paint
+        # (an antialiased path: most of the frame) costs by pixels, not by points
+        item.setDownsampling(auto=True, mode="peak")
+        item.setClipToView(True)
         if self.following:
             item.vb.sigRangeChangedManually.connect(self._stop_following)
             item.autoBtn.clicked.connect(self._resume_following)
