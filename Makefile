@@ -48,7 +48,7 @@ run: install
 	$(VENV)/bin/attractor-lab
 
 test: dev sysdeps
-	QT_QPA_PLATFORM=xcb ATTRACTOR_LAB_REQUIRE_XVFB=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal
+	QT_QPA_PLATFORM=xcb ATTRACTOR_LAB_REQUIRE_XVFB=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25
 
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"

@@ -375,7 +375,7 @@ class ReactionDiffusion(Model):
         return [{"name": "Turing boundary", "x": cx, "y": cy}] if cx.size else []
 
     #: bytes a cell at its measured peak (explicit scheme, float32): see estimate_bytes
-    memory_per_cell: ClassVar[int] = 150
+    memory_per_cell: ClassVar[int] = 170
 
     @classmethod
     def estimate_bytes(cls, p) -> int:
