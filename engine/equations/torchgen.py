@@ -195,16 +195,22 @@ def _as_tensor(value, like: torch.Tensor) -> torch.Tensor:
     return torch.full_like(like, value)
 
 
+def _env(index: tuple, t, x, p) -> dict:
+    """The names a tree reads: the parameters, ``t``, and each variable's column of ``x``."""
+    env = dict(p)
+    env["t"] = t
+    for i, name in index:
+        env[name] = x[..., i]
+    return env
+
+
 def vector_field(variables: tuple[str, ...], rhs: tuple[Node, ...]) -> Callable:
     """``field(t, x, p)`` → (..., d): dx/dt for states ``x`` (..., d) and parameter values ``p``."""
     fns = [compile_tree(r) for r in rhs]
     index = tuple(enumerate(variables))
 
     def field(t, x, p):
-        env = dict(p)
-        env["t"] = t
-        for i, name in index:
-            env[name] = x[..., i]
+        env = _env(index, t, x, p)
         like = x[..., 0]
         return torch.stack([_as_tensor(f(env), like) for f in fns], dim=-1)
     return field
@@ -216,10 +222,7 @@ def matrix_field(variables: tuple[str, ...], rows) -> Callable:
     index = tuple(enumerate(variables))
 
     def jacobian(t, x, p):
-        env = dict(p)
-        env["t"] = t
-        for i, name in index:
-            env[name] = x[..., i]
+        env = _env(index, t, x, p)
         like = x[..., 0]
         return torch.stack([torch.stack([_as_tensor(f(env), like) for f in row], dim=-1) for row in fns], dim=-2)
     return jacobian
@@ -231,10 +234,7 @@ def scalar_field(variables: tuple[str, ...], tree: Node) -> Callable:
     index = tuple(enumerate(variables))
 
     def g(t, x, p):
-        env = dict(p)
-        env["t"] = t
-        for i, name in index:
-            env[name] = x[..., i]
+        env = _env(index, t, x, p)
         return _as_tensor(f(env), x[..., 0])
     return g
 
