@@ -162,3 +162,55 @@ def test_following_levels_move_only_when_the_range_does(qtbot):
     assert len(sets) <= 3
     view.update_frame({"u": 3 * base}, {}, {}, 31.0)  # the range grew: followed at once
     assert tuple(view.bar.levels()) == pytest.approx(tuple(np.percentile(3 * base, [0.5, 99.5])))
+
+
+def test_fields_are_drawn_from_a_premultiplied_image_showing_the_same_cells(qtbot):
+    """An 8-bit indexed QImage is converted at the drawn size on every paint (~10 ms for a
+    256×128 raster on a 900×500 view); the view keeps a premultiplied copy per frame, and
+    what it shows is the colour map's colour of each cell."""
+    from PySide6 import QtGui
+
+    from attractor_lab.widgets.views import ImageView
+
+    view = ImageView({"kind": "image", "array": "f", "title": "field", "levels": [0.0, 1.0], "colormap": "viridis"})
+    qtbot.addWidget(view)
+    view.resize(600, 400)
+    view.show()
+    qtbot.waitExposed(view)
+    a = np.zeros((4, 6), np.float32)
+    a[1, 2] = 1.0
+    view.update_frame({"f": a}, {}, {}, 0.0)
+    view.image.render()
+    q = view.image.qimage
+    assert q.format() == QtGui.QImage.Format.Format_ARGB32_Premultiplied
+    assert (q.width(), q.height()) == (6, 4)
+    lut = view.image.getColorMap().getLookupTable(nPts=256)
+    hot, cold = QtGui.QColor(q.pixel(2, 1)), QtGui.QColor(q.pixel(0, 0))
+    assert (hot.red(), hot.green(), hot.blue()) == tuple(int(c) for c in lut[-1][:3])
+    assert (cold.red(), cold.green(), cold.blue()) == tuple(int(c) for c in lut[0][:3])
+
+
+def test_dense_series_keep_their_spikes_at_a_few_points_per_pixel(qtbot):
+    """Histories are drawn at ≤ ~2 points per pixel column ('peak': each column's extremes),
+    wide pens as segments (one antialiased polyline of 4000 points: Qt's slow path), and a
+    one-sample spike still shows."""
+    from PySide6 import QtWidgets
+
+    from attractor_lab.widgets.views import TimeSeriesView
+
+    view = TimeSeriesView({"kind": "timeseries", "observables": ["m"], "title": "m", "follow": False})
+    qtbot.addWidget(view)
+    view.resize(400, 250)
+    view.show()
+    qtbot.waitExposed(view)
+    n = 4000
+    for i in range(n):
+        view.update_frame({}, {"m": 5.0 if i == 2345 else 0.1 * np.sin(0.01 * i)}, {}, float(i))
+    view.plot.getViewBox().setXRange(0, n, padding=0)
+    QtWidgets.QApplication.processEvents()
+    curve = view.curves["m"]
+    x, y = curve.getData()
+    width = view.plot.getViewBox().width()
+    assert len(x) <= 2.5 * width + 4, (len(x), width)
+    assert np.nanmax(y) == 5.0
+    assert curve.curve.opts["segmentedLineMode"] == "on"
