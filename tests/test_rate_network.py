@@ -144,6 +144,12 @@ def test_state_arrays_and_views():
     assert np.isnan(state["rates"][:, 151:]).sum() == 0 and (state["rates"][:, 151:] == 0).all()
     t = state["trace_t"]
     assert np.nanmax(t) == pytest.approx(sim.time) and np.all(np.diff(t[:151]) > 0)
+    # the traces' axis: time before now, inside the view's fixed window
+    age = state["trace_age"]
+    assert np.nanmax(age) == pytest.approx(0.0, abs=1e-9)
+    np.testing.assert_allclose(age[:151], t[:151] - sim.time)
+    (xlim,) = [v["xlim"] for v in sim.model.views if v.get("title") == "Unit traces x_i(t)"]
+    assert xlim[0] <= np.nanmin(age) and xlim[1] == 0.0
     for view in sim.model.views:
         for key in ("array",):
             if key in view and view["kind"] != "text":

@@ -131,9 +131,12 @@ class RateNetwork(Model):
         {
             "kind": "lines",
             "title": "Unit traces x_i(t)",
-            "xlabel": "time",
+            # time before now on a fixed axis: a window sliding in absolute time moved (and laid out
+            # again) the time axis every frame, the view's largest cost after its curves
+            "xlabel": "time before now",
             "ylabel": "x",
-            "series": [{"x": "trace_t", "y": f"trace_{k}", "name": f"unit {k}"} for k in range(1, TRACE_UNITS + 1)],
+            "xlim": [-RASTER_SAMPLES * RASTER_INTERVAL, 0.0],
+            "series": [{"x": "trace_age", "y": f"trace_{k}", "name": f"unit {k}"} for k in range(1, TRACE_UNITS + 1)],
             "role": "secondary",
         },
         {"kind": "timeseries", "observables": ["lyapunov", "lyapunov_theory"], "title": "Running Lyapunov exponent",
@@ -437,6 +440,7 @@ class RateNetwork(Model):
             "x": self.y[0],
             "rates": raster,
             "trace_t": times,
+            "trace_age": times - self.time,
             **{f"trace_{k + 1}": traces[k] for k in range(TRACE_UNITS)},
             "pca_trajectory": self._pca_trajectory(),
             "theory_g": np.linspace(0.0, 1.0, 21),
