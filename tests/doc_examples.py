@@ -2,7 +2,9 @@
 
 Every fenced block must name its language. ``python`` blocks run in one namespace per page, in
 order (a page reads like a notebook: a later block may use an earlier block's names); ``sh``
-blocks run with bash (``-e``, ``pipefail``) with ``attractor-lab`` on ``PATH``. Both run in a
+blocks run with bash (``-e``, ``pipefail``) with ``attractor-lab`` on ``PATH`` (a block of
+nothing but ``attractor-lab`` commands other than ``sweep`` runs them in this process, through
+``attractor_lab.app.cli.main``: the same code, without importing torch once a line). Both run in a
 temporary folder per page that holds a link to the repository's ``presets/``, so the files an
 example writes (``t.npz``) stay there and a later block of the page can read them. Other
 languages (``text``, ``toml``, ``json``) are shown, not run.
@@ -195,7 +197,64 @@ def _run_python(block: Block, code: str, page: Page) -> None:
         os.chdir(old)
 
 
+#: subcommands run in the test's own process when a block holds only attractor-lab commands (torch
+#: is imported once, not once a line); `sweep` starts Dask clusters and always runs in a shell
+IN_PROCESS = {"presets", "models", "run", "movie", "analyse", "--version", "thumbnails"}
+
+
+def _commands(code: str) -> list[tuple[list[str], str | None]] | None:
+    """The block as (attractor-lab arguments, stdout file) per command, or None when it holds
+    anything else (pipes, other programs, variables): then bash runs it."""
+    import shlex
+
+    out = []
+    for line in code.replace("\\\n", " ").splitlines():
+        try:
+            words = shlex.split(line, comments=True)
+        except ValueError:
+            return None
+        if not words:
+            continue
+        target = None
+        if len(words) >= 2 and words[-2] == ">":
+            words, target = words[:-2], words[-1]
+        if words[0] != "attractor-lab" or len(words) < 2 or words[1] not in IN_PROCESS or \
+                any(c in line.split("#")[0] for c in "|&;$`<()") or any(w.startswith(">") for w in words):
+            return None
+        out.append((words[1:], target))
+    return out or None
+
+
+def _run_in_process(block: Block, commands, page: Page) -> None:
+    import contextlib
+    import io
+
+    from attractor_lab.app.cli import main
+
+    old = os.getcwd()
+    os.chdir(page.folder)
+    try:
+        for args, target in commands:
+            out, err = io.StringIO(), io.StringIO()
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:
+                    code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if target is not None:
+                Path(target).write_text(out.getvalue())
+            if code:
+                tail = "\n".join((out.getvalue() + err.getvalue()).strip().splitlines()[-25:])
+                raise DocExampleError(f"{block.where}: `attractor-lab {' '.join(args)}` exited with {code}:\n"
+                                      f"{textwrap.indent(tail, '    ')}")
+    finally:
+        os.chdir(old)
+
+
 def _run_sh(block: Block, code: str, page: Page, timeout: float) -> None:
+    commands = None if block.setup else _commands(code)
+    if commands is not None:
+        return _run_in_process(block, commands, page)
     env = dict(os.environ)
     env["PATH"] = f"{page.folder / '.bin'}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), *filter(None, [env.get("PYTHONPATH")])])

@@ -94,6 +94,14 @@ def test_a_broken_shell_example_fails_and_names_the_output(tmp_path):
         run_page_upto(page, blocks, 0)
 
 
+def test_a_broken_command_run_in_process_fails(tmp_path):
+    md, blocks, page = _page(tmp_path, "```sh\nattractor-lab models --json > models.json\n"
+                                       "attractor-lab run no_such_preset --steps 1 --out t.npz   # a typo\n```\n")
+    with pytest.raises(DocExampleError, match=r"`attractor-lab run no_such_preset --steps 1 --out t.npz` exited with"):
+        run_page_upto(page, blocks, 0)
+    assert (page.folder / "models.json").read_text().lstrip().startswith(("{", "["))
+
+
 def test_directives_reduce_skip_set_up_and_expect_errors(tmp_path):
     md, blocks, page = _page(tmp_path, """
 <!-- doc-test
