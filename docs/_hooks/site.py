@@ -118,8 +118,12 @@ def render_thumbnails(paths: list[Path]) -> dict[str, Path]:
     from attractor_lab.engine.thumbnail_cache import thumbnail_path
     from attractor_lab.engine.thumbnails import render_thumbnails as render
 
+    import warnings
+
     errors = []
-    render(paths, THUMBNAILS, budget_s=2.0, report=lambda e: errors.append(e) if "error" in e else None)
+    with warnings.catch_warnings():  # torch's deprecation notes are not the site's warnings
+        warnings.simplefilter("ignore", DeprecationWarning)
+        render(paths, THUMBNAILS, budget_s=2.0, report=lambda e: errors.append(e) if "error" in e else None)
     if errors:
         raise RuntimeError("thumbnails failed: " + "; ".join(f"{e['preset']}: {e['error']}" for e in errors))
     return {p.stem: thumbnail_path(p, THUMBNAILS) for p in paths}
