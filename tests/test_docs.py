@@ -57,3 +57,24 @@ def test_readme_is_a_front_page_whose_links_resolve():
         assert (ROOT / target).exists(), f"README links to {target}, which does not exist"
     for page in ("getting-started.md", "guide/window.md", "cli.md", "formats.md", "api.md", "protocol.md"):
         assert f"docs/{page}" in text
+
+
+def test_the_keyboard_shortcuts_table_matches_the_window_source():
+    """docs/guide/window.md lists exactly the keys the window's actions and shortcuts declare
+    (read from app/'s source: a new shortcut must be documented, a removed one removed)."""
+    declared = {"Ctrl+Z"}  # QKeySequence.Undo
+    for path in (ROOT / "app").glob("*.py"):
+        src = path.read_text()
+        declared |= set(re.findall(r'_action\(\s*"[^"]*",\s*"([^"]+)"', src))
+        declared |= set(re.findall(r'QKeySequence\("([^"]+)"\)', src))
+        declared |= {k for keys in re.findall(r'for keys in \(([^)]*)\)', src) for k in re.findall(r'"([^"]+)"', keys)}
+    page = (ROOT / "docs" / "guide" / "window.md").read_text()
+    section = page.split("## Keyboard shortcuts", 1)[1]
+    documented = set()
+    for row in re.findall(r"^\| ([^|]+) \|", section, re.M):
+        if row.strip() in ("keys", "---"):
+            continue
+        documented |= {k.strip() for k in row.split(",") if not k.strip()[:1].islower()}
+    documented.discard("---")
+    assert declared - {"Ctrl+Enter"} <= documented, f"shortcuts missing from the table: {sorted(declared - documented)}"
+    assert documented <= declared, f"documented keys the window does not declare: {sorted(documented - declared)}"
