@@ -88,9 +88,10 @@ class Block:
 
 
 def doc_files(root: Path = ROOT) -> list[Path]:
-    """README.md and every page under docs/ (not docs/incoming/, drafts the integrator folds in)."""
+    """README.md, every page under docs/ (not docs/incoming/, drafts the integrator folds in) and
+    benchmarks/README.md (the site includes it)."""
     pages = sorted(p for p in (root / "docs").rglob("*.md") if "incoming" not in p.relative_to(root / "docs").parts)
-    return [root / "README.md", *pages]
+    return [root / "README.md", *pages, root / "benchmarks" / "README.md"]
 
 
 def _directives(body: str, block: Block) -> None:

@@ -68,7 +68,7 @@ def test_the_inventory_of_examples(capsys):
         for b in skipped:
             print(f"  skip {b.where}: {b.skip}")
     assert all(b.skip.strip() for b in skipped)
-    assert len(skipped) * 3 < len(runnable), "most examples must run"
+    assert len(skipped) * 2 < len(runnable), "most examples must run"
     assert any(p.name == "README.md" for p in FILES) and len(FILES) > 10
 
 
