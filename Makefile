@@ -12,7 +12,7 @@ TORCH_SPEC ?= torch==2.13.0
 TEST_WORKERS ?= 2
 APT_PACKAGES := xvfb libxcb-icccm4 libxcb-keysyms1 libxcb-cursor0 libgl1 libegl1 libgl1-mesa-dri libxkbcommon-x11-0 libfontconfig1 libdbus-1-3
 
-.PHONY: run test install dev sysdeps bench clean screenshot bundle cli-reference install-desktop
+.PHONY: run test install dev sysdeps bench clean screenshot bundle cli-reference install-desktop docs
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ $(VENV)/.installed: $(PY) pyproject.toml
 
 $(VENV)/.dev-installed: $(VENV)/.installed
 	$(PY) -m pip install -e ".[dev,sweep]"
+	touch $@
+
+$(VENV)/.docs-installed: $(VENV)/.installed
+	$(PY) -m pip install -e ".[docs]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -50,6 +54,14 @@ run: install
 test: dev sysdeps
 	QT_QPA_PLATFORM=xcb ATTRACTOR_LAB_REQUIRE_XVFB=1 $(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=25
 
+# The documentation site (mkdocs.yml, docs/) into site/, offline, warnings as errors: broken links
+# or anchors, a docstring mkdocstrings cannot read. The gallery and the family pages' preset tables
+# are generated from presets/ at build time (docs/_hooks/site.py); thumbnails are rendered into
+# build/docs-thumbnails/ the first time (about 2 minutes on 2 cores), then reused.
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+	@echo "open site/index.html"
+
 bench: install
 	$(PY) -m pip install -q -e ".[bench]"
 	$(PY) benchmarks/run_all.py
@@ -70,9 +82,9 @@ contact-sheet: install
 	QT_QPA_PLATFORM=$${QT_QPA_PLATFORM:-offscreen} ATTRACTOR_LAB_3D=$${ATTRACTOR_LAB_3D:-off} \
 		$(PY) -m attractor_lab.app.contact_sheet --out $(CONTACT_SHEET) $(CONTACT_SHEET_ARGS)
 
-# The README's command reference, generated from the commands' --help (tests/test_packaging.py checks it).
+# The docs' command reference (docs/cli.md), generated from the commands' --help (tests/test_packaging.py checks it).
 cli-reference: install
-	$(PY) -m attractor_lab.app.cli_reference --write README.md
+	$(PY) -m attractor_lab.app.cli_reference --write docs/cli.md
 
 # Menu entry, icons and AppStream metadata for the current user (Linux desktops).
 install-desktop: install
@@ -87,4 +99,4 @@ bundle: install
 	@du -sh dist/attractor-lab | awk '{print "bundle size: " $$1 " (dist/attractor-lab)"}'
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache

@@ -2,7 +2,7 @@
 
 ``CliParser(prog="attractor-lab run", …)`` is an :class:`argparse.ArgumentParser`
 whose epilog is the examples listed here under its ``prog``; the help keeps
-their line breaks. The README's command reference is generated from these
+their line breaks. The docs' command reference (docs/cli.md) is generated from these
 helps (``python -m app.cli_reference``), so the two cannot drift.
 """
 

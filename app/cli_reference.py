@@ -1,11 +1,11 @@
-"""The README's command reference, generated from the commands' own ``--help``.
+"""The documentation's command reference (``docs/cli.md``), generated from the commands' own ``--help``.
 
-    python -m app.cli_reference                 print the section (Markdown)
-    python -m app.cli_reference --write README.md   replace it in the README (``make cli-reference``)
-    python -m app.cli_reference --check README.md   exit 1 when the README's copy differs
+    python -m attractor_lab.app.cli_reference                       print the section (Markdown)
+    python -m attractor_lab.app.cli_reference --write docs/cli.md   replace it in the page (``make cli-reference``)
+    python -m attractor_lab.app.cli_reference --check docs/cli.md   exit 1 when the page's copy differs
 
 The help is rendered at a fixed width (100 columns), so the text does not
-depend on the terminal. tests/test_packaging.py checks that the README matches.
+depend on the terminal. tests/test_packaging.py checks that docs/cli.md matches.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def reference() -> str:
     """The Markdown section, markers included."""
     parts = [BEGIN, ""]
     for argv in command_lines():
-        parts += [f"#### `{' '.join(['attractor-lab', *argv])}`", "", "```text", help_text(argv), "```", ""]
+        parts += [f"### `{' '.join(['attractor-lab', *argv])}`", "", "```text", help_text(argv), "```", ""]
     parts.append(END)
     return "\n".join(parts)
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         print(section)
         return 0
     if len(argv) != 2 or argv[0] not in ("--write", "--check"):
-        print("usage: python -m app.cli_reference [--write README.md | --check README.md]", file=sys.stderr)
+        print("usage: python -m attractor_lab.app.cli_reference [--write docs/cli.md | --check docs/cli.md]", file=sys.stderr)
         return 2
     path = Path(argv[1])
     text = path.read_text(encoding="utf-8")

@@ -4,7 +4,7 @@
 * An engine bound to any other address also encrypts and authenticates every
   connection with ZeroMQ's CURVE (keys in the connection file, a ZAP handler
   that admits only the client key written there), or refuses to start when
-  libzmq lacks CURVE; SSH tunnelling is the alternative (README).
+  libzmq lacks CURVE; SSH tunnelling is the alternative (docs/cli.md, "Remote engines and security").
 * An existing connection file is trusted only if it is the owner's, private and
   holds a long key; one that an engine still serves is refused, so a second
   engine never silently takes over the first one's file. A file taken over
@@ -239,4 +239,4 @@ def advertised_address(ip: str, advertise: str | None = None) -> str:
     raise ValueError(f"--ip {ip}: found no address of this machine that another machine could connect to (no "
                      f"network interface with a route, and its host name {name!r} resolves to loopback only); "
                      "pass --advertise ADDRESS (this machine's name or address as the clients see it), or bind "
-                     "127.0.0.1 and tunnel over SSH (README)")
+                     "127.0.0.1 and tunnel over SSH (docs/cli.md)")

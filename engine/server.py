@@ -132,7 +132,7 @@ class EngineServer(JobHandlers, RequestHandlers):
         use_curve = bool(curve) or not is_loopback(ip)
         if use_curve and not curve_available():
             raise ValueError(f"--ip {ip}: an engine reachable from the network must encrypt its traffic, and this "
-                             "libzmq has no CURVE (libsodium); bind 127.0.0.1 and use an SSH tunnel (see README)")
+                             "libzmq has no CURVE (libsodium); bind 127.0.0.1 and use an SSH tunnel (see docs/cli.md)")
         self.connection_file = Path(connection_file)
         claim_connection_file(self.connection_file)  # refuses unsafe or busy files
         self.threads = configure_torch(threads)

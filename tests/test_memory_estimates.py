@@ -121,7 +121,7 @@ def measured():
         measure(name, params, steps=1)
     with ThreadPoolExecutor(2) as pool:  # memory, not time, is measured: two at once is fine
         results = list(pool.map(lambda case: measure(*case), CASES))
-    for (name, params), r in zip(CASES, results):  # the table of README's memory-guard paragraph (pytest -s)
+    for (name, params), r in zip(CASES, results):  # the table of docs/benchmarks.md's memory-guard section (pytest -s)
         print(f"{name} {json.dumps(params)}: estimate {r['estimate'] / 2**20:.0f} MiB, "
               f"peak {r['peak'] / 2**20:.0f} MiB, ratio {r['estimate'] / max(r['peak'], 1):.2f}")
     return dict(zip(range(len(CASES)), results))

@@ -1,4 +1,4 @@
-"""Installing and launching: version, help with examples, the README's reference, the wheel's
+"""Installing and launching: version, help with examples, the docs' command reference, the wheel's
 data, the desktop files and their installation, presets by name."""
 
 import re
@@ -44,11 +44,11 @@ def test_every_command_has_help_with_examples():
             f"attractor-lab {' '.join(argv)} --help shows no examples"
 
 
-def test_readme_reference_matches_the_help():
+def test_docs_cli_reference_matches_the_help():
     from attractor_lab.app.cli_reference import main
 
-    assert main(["--check", str(ROOT / "README.md")]) == 0, \
-        "README's command reference is stale: run `make cli-reference`"
+    assert main(["--check", str(ROOT / "docs" / "cli.md")]) == 0, \
+        "docs/cli.md's command reference is stale: run `make cli-reference`"
 
 
 def test_preset_by_name_runs_headless(tmp_path):
