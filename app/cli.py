@@ -404,6 +404,12 @@ def cmd_train_operator(argv) -> int:
     ap.add_argument("--width", type=int, default=None, help="channels of the Fourier layers")
     ap.add_argument("--modes", type=int, default=None, help="Fourier modes kept per axis")
     ap.add_argument("--layers", type=int, default=None, help="Fourier layers")
+    ap.add_argument("--pushforward", type=int, default=0,
+                    help="train from up to P steps of the operator's own rollout (no gradient through them)")
+    ap.add_argument("--noise", type=float, default=0.0, help="input noise, in units of the field's scale")
+    ap.add_argument("--init", default=None, metavar="DIR", help="fine-tune this checkpoint instead of a new network")
+    ap.add_argument("--rollout-steps", type=int, default=0,
+                    help="also record rollout curves over this many steps on held-out starts in the card")
     ap.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
                     help="precision the weights are stored in")
     ap.add_argument("--threads", type=int, default=None,
@@ -426,7 +432,8 @@ def cmd_train_operator(argv) -> int:
                        epochs=args.epochs, device=device, seed=args.seed, test_seed=args.test_seed,
                        grid=args.grid, steps=args.steps, batch=args.batch, lr=args.lr, unroll=args.unroll,
                        width=args.width, modes=args.modes, layers=args.layers, weights_dtype=args.weights_dtype,
-                       command=command, show_progress=not args.quiet,
+                       command=command, show_progress=not args.quiet, pushforward=args.pushforward,
+                       noise=args.noise, init=args.init, rollout_steps=args.rollout_steps,
                        message=lambda text: print(text, file=sys.stderr))
     except ValueError as exc:
         print(f"attractor-lab train-operator: {exc}", file=sys.stderr)

@@ -196,6 +196,41 @@ class NeuralOperator(nn.Module):
         self.log_nu_half = max(0.5 * (math.log(hi) - math.log(lo)), 1e-6)
         self.register_buffer("field_scale", torch.tensor(1.0))
         self.register_buffer("delta_scale", torch.tensor(1.0))
+        #: Δt and domain length: with them the output's dealiased band is the solver's (see :meth:`forward`)
+        self.dt = float(config["dt"]) if config.get("dt") is not None else None
+        self.length = float(config.get("length", 1.0))
+        self._band_cache: dict = {}
+
+    def _band(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(keep, k²) on the rfft grid of an n-point (1D) or n×n (2D) field: ``keep`` marks the modes the
+        engine's solver evolves on that grid (2/3 rule per axis, 3|m| < n), k² = |2πm/L|²."""
+        key = (n, str(device))
+        if key not in self._band_cache:
+            m_last = torch.arange(n // 2 + 1, device=device, dtype=torch.float64)
+            if self.dims == 1:
+                keep, m2 = 3 * m_last < n, m_last**2
+            else:
+                m_first = torch.fft.fftfreq(n, 1.0 / n, device=device, dtype=torch.float64)
+                keep = (3 * m_first.abs()[:, None] < n) & (3 * m_last[None, :] < n)
+                m2 = m_first[:, None] ** 2 + m_last[None, :] ** 2
+            self._band_cache[key] = (keep, m2 * (2 * math.pi / self.length) ** 2)
+        return self._band_cache[key]
+
+    def project(self, pred: torch.Tensor, u: torch.Tensor, viscosity) -> torch.Tensor:
+        """``pred`` with its modes outside the solver's band replaced by what the solver does to them:
+        the nonlinear term is dealiased there (2/3 rule), so they only decay, û·exp(−ν k² Δt).
+
+        Without it the network's pointwise path and GELU leave grid-scale noise there (stripes in 1D,
+        a checkerboard in 2D), which no training target contains; on a finer or coarser race grid the
+        band is that grid's, as the solver's is."""
+        n, dims = u.shape[-1], self.dims
+        keep, k2 = self._band(n, u.device)
+        nu = torch.as_tensor(viscosity, dtype=torch.float64, device=u.device).reshape((-1,) + (1,) * dims)
+        decay = torch.where(keep, 0.0, torch.exp(-nu * k2 * self.dt)).to(u.dtype)
+        fft, ifft = (torch.fft.rfft, torch.fft.irfft) if dims == 1 else (torch.fft.rfft2, torch.fft.irfft2)
+        size = (n,) if dims == 1 else (n, n)
+        out = fft(pred) * keep.to(u.dtype) + fft(u) * decay
+        return ifft(out, s=size) if dims == 2 else ifft(out, n=n)
 
     def inputs(self, u: torch.Tensor, viscosity, forcing=None) -> torch.Tensor:
         """The input channels for fields ``u`` (B, *grid); ``viscosity`` and ``forcing`` a number or (B,)."""
@@ -211,7 +246,8 @@ class NeuralOperator(nn.Module):
         return torch.cat(channels, 1)
 
     def forward(self, u: torch.Tensor, viscosity, forcing=None) -> torch.Tensor:
-        return u + self.delta_scale * self.net(self.inputs(u, viscosity, forcing))[:, 0]
+        pred = u + self.delta_scale * self.net(self.inputs(u, viscosity, forcing))[:, 0]
+        return pred if self.dt is None else self.project(pred, u, viscosity)
 
     def rollout(self, u: torch.Tensor, viscosity, steps: int, forcing=None) -> torch.Tensor:
         """(B, steps, *grid): the operator fed its own output ``steps`` times."""
