@@ -217,20 +217,33 @@ class NeuralOperator(nn.Module):
         return self._band_cache[key]
 
     def project(self, pred: torch.Tensor, u: torch.Tensor, viscosity) -> torch.Tensor:
-        """``pred`` with its modes outside the solver's band replaced by what the solver does to them:
-        the nonlinear term is dealiased there (2/3 rule), so they only decay, û·exp(−ν k² Δt).
+        """The network's step ``pred`` made consistent with the solver's linear part, mode by mode:
 
-        Without it the network's pointwise path and GELU leave grid-scale noise there (stripes in 1D,
-        a checkerboard in 2D), which no training target contains; on a finer or coarser race grid the
-        band is that grid's, as the solver's is."""
+        - outside the solver's band (2/3 rule: its nonlinear term is dealiased there) the modes only
+          decay, so they are set to û·exp(−ν k² Δt). Without this the network's pointwise path and
+          GELU leave grid-scale noise there (stripes in 1D, a checkerboard in 2D), which no training
+          target contains; on a finer or coarser race grid the band is that grid's, as the solver's is;
+        - inside the band but beyond the spectral layers' ``modes`` (per axis), where the network
+          acts only through its pointwise path, the residual also gets the exact viscous factor:
+          pred − (1 − exp(−ν k² Δt))·û. A fresh random start has power there that viscosity removes
+          within one Δt; the pointwise path alone did not learn that (half the first-step error of
+          the Navier–Stokes checkpoint from a fresh start was there)."""
         n, dims = u.shape[-1], self.dims
         keep, k2 = self._band(n, u.device)
+        modes = self.net.spectral[0].modes
+        m_last = torch.arange(n // 2 + 1, device=u.device)
+        if dims == 1:
+            tail = m_last >= modes
+        else:
+            m_first = torch.fft.fftfreq(n, 1.0 / n, device=u.device).abs()
+            tail = (m_first[:, None] >= modes) | (m_last[None, :] >= modes)
         nu = torch.as_tensor(viscosity, dtype=torch.float64, device=u.device).reshape((-1,) + (1,) * dims)
-        decay = torch.where(keep, 0.0, torch.exp(-nu * k2 * self.dt)).to(u.dtype)
+        factor = torch.exp(-nu * k2 * self.dt)
+        keep_pred = keep.to(u.dtype)
+        from_input = torch.where(keep, torch.where(tail, factor - 1.0, 0.0), factor).to(u.dtype)
         fft, ifft = (torch.fft.rfft, torch.fft.irfft) if dims == 1 else (torch.fft.rfft2, torch.fft.irfft2)
-        size = (n,) if dims == 1 else (n, n)
-        out = fft(pred) * keep.to(u.dtype) + fft(u) * decay
-        return ifft(out, s=size) if dims == 2 else ifft(out, n=n)
+        out = fft(pred) * keep_pred + fft(u) * from_input
+        return ifft(out, s=(n, n)) if dims == 2 else ifft(out, n=n)
 
     def inputs(self, u: torch.Tensor, viscosity, forcing=None) -> torch.Tensor:
         """The input channels for fields ``u`` (B, *grid); ``viscosity`` and ``forcing`` a number or (B,)."""
