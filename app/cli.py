@@ -406,7 +406,7 @@ def cmd_train_operator(argv) -> int:
     ap.add_argument("--layers", type=int, default=None, help="Fourier layers")
     ap.add_argument("--pushforward", type=int, default=0,
                     help="train from up to P steps of the operator's own rollout (no gradient through them)")
-    ap.add_argument("--noise", type=float, default=0.0, help="input noise, in units of the field's scale")
+    ap.add_argument("--noise", type=float, default=0.0, help="input noise, in units of each sample's RMS")
     ap.add_argument("--init", default=None, metavar="DIR", help="fine-tune this checkpoint instead of a new network")
     ap.add_argument("--rollout-steps", type=int, default=0,
                     help="also record rollout curves over this many steps on held-out starts in the card")

@@ -98,7 +98,7 @@ def fit(op: NeuralOperator, data: _data.Trajectories, *, epochs: int, batch: int
     batch) on its own output without gradient, and trained from where it got to, so it learns to
     correct the errors of its own rollouts. ``unroll``: the loss follows that many steps fed their own
     output (gradient through all of them). ``noise``: Gaussian noise of that standard deviation (in
-    units of the field's scale) added to the training input (Sanchez-Gonzalez et al. 2020).
+    units of each sample's RMS) added to the training input (Sanchez-Gonzalez et al. 2020).
 
     ``progress(n)`` is called after each batch with its size (a tqdm bar);
     ``log(epoch, loss)`` after each epoch."""
@@ -124,9 +124,9 @@ def fit(op: NeuralOperator, data: _data.Trajectories, *, epochs: int, batch: int
                 with torch.no_grad():
                     for _ in range(first):
                         u = op(u, v, f)
-            if noise > 0:
-                scale = noise * float(op.field_scale)
-                u = u + scale * torch.randn(u.shape, generator=generator).to(u.device, u.dtype)
+            if noise > 0:  # relative to each sample's RMS (a decayed field gets proportionally less)
+                rms = u.flatten(1).pow(2).mean(1).sqrt().reshape((-1,) + (1,) * (u.ndim - 1))
+                u = u + noise * rms * torch.randn(u.shape, generator=generator).to(u.device, u.dtype)
             loss = 0.0
             for j in range(1, unroll + 1):
                 u = op(u, v, f)
