@@ -408,6 +408,9 @@ def cmd_train_operator(argv) -> int:
                     help="train from up to P steps of the operator's own rollout (no gradient through them)")
     ap.add_argument("--noise", type=float, default=0.0, help="input noise, in units of each sample's RMS")
     ap.add_argument("--init", default=None, metavar="DIR", help="fine-tune this checkpoint instead of a new network")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="train nothing: measure the checkpoint in DIR again (its card's test split, rollout curves "
+                         "over --rollout-steps, default 40) and rewrite its card's errors")
     ap.add_argument("--rollout-steps", type=int, default=0,
                     help="also record rollout curves over this many steps on held-out starts in the card")
     ap.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
@@ -428,6 +431,13 @@ def cmd_train_operator(argv) -> int:
         configure_torch(args.threads)  # flush subnormals; threads as asked, else the engine's rule
         command = "attractor-lab train-operator " + shlex.join(argv)
         started = time.perf_counter()
+        if args.remeasure:
+            from attractor_lab.engine.models.neural_operator._training import remeasure
+
+            remeasure(args.out, rollout_steps=args.rollout_steps or 40, device=device, command=command,
+                      message=lambda text: print(text, file=sys.stderr))
+            print(f"rewrote {args.out}/card.json in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            return 0
         train_operator(args.system, args.out, samples=args.samples, test_samples=args.test_samples,
                        epochs=args.epochs, device=device, seed=args.seed, test_seed=args.test_seed,
                        grid=args.grid, steps=args.steps, batch=args.batch, lr=args.lr, unroll=args.unroll,

@@ -19,21 +19,29 @@ from attractor_lab.engine.models.neural_operator._training import (ROLLOUT_CASES
 
 torch.set_num_threads(1)
 FRESH_SEED = 20_261_208
-#: the issue's targets. Met by the shipped checkpoints: NS fresh step 1 and mean over 1–40 (1.9 %,
-#: 1.6 % on 4 starts; 2.1 %, 1.8 % on the 3 below). Not met: NS step 40 (5–6.5 %), NS from a developed
-#: flow (mean 4–6 %, step 40 21–28 %), Burgers step 40 (5.4–6.5 % over 32 starts).
+#: the issue's targets. Met by the shipped Navier–Stokes checkpoint from fresh starts (here 1.9 %,
+#: 1.6 %, 4.7 %; on its card's starts 1.9 %, 1.9 %, 4.7 %). Not met: NS from a developed flow (mean
+#: 3–3.6 %, step 40 12–17 %) and Burgers at step 40 (5.4–6.5 % over 32 starts).
 TARGETS = {"ns_fresh": {"step1": 0.02, "mean40": 0.02, "step40": 0.05},
            "ns_developed": {"mean40": 0.02, "step40": 0.05},
            "burgers": {"step40": 0.05}}
+MET = {"ns_fresh": {"step1": True, "mean40": True, "step40": True},
+       "ns_developed": {"mean40": False, "step40": False},
+       "burgers": {"step40": False}}
 #: the bounds the shipped checkpoints are held to: what this file measures (seed FRESH_SEED,
-#: TRAJECTORIES starts) plus 15 % for other torch builds. Measured: NS fresh 0.0214 / 0.0179 / 0.0650,
-#: developed 0.0009 / 0.0629 / 0.2763, Burgers 0.0065 / 0.0123 / 0.0538 (step 1 / mean 1–40 / step 40).
-REACHED = {"ns_fresh": {"step1": 0.025, "mean40": 0.021, "step40": 0.075},
-           "ns_developed": {"step1": 0.002, "mean40": 0.073, "step40": 0.32},
+#: TRAJECTORIES starts) plus 15 % for other torch builds. Measured (step 1 / mean 1–40 / step 40):
+#: NS fresh 0.0191 / 0.0162 / 0.0469, developed 0.0007 / 0.0307 / 0.1175, Burgers 0.0065 / 0.0123 / 0.0538.
+REACHED = {"ns_fresh": {"step1": 0.022, "mean40": 0.0187, "step40": 0.054},
+           "ns_developed": {"step1": 0.001, "mean40": 0.0354, "step40": 0.136},
            "burgers": {"step1": 0.0075, "mean40": 0.0142, "step40": 0.062}}
-#: before issue 21 (the shipped checkpoints as they were, no band projection), same protocol:
-#: NS fresh 0.033 / 0.058 / 0.305, developed 0.0006 / 0.123 / 0.470, Burgers 0.013 / 0.20 / 0.83
-TRAJECTORIES = {"ns_fresh": 3, "ns_developed": 3, "burgers": 32}
+#: before issue 21 (the checkpoints as shipped then, no band projection), 4 starts, seed 31337:
+#: NS fresh 0.033 / 0.058 / 0.305, developed 0.0006 / 0.123 / 0.470, Burgers 0.021 / 0.38 / 1.52
+TRAJECTORIES = {"ns_fresh": 4, "ns_developed": 4, "burgers": 32}
+#: how far this file's fresh starts may sit from the card's (other starts, same distribution): 20 %,
+#: except where 4–8 starts scatter more (a developed flow's step 1 is 0.07–0.09 %, its step 40 11–17 %)
+AGREE = {"ns_fresh": {"step1": 0.2, "mean40": 0.2, "step40": 0.2},
+         "ns_developed": {"step1": 0.35, "mean40": 0.2, "step40": 0.35},
+         "burgers": {"step1": 0.2, "mean40": 0.2, "step40": 0.2}}
 
 _cache = {}
 
@@ -60,22 +68,25 @@ def test_shipped_rollout_curve_on_fresh_starts(case):
         assert got[key] <= bound, f"{case}: {key} = {got[key]:.4f} > {bound}"
     # what is met of the issue's targets, and what is not, stays as documented
     met = {key: got[key] <= target for key, target in TARGETS[case].items()}
-    assert met == {"ns_fresh": {"step1": False, "mean40": True, "step40": False},
-                   "ns_developed": {"mean40": False, "step40": False},
-                   "burgers": {"step40": False}}[case], met
+    assert met == MET[case], met
 
 
-@pytest.mark.parametrize("case", ["ns_fresh", "ns_developed"])
+@pytest.mark.parametrize("case", list(ROLLOUT_CASES))
 def test_the_cards_rollout_curve_is_what_the_weights_give(case):
     """The card's recorded curve (its own held-out starts: seed test_seed + 1, never trained on)
-    measured again; the Burgers card predates recorded curves (its weights are unchanged)."""
-    op, card = _operator("navier_stokes")
+    measured again, and the suite's fresh-seed figures agree with it to 20 % (the Burgers card was
+    re-measured with ``train-operator --remeasure``: its weights predate the band projection)."""
+    op, card = _operator(ROLLOUT_CASES[case][0])
     roll = card["errors"]["rollout"]
     assert roll["seed"] not in (card["data"]["seed"], card["errors"]["test_seed"])
     data = rollout_data(case, roll["trajectories"], 40, seed=roll["seed"], grid=card["grid"])
     got, recorded = _measures(rollout_curve(op, data)), _measures(roll["curves"][case])
     for key in ("step1", "mean40", "step40"):
-        assert got[key] == pytest.approx(recorded[key], rel=0.2), (key, got[key], recorded[key])
+        assert got[key] == pytest.approx(recorded[key], rel=0.02), (key, got[key], recorded[key])
+    fresh = _measures(rollout_curve(op, rollout_data(case, TRAJECTORIES[case], 40, seed=FRESH_SEED,
+                                                     grid=card["grid"])))
+    for key, rel in AGREE[case].items():
+        assert fresh[key] == pytest.approx(recorded[key], rel=rel), (key, fresh[key], recorded[key])
 
 
 @pytest.mark.parametrize("system, factor", [("burgers", 2.0), ("burgers", 0.5), ("navier_stokes", 2.0),

@@ -35,10 +35,10 @@ ROLLOUT = 10
 DEFAULTS = {
     "burgers": {"width": 48, "modes": 24, "layers": 4, "projection": 64, "activation": "gelu",
                 "samples": 600, "test_samples": 100, "epochs": 25, "batch": 32, "lr": 2e-3, "unroll": 1,
-                "chunk": 128},
+                "chunk": 128, "rollout_starts": 32},
     "navier_stokes": {"width": 24, "modes": 12, "layers": 4, "projection": 48, "activation": "gelu",
                       "samples": 500, "test_samples": 60, "epochs": 10, "batch": 16, "lr": 2e-3, "unroll": 1,
-                      "chunk": 32},
+                      "chunk": 32, "rollout_starts": 8},
 }
 
 
@@ -167,7 +167,7 @@ def train_operator(system: str, out, *, samples: int | None = None, test_samples
     ``pushforward``, ``noise``: see :func:`fit`. ``init``: a checkpoint folder to start from (fine-tuning:
     its architecture and normalisation are kept; its card's training block is recorded as ``base``).
     ``rollout_steps`` > 0: the card also records the rollout curves of :data:`ROLLOUT_CASES` over that
-    many steps on 4 held-out trajectories (seed ``test_seed`` + 1)."""
+    many steps on held-out trajectories (seed ``test_seed`` + 1; ``DEFAULTS[system]["rollout_starts"]`` of them)."""
     from tqdm import tqdm
 
     from attractor_lab.engine.models.neural_operator import _checkpoint
@@ -228,12 +228,7 @@ def train_operator(system: str, out, *, samples: int | None = None, test_samples
                       pushforward=pushforward, noise=noise, progress=bar.update, log=log)
         train_seconds = time.perf_counter() - t0
     errors = evaluate(op, test)
-    curves = {}
-    if rollout_steps:
-        for case, (case_system, *_rest) in ROLLOUT_CASES.items():
-            if case_system == system:
-                held = rollout_data(case, 4, int(rollout_steps), seed=test_seed + 1, grid=grid, device=device)
-                curves[case] = [round(e, 5) for e in rollout_curve(op, held)]
+    curves = _curves(op, system, grid, rollout_steps, test_seed, device)
     total_seconds = time.perf_counter() - started
     card = _checkpoint.make_card(
         system=system, grid=grid, dt=spec["dt"], viscosity_range=spec["viscosity_range"],
@@ -254,13 +249,56 @@ def train_operator(system: str, out, *, samples: int | None = None, test_samples
                 "persistence_one_step": round(errors["persistence_one_step"], 5),
                 "persistence_ten_step": round(errors[f"persistence_{ROLLOUT}_step"], 5),
                 "test_trajectories": test_samples, "test_seed": test_seed,
-                **({"rollout": {"cases": {k: list(ROLLOUT_CASES[k][1:]) for k in curves}, "trajectories": 4,
-                                "seed": test_seed + 1, "curves": curves}} if curves else {})},
+                **_rollout_block(system, curves, test_seed)},
         weights_dtype=weights_dtype,
     )
     _checkpoint.save_checkpoint(out, op, card)
     message(f"{system}: one-step error {errors['one_step']:.4f} (persistence {errors['persistence_one_step']:.4f}), "
             f"{ROLLOUT}-step {errors[f'{ROLLOUT}_step']:.4f}; {total_seconds:.0f} s on {_device_text(device)}")
+    return card
+
+
+def _curves(op, system, grid, rollout_steps, test_seed, device) -> dict:
+    curves = {}
+    if rollout_steps:
+        for case, (case_system, *_rest) in ROLLOUT_CASES.items():
+            if case_system == system:
+                held = rollout_data(case, DEFAULTS[system]["rollout_starts"], int(rollout_steps), seed=test_seed + 1,
+                                    grid=grid, device=device)
+                curves[case] = [round(e, 5) for e in rollout_curve(op, held)]
+    return curves
+
+
+def _rollout_block(system, curves, test_seed) -> dict:
+    if not curves:
+        return {}
+    return {"rollout": {"cases": {k: list(ROLLOUT_CASES[k][1:]) for k in curves},
+                        "trajectories": DEFAULTS[system]["rollout_starts"], "seed": test_seed + 1, "curves": curves}}
+
+
+def remeasure(out, *, rollout_steps: int = 40, device="cpu", command: str = "", message=print) -> dict:
+    """Measure the checkpoint in ``out`` again with this program's operator (its card's test split,
+    regenerated from the card's seed, and the rollout curves) and rewrite its card's ``errors``;
+    the tensors are untouched (the file changes only in its metadata copy of the card). For a checkpoint trained before the operator's
+    forward changed (the band projection of issue 21), whose card's figures no longer describe it."""
+    from attractor_lab.engine.models.neural_operator import _checkpoint
+
+    op, card = _checkpoint.load_checkpoint(out, device)
+    system, grid, data = card["system"], card["grid"], card["data"]
+    test_seed, n = card["errors"]["test_seed"], card["errors"]["test_trajectories"]
+    test = _data.generate(system, n, steps=data["steps_per_trajectory"], grid=grid, seed=test_seed, device=device,
+                          chunk=DEFAULTS[system]["chunk"])
+    errors = evaluate(op, test)
+    curves = _curves(op, system, grid, rollout_steps, test_seed, device)
+    card["errors"] = {"one_step": round(errors["one_step"], 5), "ten_step": round(errors[f"{ROLLOUT}_step"], 5),
+                      "persistence_one_step": round(errors["persistence_one_step"], 5),
+                      "persistence_ten_step": round(errors[f"persistence_{ROLLOUT}_step"], 5),
+                      "test_trajectories": n, "test_seed": test_seed, **_rollout_block(system, curves, test_seed),
+                      "remeasured": command or "remeasure()", "definition": card["errors"]["definition"]}
+    card.pop("weights_sha256", None)
+    card.pop("weights_bytes", None)
+    _checkpoint.save_checkpoint(out, op, card)
+    message(f"{system}: re-measured one-step {errors['one_step']:.4f}, {ROLLOUT}-step {errors[f'{ROLLOUT}_step']:.4f}")
     return card
 
 
