@@ -404,6 +404,15 @@ def cmd_train_operator(argv) -> int:
     ap.add_argument("--width", type=int, default=None, help="channels of the Fourier layers")
     ap.add_argument("--modes", type=int, default=None, help="Fourier modes kept per axis")
     ap.add_argument("--layers", type=int, default=None, help="Fourier layers")
+    ap.add_argument("--pushforward", type=int, default=0,
+                    help="train from up to P steps of the operator's own rollout (no gradient through them)")
+    ap.add_argument("--noise", type=float, default=0.0, help="input noise, in units of each sample's RMS")
+    ap.add_argument("--init", default=None, metavar="DIR", help="fine-tune this checkpoint instead of a new network")
+    ap.add_argument("--remeasure", action="store_true",
+                    help="train nothing: measure the checkpoint in DIR again (its card's test split, rollout curves "
+                         "over --rollout-steps, default 40) and rewrite its card's errors")
+    ap.add_argument("--rollout-steps", type=int, default=0,
+                    help="also record rollout curves over this many steps on held-out starts in the card")
     ap.add_argument("--weights-dtype", choices=("float32", "float16"), default="float32",
                     help="precision the weights are stored in")
     ap.add_argument("--threads", type=int, default=None,
@@ -422,11 +431,19 @@ def cmd_train_operator(argv) -> int:
         configure_torch(args.threads)  # flush subnormals; threads as asked, else the engine's rule
         command = "attractor-lab train-operator " + shlex.join(argv)
         started = time.perf_counter()
+        if args.remeasure:
+            from attractor_lab.engine.models.neural_operator._training import remeasure
+
+            remeasure(args.out, rollout_steps=args.rollout_steps or 40, device=device, command=command,
+                      message=lambda text: print(text, file=sys.stderr))
+            print(f"rewrote {args.out}/card.json in {time.perf_counter() - started:.0f} s", file=sys.stderr)
+            return 0
         train_operator(args.system, args.out, samples=args.samples, test_samples=args.test_samples,
                        epochs=args.epochs, device=device, seed=args.seed, test_seed=args.test_seed,
                        grid=args.grid, steps=args.steps, batch=args.batch, lr=args.lr, unroll=args.unroll,
                        width=args.width, modes=args.modes, layers=args.layers, weights_dtype=args.weights_dtype,
-                       command=command, show_progress=not args.quiet,
+                       command=command, show_progress=not args.quiet, pushforward=args.pushforward,
+                       noise=args.noise, init=args.init, rollout_steps=args.rollout_steps,
                        message=lambda text: print(text, file=sys.stderr))
     except ValueError as exc:
         print(f"attractor-lab train-operator: {exc}", file=sys.stderr)

@@ -4,6 +4,9 @@ equal simulated horizon.
     python benchmarks/bench_operator.py            # Navier–Stokes 64², Burgers 256
     python benchmarks/bench_operator.py --quick    # fewer rounds
 
+Then the rollout curve of each shipped checkpoint (error against step 1–60 on held-out starts:
+``bench_rollout.py``, which also checks the zero-shot difference's spectrum).
+
 One process, one intra-op thread, interleaved rounds, medians. For each system:
 the shipped checkpoint's operator rolls out ``H/Δt`` steps (each step one
 evaluation on its own output, batch 1 as in the live race, and a batch of 64
@@ -159,6 +162,12 @@ def main(argv=None) -> int:
               f"{r['error']:9.4f} {li}")
     if not torch.cuda.is_available():
         print("CUDA rows skipped: torch.cuda.is_available() is False on this machine (no GPU)")
+    # rollout curves of the shipped checkpoints on held-out starts (bench_rollout.py has the options)
+    from bench_rollout import print_rollout_curves
+
+    print("rollout: relative L2 error against the solver, operator fed its own output, mean of "
+          f"{2 if args.quick else 8} held-out starts")
+    print_rollout_curves(trajectories=2 if args.quick else 8, steps=60)
     return 0
 
 

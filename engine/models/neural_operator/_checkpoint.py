@@ -236,6 +236,7 @@ def load_checkpoint(path, device="cpu") -> tuple[NeuralOperator, dict]:
     for k in ("field_scale", "delta_scale"):
         if not float(tensors[k]) > 0:
             raise ValueError(f"{where}: normalisation {k} is {float(tensors[k])!r}; it must be > 0")
-    op = NeuralOperator({**arch, "viscosity_range": card["viscosity_range"]})
+    op = NeuralOperator({**arch, "viscosity_range": card["viscosity_range"], "dt": card["dt"],
+                         "length": card.get("length", 1.0)})
     op.load_state_dict({k: v.to(torch.float32) for k, v in tensors.items()})
     return op.to(device).eval(), card

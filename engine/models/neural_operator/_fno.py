@@ -196,6 +196,54 @@ class NeuralOperator(nn.Module):
         self.log_nu_half = max(0.5 * (math.log(hi) - math.log(lo)), 1e-6)
         self.register_buffer("field_scale", torch.tensor(1.0))
         self.register_buffer("delta_scale", torch.tensor(1.0))
+        #: Δt and domain length: with them the output's dealiased band is the solver's (see :meth:`forward`)
+        self.dt = float(config["dt"]) if config.get("dt") is not None else None
+        self.length = float(config.get("length", 1.0))
+        self._band_cache: dict = {}
+
+    def _band(self, n: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """(keep, k²) on the rfft grid of an n-point (1D) or n×n (2D) field: ``keep`` marks the modes the
+        engine's solver evolves on that grid (2/3 rule per axis, 3|m| < n), k² = |2πm/L|²."""
+        key = (n, str(device))
+        if key not in self._band_cache:
+            m_last = torch.arange(n // 2 + 1, device=device, dtype=torch.float64)
+            if self.dims == 1:
+                keep, m2 = 3 * m_last < n, m_last**2
+            else:
+                m_first = torch.fft.fftfreq(n, 1.0 / n, device=device, dtype=torch.float64)
+                keep = (3 * m_first.abs()[:, None] < n) & (3 * m_last[None, :] < n)
+                m2 = m_first[:, None] ** 2 + m_last[None, :] ** 2
+            self._band_cache[key] = (keep, m2 * (2 * math.pi / self.length) ** 2)
+        return self._band_cache[key]
+
+    def project(self, pred: torch.Tensor, u: torch.Tensor, viscosity) -> torch.Tensor:
+        """The network's step ``pred`` made consistent with the solver's linear part, mode by mode:
+
+        - outside the solver's band (2/3 rule: its nonlinear term is dealiased there) the modes only
+          decay, so they are set to û·exp(−ν k² Δt). Without this the network's pointwise path and
+          GELU leave grid-scale noise there (stripes in 1D, a checkerboard in 2D), which no training
+          target contains; on a finer or coarser race grid the band is that grid's, as the solver's is;
+        - inside the band but beyond the spectral layers' ``modes`` (per axis), where the network
+          acts only through its pointwise path, the residual also gets the exact viscous factor:
+          pred − (1 − exp(−ν k² Δt))·û. A fresh random start has power there that viscosity removes
+          within one Δt; the pointwise path alone did not learn that (half the first-step error of
+          the Navier–Stokes checkpoint from a fresh start was there)."""
+        n, dims = u.shape[-1], self.dims
+        keep, k2 = self._band(n, u.device)
+        modes = self.net.spectral[0].modes
+        m_last = torch.arange(n // 2 + 1, device=u.device)
+        if dims == 1:
+            tail = m_last >= modes
+        else:
+            m_first = torch.fft.fftfreq(n, 1.0 / n, device=u.device).abs()
+            tail = (m_first[:, None] >= modes) | (m_last[None, :] >= modes)
+        nu = torch.as_tensor(viscosity, dtype=torch.float64, device=u.device).reshape((-1,) + (1,) * dims)
+        factor = torch.exp(-nu * k2 * self.dt)
+        keep_pred = keep.to(u.dtype)
+        from_input = torch.where(keep, torch.where(tail, factor - 1.0, 0.0), factor).to(u.dtype)
+        fft, ifft = (torch.fft.rfft, torch.fft.irfft) if dims == 1 else (torch.fft.rfft2, torch.fft.irfft2)
+        out = fft(pred) * keep_pred + fft(u) * from_input
+        return ifft(out, s=(n, n)) if dims == 2 else ifft(out, n=n)
 
     def inputs(self, u: torch.Tensor, viscosity, forcing=None) -> torch.Tensor:
         """The input channels for fields ``u`` (B, *grid); ``viscosity`` and ``forcing`` a number or (B,)."""
@@ -211,7 +259,8 @@ class NeuralOperator(nn.Module):
         return torch.cat(channels, 1)
 
     def forward(self, u: torch.Tensor, viscosity, forcing=None) -> torch.Tensor:
-        return u + self.delta_scale * self.net(self.inputs(u, viscosity, forcing))[:, 0]
+        pred = u + self.delta_scale * self.net(self.inputs(u, viscosity, forcing))[:, 0]
+        return pred if self.dt is None else self.project(pred, u, viscosity)
 
     def rollout(self, u: torch.Tensor, viscosity, steps: int, forcing=None) -> torch.Tensor:
         """(B, steps, *grid): the operator fed its own output ``steps`` times."""
