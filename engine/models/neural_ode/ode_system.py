@@ -131,9 +131,10 @@ class OdeSystem(Model):
     @classmethod
     def estimate_bytes(cls, p) -> int:
         """Peak memory of a reset and its first steps (engine budget): the solver, the
-        vector-field grid and fixed points (16 MiB) and the trails, some 0.22 MiB per
-        trajectory (measured 15 MiB for 4, 25 MiB for 64)."""
-        return (16 << 20) + p["trajectories"] * (228 << 10)
+        vector-field grid, the nullclines' 161² sampling and contouring, and fixed points
+        (20 MiB) and the trails, some 0.22 MiB per trajectory (measured 17–18 MiB for 4 with
+        the nullclines, 15 MiB before them)."""
+        return (20 << 20) + p["trajectories"] * (228 << 10)
 
     # ---- lifecycle ------------------------------------------------------------
     def _system(self):
