@@ -59,6 +59,9 @@ def _parser() -> CliParser:
     ap.add_argument("--box", nargs=4, type=float, metavar=("X0", "X1", "Y0", "Y1"),
                     help="basins, nullclines: the extent (default: the model's phase window)")
     ap.add_argument("--resolution", type=int, default=200, help="basins, nullclines: grid points per axis")
+    ap.add_argument("--refine", type=int, default=0,
+                    help="basins: levels of boundary refinement (each doubles the grid, re-integrating only "
+                         "the cells whose neighbours disagree)")
     ap.add_argument("--device", default="cpu", help="orbit, basins: cpu or cuda[:N]")
     return ap
 
@@ -145,7 +148,8 @@ def _runner(args, analysis):
             section=section, device=args.device, **params)
     if args.kind == "basins":
         return lambda source, **params: analysis.basins(source, plane, box, args.resolution, time=args.time,
-                                                        dt=args.dt, device=args.device, **params)
+                                                        dt=args.dt, device=args.device, refine=args.refine,
+                                                        **params)
     return lambda source, **params: analysis.nullclines(source, plane, box, args.resolution, **params)
 
 
@@ -157,5 +161,6 @@ def _summary(kind: str, r) -> str:
         return f"{r.values.size} values, {r.point_value.size} points"
     if kind == "basins":
         fr = ", ".join(f"{f:.3f}" for f in r.fractions)
-        return f"{r.count} attractor(s), fractions {fr}"
+        refined = f"; refined {', '.join(map(str, r.refined_cells))} boundary cell(s)" if r.refined_cells else ""
+        return f"{r.count} attractor(s), fractions {fr}{refined}"
     return f"{len(r.fixed_points)} fixed point(s)"

@@ -61,3 +61,20 @@ def test_errors_say_what_is_wrong(tmp_path, capsys):
     assert "must end in .npz or .csv" in capsys.readouterr().err
     assert main(["analyse", "basins", "--out", out]) == 2
     assert "give a source" in capsys.readouterr().err
+
+
+def test_refined_basins_and_rd_kinetics(tmp_path, capsys):
+    out = tmp_path / "basins.npz"
+    assert main(["analyse", "basins", "ode_system", "--set", "system=duffing", "--set", "forcing=0",
+                 "--set", "damping=0.25", "--box", "-2", "2", "-2", "2", "--resolution", "20", "--refine", "1",
+                 "--out", str(out)]) == 0
+    data = np.load(out)
+    assert data["labels"].shape == (40, 40) and data["refined_cells"].size == 1
+    assert 0 < int(data["refined_cells"][0]) < 400
+    assert f"refined {int(data['refined_cells'][0])} boundary cell(s)" in capsys.readouterr().out
+    # a reaction–diffusion model: its kinetics, the Brusselator's Hopf point at b = 1 + a²
+    out = tmp_path / "b.csv"
+    assert main(["analyse", "continuation", "brusselator", "--set", "a=1", "--set", "b=1", "--param", "b",
+                 "--range", "0.5", "3", "--out", str(out)]) == 0
+    hopf = [line for line in out.read_text().splitlines() if line.startswith("# hopf b = ")]
+    assert len(hopf) == 1 and abs(float(hopf[0].split()[4]) - 2.0) < 1e-6

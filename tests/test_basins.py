@@ -57,3 +57,25 @@ def test_errors():
         basins("custom_ode", ("x", "x"), box=(-1, 1, -1, 1), equations=DUFFING)
     with pytest.raises(ValueError, match="x0 < x1"):
         basins("custom_ode", box=(1, -1, -1, 1), equations=DUFFING)
+
+
+def test_refinement_integrates_only_boundary_cells_and_keeps_the_halves():
+    from attractor_lab.engine.analysis.attractors import boundary_cells
+
+    coarse = basins("custom_ode", box=(-2, 2, -2, 2), resolution=40, equations=DUFFING)
+    fine = basins("custom_ode", box=(-2, 2, -2, 2), resolution=40, refine=1, equations=DUFFING)
+    _check_duffing(fine)
+    assert fine.labels.shape == (80, 80)
+    np.testing.assert_allclose(fine.xs[:2], [-2 + 0.025, -2 + 0.075])
+    # the cells re-integrated are exactly the coarse grid's boundary cells: 424 of 1600 for this
+    # spiral boundary (a quarter of the grid), each as four sub-cells
+    edge = boundary_cells(coarse.labels)
+    assert fine.refined_cells == [int(edge.sum())] == [424]
+    # elsewhere the coarse label is kept
+    up = np.repeat(np.repeat(coarse.labels, 2, axis=0), 2, axis=1)
+    inner = ~np.repeat(np.repeat(edge, 2, axis=0), 2, axis=1)
+    assert (fine.labels[inner] == up[inner]).all()
+    # and the result agrees with integrating the whole doubled grid but for thin filaments
+    full = basins("custom_ode", box=(-2, 2, -2, 2), resolution=80, equations=DUFFING)
+    assert np.mean(fine.labels == full.labels) > 0.998
+    assert np.mean(up == full.labels) < 0.97  # what refining fixed

@@ -122,7 +122,7 @@ def test_trajectories_heads_and_range_that_ignores_runaways(qtbot):
     assert hx.tolist() == [1.0] and hy.tolist() == [1.0]
 
 
-def test_fixed_points_coloured_by_stability(qtbot):
+def test_fixed_points_coloured_by_stability_filled_only_when_stable(qtbot):
     from attractor_lab.widgets.phase_view import STABILITY, UNKNOWN_STABILITY_COLOR
 
     view = _phase(qtbot, {"fixed_points": [{"array": "fp", "kinds": "kinds", "name": "fixed points"}]})
@@ -134,11 +134,19 @@ def test_fixed_points_coloured_by_stability(qtbot):
     for spot, (x, y), code in zip(spots, pos, kinds):
         assert (spot.pos().x(), spot.pos().y()) == (x, y)
         expected = STABILITY[code][1] if code in STABILITY else UNKNOWN_STABILITY_COLOR
-        assert spot.brush().color().name() == expected
-    # the legend says which colour is which
+        if code == 0:  # stable: filled in its colour
+            assert spot.brush().color().name() == expected and spot.brush().color().alpha() == 255
+        else:  # every other kind an open ring in its colour (pplane's convention)
+            assert spot.brush().color().alpha() == 0
+            assert spot.pen().color().name() == expected
+    # the legend says which colour is which, filled or open as on the data
     legend = {label.text: sample.item for sample, label in view.legend.items}
-    for label, colour in STABILITY.values():
-        assert legend[label].opts["brush"].color().name() == colour
+    for code, (label, colour) in STABILITY.items():
+        sample = legend[label].opts
+        if code == 0:
+            assert sample["brush"].color().name() == colour
+        else:
+            assert sample["brush"].color().alpha() == 0 and sample["pen"].color().name() == colour
     # without fields the first frame's data set the range once
     (x0, x1), (y0, y1) = view.view_box.viewRange()
     assert x0 <= -1.0 and x1 >= 2.0 and y0 <= -1.0 and y1 >= 1.0

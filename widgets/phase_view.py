@@ -6,6 +6,9 @@ Spec (every ``ARR`` names an array of the frame; a missing one is skipped)::
      "fields": [{"x": ARR, "y": ARR, "u": ARR, "v": ARR, "name": str, "color": optional}],
      "trajectories": [{"array": ARR, "name": str, "color": optional, "style": "dash" optional}],
      "fixed_points": [{"array": ARR, "kinds": ARR, "name": str, "symbol": optional}],
+     "nullclines": [{"array": ARR, "name": str, "name_text": TEXT optional, "color": optional}],
+     "nullclines_shown": bool,       # optional: whether they start shown (default True)
+     "xlabel_text": TEXT, "ylabel_text": TEXT,   # optional: texts that replace xlabel / ylabel
      "click": "launch",              # optional: left clicks emit clicked("launch", x, y)
      "xlim": [lo, hi], "ylim": [lo, hi]}   # optional: a fixed initial range
 
@@ -20,7 +23,17 @@ Spec (every ``ARR`` names an array of the frame; a missing one is skipped)::
   connecting finite points, with a marker at its last finite point.
 * ``fixed_points``: positions ``(K, 2)`` and integer stability codes ``(K,)``:
   0 stable (every Re λ < 0), 1 unstable (every Re λ > 0), 2 saddle,
-  3 marginal / centre; other codes are grey. The legend names the colours.
+  3 marginal / centre; other codes are grey. Stable points are filled, all
+  others open rings (pplane's convention), in their stability's colour; the
+  key names the colours.
+* ``nullclines``: polylines ``(P, 2)`` with NaN rows between pieces (the
+  model contours its field when its parameters change; the view only draws).
+  The first entry is the x-nullcline (ẋ = 0), the second the y-nullcline,
+  in ``NULLCLINE_COLORS``; the key lists them by name (``name_text``: a key of
+  the model's texts that replaces ``name``). "Show nullclines" in the plot's
+  context menu hides and shows them.
+* ``xlabel_text`` / ``ylabel_text``: keys of the model's texts (sent with the
+  frames) naming the axes, e.g. the variables of a typed system.
 
 The view range is the first field's grid (re-ranged when the grid changes);
 trajectories never rescale it. Without fields (or with ``xlim``/``ylim``) the
@@ -46,6 +59,10 @@ STABILITY = {
 }
 UNKNOWN_STABILITY_COLOR = "#9a9a9a"
 FIELD_COLORS = ["#a9c6e8", "#f72585", "#ffd166", "#06d6a0"]
+#: x-nullcline, y-nullcline: orange and lavender, apart in hue and lightness from the arrows (pale
+#: blue), the trajectories (cyan first) and the fixed points' stability colours
+NULLCLINE_COLORS = ["#ff9f1c", "#b388ff"]
+NULLCLINE_WIDTH = 2.0
 FIXED_POINT_SYMBOLS = ["o", "s", "d", "t"]
 #: Arrow length as a fraction of a grid cell; head length as a fraction of the arrow; head half-angle.
 ARROW_LENGTH = 0.8
@@ -120,6 +137,15 @@ def _alpha(level: int) -> float:
     return 0.2 + 0.8 * (level + 1) / SPEED_LEVELS
 
 
+def marker_style(code: int) -> tuple[QtGui.QBrush, QtGui.QPen]:
+    """(brush, pen) of a fixed point of stability ``code``: stable filled (white rim), every
+    other kind an open ring in its colour (a thick pen, no fill)."""
+    color = STABILITY.get(int(code), (None, UNKNOWN_STABILITY_COLOR))[1]
+    if int(code) == 0:
+        return pg.mkBrush(color), pg.mkPen("w", width=1.5)
+    return pg.mkBrush(0, 0, 0, 0), pg.mkPen(color, width=2.5)
+
+
 def last_finite(traj: np.ndarray) -> np.ndarray:
     """The last finite point of each trajectory of ``traj`` (B, T, 2); trajectories with none are left out."""
     finite = np.isfinite(traj).all(-1)
@@ -159,6 +185,23 @@ class PhaseView(PlotView):
                 items.append(line)
             self.field_items.append(items)
 
+        self.nullcline_items: list[pg.PlotDataItem] = []
+        self.nullcline_names: list[str] = []
+        for i, nc in enumerate(spec.get("nullclines", [])):
+            color = nc.get("color", NULLCLINE_COLORS[i % len(NULLCLINE_COLORS)])
+            curve = pg.PlotDataItem([], [], pen=pg.mkPen(color, width=NULLCLINE_WIDTH), connect="finite")
+            curve.setZValue(3)  # above the arrows, under trajectories and fixed points
+            item.addItem(curve, ignoreBounds=not bounded)
+            self.nullcline_items.append(curve)
+            self.nullcline_names.append(nc.get("name", "nullcline"))
+        self.nullclines_action = None
+        if self.nullcline_items:
+            self.nullclines_action = item.vb.menu.addAction("Show nullclines")
+            self.nullclines_action.setCheckable(True)
+            self.nullclines_action.setChecked(bool(spec.get("nullclines_shown", True)))
+            self.nullclines_action.toggled.connect(self.set_nullclines_shown)
+        self._texts: dict = {}
+
         self.trajectory_items: list[tuple[pg.PlotDataItem, pg.ScatterPlotItem]] = []
         for i, t in enumerate(trajectories):
             color = t.get("color", PALETTE[i % len(PALETTE)])
@@ -171,12 +214,13 @@ class PhaseView(PlotView):
             item.addItem(heads, ignoreBounds=not bounded)
             self.trajectory_items.append((curve, heads))
 
-        self._brushes = {code: pg.mkBrush(color) for code, (_, color) in STABILITY.items()}
-        self._unknown_brush = pg.mkBrush(UNKNOWN_STABILITY_COLOR)
+        self._styles = {code: marker_style(code) for code in STABILITY}
+        self._unknown_style = marker_style(-1)
         self.fixed_items: list[pg.ScatterPlotItem] = []
         for i, fp in enumerate(fixed):
             symbol = fp.get("symbol", FIXED_POINT_SYMBOLS[i % len(FIXED_POINT_SYMBOLS)])
             points = pg.ScatterPlotItem(size=13, symbol=symbol, pen=pg.mkPen("w", width=1.5), hoverable=True,
+                                        hoverSize=15,
                                         tip=lambda x, y, data, n=fp.get("name", "fixed point"):
                                         f"{n}: {data}\nx = {x:.4g}, y = {y:.4g}")
             points.setZValue(10)
@@ -186,9 +230,9 @@ class PhaseView(PlotView):
                 self.legend.addItem(pg.ScatterPlotItem(symbol=symbol, size=10, brush=pg.mkBrush("#707070"),
                                                        pen=pg.mkPen("w", width=1)), fp["name"])
         # which colour is which stability: listed for the kinds on screen
-        self.stability_samples = {code: pg.ScatterPlotItem(symbol="o", size=10, brush=pg.mkBrush(color),
-                                                           pen=pg.mkPen("w", width=1))
-                                  for code, (_, color) in STABILITY.items()} if fixed else {}
+        self.stability_samples = {code: pg.ScatterPlotItem(symbol="o", size=10, brush=marker_style(code)[0],
+                                                           pen=marker_style(code)[1])
+                                  for code in STABILITY} if fixed else {}
 
         self._extent: tuple[float, float, float, float] | None = None
         self._fixed_range = bool(spec.get("xlim") or spec.get("ylim"))
@@ -216,6 +260,7 @@ class PhaseView(PlotView):
             self._update_field(i, f, arrays)
             drawn = any(line.xData is not None and len(line.xData) for line in self.field_items[i])
             self.show_in_legend(self.field_items[i][-1], f"{f.get('name', 'field')} (faint = slow)", drawn)
+        self._update_nullclines(arrays)
         for (curve, heads), t in zip(self.trajectory_items, self.spec.get("trajectories", [])):
             self._update_trajectories(curve, heads, arrays.get(t["array"]))
             drawn = curve.xData is not None and bool(np.isfinite(curve.xData).any())
@@ -231,6 +276,54 @@ class PhaseView(PlotView):
         # frame the trajectories and fixed points once
         if not self._fixed_range and self._extent is None:
             self._frame_data()
+
+    # ---- nullclines and names --------------------------------------------------
+    def _update_nullclines(self, arrays: dict) -> None:
+        shown = self.nullclines_shown()
+        for curve, nc, name in zip(self.nullcline_items, self.spec.get("nullclines", []), self.nullcline_names):
+            a = arrays.get(nc["array"])
+            if a is not None:
+                a = np.asarray(a, dtype=np.float64).reshape(-1, 2) if np.size(a) else np.zeros((0, 2))
+                old = getattr(curve, "_source", None)
+                if old is None or old.shape != a.shape or not np.array_equal(old, a, equal_nan=True):
+                    curve._source = np.array(a, copy=True)  # redraw only when the model recontoured
+                    curve.setData(a[:, 0], a[:, 1], connect="finite")
+            drawn = curve.xData is not None and bool(np.isfinite(curve.xData).any())
+            curve.setVisible(shown)
+            self.show_in_legend(curve, name, drawn and shown)
+
+    def nullclines_shown(self) -> bool:
+        return self.nullclines_action is not None and self.nullclines_action.isChecked()
+
+    def set_nullclines_shown(self, shown: bool) -> None:
+        """Show or hide the nullclines (the context menu's "Show nullclines")."""
+        if self.nullclines_action is None:
+            return
+        if self.nullclines_action.isChecked() != bool(shown):
+            self.nullclines_action.setChecked(bool(shown))  # comes back here through toggled
+            return
+        for curve, name in zip(self.nullcline_items, self.nullcline_names):
+            curve.setVisible(bool(shown))
+            drawn = curve.xData is not None and bool(np.isfinite(curve.xData).any())
+            self.show_in_legend(curve, name, drawn and bool(shown))
+
+    def set_texts(self, texts: dict) -> None:
+        """The model's texts: axis names (``xlabel_text``, ``ylabel_text``) and nullcline names."""
+        for key, axis in (("xlabel_text", "bottom"), ("ylabel_text", "left")):
+            text = texts.get(self.spec.get(key, ""))
+            if text and self._texts.get(key) != text:
+                self._texts[key] = text
+                self.plot.setLabel(axis, text)
+        for k, nc in enumerate(self.spec.get("nullclines", [])):
+            name = texts.get(nc.get("name_text", ""))
+            if name and name != self.nullcline_names[k]:
+                curve = self.nullcline_items[k]
+                legend = self.plot.getPlotItem().legend
+                if legend is not None and any(sample.item is curve for sample, _ in legend.items):
+                    legend.removeItem(curve)  # listed again under the new name
+                self.nullcline_names[k] = name
+                drawn = curve.xData is not None and bool(np.isfinite(curve.xData).any())
+                self.show_in_legend(curve, name, drawn and self.nullclines_shown())
 
     def _frame_data(self) -> None:
         """Without a grid to frame the view: fit the trajectories and fixed points (most of
@@ -312,8 +405,8 @@ class PhaseView(PlotView):
             codes = np.asarray(kinds).ravel().astype(np.int64)
         keep = np.isfinite(pos).all(1)
         pos, codes = pos[keep], codes[keep]
-        points.setData(pos[:, 0], pos[:, 1],
-                       brush=[self._brushes.get(int(c), self._unknown_brush) for c in codes],
+        styles = [self._styles.get(int(c), self._unknown_style) for c in codes]
+        points.setData(pos[:, 0], pos[:, 1], brush=[b for b, _ in styles], pen=[p for _, p in styles],
                        data=[STABILITY.get(int(c), ("unknown",))[0] for c in codes])
 
     def clear(self):

@@ -1020,7 +1020,7 @@ class ViewGrid(QtWidgets.QWidget):
 
     def set_texts(self, texts: dict) -> None:
         for v in self.views:
-            if isinstance(v, TextView):
+            if hasattr(v, "set_texts"):  # text panels, and plots that take their labels from texts
                 v.set_texts(texts)
 
     def clear(self) -> None:

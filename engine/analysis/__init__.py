@@ -11,11 +11,13 @@ The dynamical-systems functions load on first use::
                           Hopf and branch points (:mod:`.equilibria`)
 ``switch_branch``         the other branch through a branch point (:mod:`.equilibria`)
 ``cycles_from_hopf``      the periodic orbits born at a Hopf point, by shooting (:mod:`.cycles`)
+``cycles_from_orbit``     the periodic orbits through an attracting cycle (:mod:`.cycles`)
 ``orbit_diagram``         maxima or section crossings against a parameter, one batch (:mod:`.orbit`)
 ``basins``                basins of attraction on a plane of starts (:mod:`.attractors`)
 ``nullclines``            nullclines and the fixed points at their crossings (:mod:`.phase_plane`)
 ``marching_squares``      the zero contour of a grid as polylines (:mod:`.phase_plane`)
-``vector_field``          a model, preset or Simulation as the field they analyse (:mod:`.fields`)
+``vector_field``          a model, preset or Simulation as the field they analyse; a reaction–
+                          diffusion model as its kinetics (:mod:`.fields`)
 ``save``                  any result to .npz or .csv, atomically (:mod:`.export`)
 ========================  ============================================================
 """
@@ -25,7 +27,7 @@ PATTERN_CLASSES = ("uniform", "spots", "stripes", "waves", "chaos")
 
 _LAZY = {
     "continuation": "equilibria", "switch_branch": "equilibria", "Branch": "equilibria",
-    "SpecialPoint": "equilibria", "cycles_from_hopf": "cycles", "CycleBranch": "cycles", "orbit_diagram": "orbit", "OrbitDiagram": "orbit",
+    "SpecialPoint": "equilibria", "cycles_from_hopf": "cycles", "cycles_from_orbit": "cycles", "CycleBranch": "cycles", "orbit_diagram": "orbit", "OrbitDiagram": "orbit",
     "distinct_values": "orbit", "basins": "attractors", "Basins": "attractors", "nullclines": "phase_plane",
     "Nullclines": "phase_plane", "marching_squares": "phase_plane", "vector_field": "fields",
     "VectorField": "fields", "save": "export",

@@ -28,6 +28,7 @@ single shooting with d + 2 unknowns is short and accurate (RK4's error
 
 from __future__ import annotations
 
+import builtins
 import math
 from dataclasses import dataclass, field
 
@@ -36,6 +37,8 @@ import torch
 
 from attractor_lab.engine.analysis.equilibria import SpecialPoint
 from attractor_lab.engine.analysis.fields import vector_field
+
+builtins_range = builtins.range  # cycles_from_* take a 'range' keyword
 
 
 @dataclass
@@ -175,6 +178,13 @@ def cycles_from_hopf(source, param: str, hopf: SpecialPoint, *, range: tuple | N
             raise ValueError(f"{vf.name}: no cycle of amplitude {eps:g} found near the Hopf point at "
                              f"{param} = {hopf.param:g}; try a smaller amplitude or more steps")
         sols.append((z, phi))
+    return _continue(shoot, sols, lo, hi, ds, max_points)
+
+
+def _continue(shoot: "_Shooting", sols: list, lo: float, hi: float, ds: float, max_points: int) -> CycleBranch:
+    """Pseudo-arclength continuation from the two cycles ``sols`` [(z, monodromy)], then the branch
+    with its multipliers, amplitudes and special points."""
+    d = shoot.d
     while len(sols) < max_points:
         (za, _), (zb, _) = sols[-2], sols[-1]
         tangent = (zb - za) / np.linalg.norm(zb - za)
@@ -196,27 +206,136 @@ def cycles_from_hopf(source, param: str, hopf: SpecialPoint, *, range: tuple | N
     mults = []
     amps = []
     for z, phi in sols:
-        mu = np.linalg.eigvals(phi)
-        mults.append(mu[np.argsort(np.abs(mu - 1.0))])
+        mults.append(_sorted_multipliers(phi))
         _, _, path = shoot.flow(z[:d], z[d], z[d + 1], monodromy=False)
         amps.append(path[:, 0].max(0) - path[:, 0].min(0))
     mults = np.array(mults)
-    branch = CycleBranch(param, zs[:, d + 1].copy(), zs[:, :d].copy(), zs[:, d].copy(), np.array(amps), mults,
-                         tuple(vf.labels))
-    branch.points = _cycle_points(branch)
+    branch = CycleBranch(shoot.name, zs[:, d + 1].copy(), zs[:, :d].copy(), zs[:, d].copy(), np.array(amps),
+                         mults, tuple(shoot.vf.labels))
+    branch.points = _cycle_points(branch, shoot)
     return branch
 
 
-def _cycle_points(b: CycleBranch) -> list:
-    """Period doublings (a multiplier through −1) and folds of cycles (one through +1), interpolated."""
+def _sorted_multipliers(phi: np.ndarray) -> np.ndarray:
+    mu = np.linalg.eigvals(phi)
+    return mu[np.argsort(np.abs(mu - 1.0))]
+
+
+def cycles_from_orbit(source, param: str, *, start=None, variable=0, transient: float = 200.0,
+                      range: tuple | None = None, direction: int = 1, ds: float = 0.05, max_points: int = 60,
+                      steps: int = 300, dt: float = 0.01, **params) -> CycleBranch:
+    """The branch of periodic orbits through the attracting cycle the orbit from ``start`` reaches.
+
+    The orbit is integrated for ``transient`` (RK4, step ``dt``) at the current parameter values;
+    the cycle's period is the time between the last two upward crossings of ``variable``
+    through its mean (a Poincaré section), and shooting at fixed ``param`` corrects it. The
+    branch is then continued like :func:`cycles_from_hopf`, towards larger ``param`` for
+    ``direction`` = +1 (smaller for −1), until it leaves ``range``. This is how a period
+    doubling (Rössler's first at c ≈ 2.83 for a = b = 0.2) or a fold of cycles is reached
+    without a Hopf point on the way.
+    """
+    vf = vector_field(source, **params)
+    shoot = _Shooting(vf, param, steps)
+    d = vf.dim
+    k = vf.index(variable)
+    lam = float(vf.params[param])
+    x = torch.as_tensor(vf.start if start is None else np.asarray(start, np.float64), dtype=torch.float64)[None]
+    n = int(math.ceil(transient / dt))
+    path = np.empty((n + 1, d))
+    path[0] = x[0].numpy()
+    p = shoot.p(lam)
+    with torch.no_grad():
+        for s in builtins_range(n):
+            k1 = vf.f(x, p)
+            k2 = vf.f(x + 0.5 * dt * k1, p)
+            k3 = vf.f(x + 0.5 * dt * k2, p)
+            k4 = vf.f(x + dt * k3, p)
+            x = x + (dt / 6.0) * (k1 + 2 * k2 + 2 * k3 + k4)
+            path[s + 1] = x[0].numpy()
+    if not np.isfinite(path).all():
+        raise ValueError(f"{vf.name}: the orbit diverged at {param} = {lam:g}; give another start")
+    tail = path[n // 2:]
+    level = tail[:, k].mean()
+    v = tail[:, k] - level
+    up = np.nonzero((v[:-1] < 0) & (v[1:] >= 0))[0]
+    if up.size < 3:
+        raise ValueError(f"{vf.name}: the orbit from the start does not cycle in {vf.labels[k]} at {param} = "
+                         f"{lam:g} (fewer than 3 section crossings after the transient); no cycle to continue")
+    # crossing times by linear interpolation; the last one is the cycle's point
+    times = (up + v[up] / (v[up] - v[up + 1])) * dt
+    period = float(times[-1] - times[-2])
+    x0 = tail[up[-1] + 1]
+    g = shoot.f(x0, lam)
+    g = g / np.linalg.norm(g)
+    fix = np.zeros(d + 2)
+    fix[d + 1] = 1.0
+    z, phi = shoot.newton(np.concatenate([x0, [period, lam]]), g, x0, fix, lam, iterations=20)
+    if z is None:
+        raise ValueError(f"{vf.name}: shooting did not converge on the cycle at {param} = {lam:g} (period "
+                         f"≈ {period:.4g}); a longer transient or more steps may help")
+    # the second point: a small step in the parameter, in the chosen direction
+    step = float(np.sign(direction) or 1.0) * ds
+    g2 = shoot.f(z[:d], lam)
+    z2, phi2 = shoot.newton(z + step * fix, g2 / np.linalg.norm(g2), z[:d], fix, lam + step)
+    if z2 is None:
+        raise ValueError(f"{vf.name}: the cycle at {param} = {lam:g} could not be followed to {lam + step:g}; "
+                         f"try a smaller ds")
+    lo, hi = (-math.inf, math.inf) if range is None else (min(range), max(range))
+    return _continue(shoot, [(z, phi), (z2, phi2)], lo, hi, ds, max_points)
+
+
+def _tests(mults: np.ndarray) -> dict:
+    """Test functions that change sign at a period doubling (a multiplier through −1) and at a fold
+    of cycles (a second one through +1): products over the non-trivial multipliers."""
+    rest = mults[..., 1:]
+    return {"period_doubling": np.prod(rest + 1.0, axis=-1).real, "cycle_fold": np.prod(rest - 1.0, axis=-1).real}
+
+
+def _cycle_points(b: CycleBranch, shoot: "_Shooting | None" = None) -> list:
+    """Period doublings and folds of cycles: sign changes of the test functions between neighbouring
+    cycles, located by the secant method on cycles solved at fixed parameter (when ``shoot`` is given;
+    to the shooting's accuracy), else by linear interpolation."""
     out = []
     if b.multipliers.shape[1] < 2:
         return out
-    rest = b.multipliers[:, 1:]
-    pd = np.prod(rest + 1.0, axis=1).real
-    fold = np.prod(rest - 1.0, axis=1).real
-    for kind, test in (("period_doubling", pd), ("cycle_fold", fold)):
+    for kind, test in _tests(b.multipliers).items():
         for i in np.nonzero(test[:-1] * test[1:] < 0)[0]:
             s = test[i] / (test[i] - test[i + 1])
-            out.append((kind, float(b.params[i] + s * (b.params[i + 1] - b.params[i]))))
+            where = float(b.params[i] + s * (b.params[i + 1] - b.params[i]))
+            if shoot is not None and kind == "period_doubling":  # a fold turns the branch: not at fixed λ
+                where = _locate(shoot, kind, b, i, where)
+            out.append((kind, where))
     return out
+
+
+def _locate(shoot: "_Shooting", kind: str, b: CycleBranch, i: int, guess: float, iterations: int = 12) -> float:
+    """The parameter where ``kind``'s test function vanishes between cycles i and i + 1: secant
+    iterations, each on the cycle solved at that parameter (Newton at fixed λ from the nearer cycle)."""
+    d = shoot.d
+    fix = np.zeros(d + 2)
+    fix[d + 1] = 1.0
+
+    def at(lam: float):
+        near = i if abs(lam - b.params[i]) <= abs(lam - b.params[i + 1]) else i + 1
+        z0 = np.concatenate([b.states[near], [b.periods[near], lam]])
+        g = shoot.f(b.states[near], b.params[near])
+        z, phi = shoot.newton(z0, g / np.linalg.norm(g), b.states[near], fix, lam)
+        return None if z is None else float(_tests(_sorted_multipliers(phi))[kind])
+
+    la, lb = float(b.params[i]), float(b.params[i + 1])
+    fa, fb = at(la), at(lb)
+    if fa is None or fb is None or fa * fb > 0:
+        return guess
+    for _ in range(iterations):  # regula falsi (Illinois): stays bracketed
+        lam = lb - fb * (lb - la) / (fb - fa)
+        fl = at(lam)
+        if fl is None:
+            return guess
+        if abs(lb - la) < 1e-9 * max(1.0, abs(lam)) or fl == 0:
+            return lam
+        if fl * fb < 0:
+            la, fa = lb, fb
+        else:
+            fa *= 0.5
+        lb, fb = lam, fl
+    return float(lb)

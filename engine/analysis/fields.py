@@ -144,6 +144,8 @@ def _from_model(model, params: dict) -> VectorField:
         return VectorField(learned, {}, labels, None, start, window, tuple(getattr(sys, "plane", (0, 1))),
                            f"{model.name} (learned field)")
     name = getattr(model, "name", "")
+    if callable(getattr(model, "reaction", None)) and hasattr(model, "reaction_names"):
+        return vector_field(_kinetics(model), **params)
     if name == "rate_network":
         return vector_field(_rate_network(model), **params)
     if name == "continuous_hopfield":
@@ -166,7 +168,48 @@ def _from_model(model, params: dict) -> VectorField:
         return vector_field(vf, **params)
     raise ValueError(f"{getattr(model, 'name', model)!r}: no vector field to analyse; the analyses take "
                      f"ode_system, custom_ode, neural_ode (its learned field), rate_network, "
-                     f"continuous_hopfield or a VectorField")
+                     f"continuous_hopfield, a reaction–diffusion model (its kinetics) or a VectorField")
+
+
+def _kinetics(model) -> VectorField:
+    """A reaction–diffusion model's kinetics: du/dt = f(u, v), dv/dt = g(u, v), the local reaction
+    without diffusion (a well-mixed reactor, or the uniform states of the PDE), in float64.
+
+    Its parameters are the ones the reaction reads (``reaction_names``); the Jacobian is the model's
+    own (``custom_rd``: symbolic) or, for the built-in chemistry, autograd per component (the
+    reaction is pointwise, so one backward pass per row gives every point's row at once, also
+    with one parameter value per point).
+    """
+    names = tuple(model.reaction_names)
+    values = {k: float(model.p[k]) for k in names}
+    react, exact = model.reaction, getattr(model, "reaction_jacobian", None)
+
+    def f(x, p):
+        du, dv = react(x[..., 0], x[..., 1], p)
+        return torch.stack([torch.as_tensor(du, dtype=x.dtype).expand(x.shape[:-1]),
+                            torch.as_tensor(dv, dtype=x.dtype).expand(x.shape[:-1])], dim=-1)
+
+    def jac(x, p):
+        if exact is not None:
+            entries = [torch.as_tensor(e, dtype=x.dtype).expand(x.shape[:-1])
+                       for e in exact(x[..., 0], x[..., 1], p)]
+            return torch.stack(entries, dim=-1).reshape(x.shape[:-1] + (2, 2))
+        with torch.enable_grad():
+            xg = x.detach().requires_grad_(True)
+            out = f(xg, p)
+            rows = [torch.autograd.grad(out[..., k].sum(), xg, retain_graph=k == 0)[0] for k in (0, 1)]
+        return torch.stack(rows, dim=-2)
+
+    try:
+        rest = model.steady_state()
+    except Exception:  # noqa: BLE001 - a start is a convenience
+        rest = None
+    rest = np.asarray(rest if rest is not None else (0.0, 0.0), dtype=np.float64)
+    su, sv = (max(1.0, abs(float(c))) for c in rest)
+    window = (rest[0] - su, rest[0] + su, rest[1] - sv, rest[1] + sv)
+    species = tuple(getattr(getattr(model, "spec", None), "species", None) or ("u", "v"))
+    return VectorField(f, values, species, jac, rest, window, (0, 1),
+                       f"{model.name} kinetics (the reaction without diffusion)")
 
 
 def _units(n: int) -> tuple:

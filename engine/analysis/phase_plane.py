@@ -232,3 +232,34 @@ def _refine(vf, starts: np.ndarray, plane, span):
     jac = vf.jacobian(torch.as_tensor(points), vf.params).detach().numpy()
     eig = np.linalg.eigvals(jac)
     return points, classify(eig, float(np.abs(eig).max()) if eig.size else 1.0), eig
+
+
+#: grid points per axis of the nullclines a phase portrait draws (contoured once per parameter change)
+PORTRAIT_RESOLUTION = 161
+
+
+def portrait_nullclines(plane_field, window, resolution: int = PORTRAIT_RESOLUTION) -> tuple[np.ndarray, np.ndarray]:
+    """The x- and y-nullcline polylines ((P, 2), NaN rows between pieces) of a planar field over ``window``.
+
+    ``plane_field`` maps plane points (M, 2) (float64 tensor) to their velocities (M, 2);
+    ``window`` is (x0, x1, y0, y1). This is what a model's phase portrait sends: the field
+    is sampled once on a ``resolution`` × ``resolution`` grid and both zero contours are traced
+    by :func:`marching_squares` (linear interpolation along cell edges: the curves are exact
+    to second order in the grid spacing). Non-finite samples break the curve there.
+    """
+    x0, x1, y0, y1 = (float(v) for v in window)
+    n = int(resolution)
+    xs, ys = np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+    gx, gy = np.meshgrid(xs, ys)
+    pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], -1))
+    with torch.no_grad():
+        vel = plane_field(pts)
+    vel = vel.detach().to("cpu", torch.float64).numpy().reshape(n, n, 2)
+    out = []
+    for k in (0, 1):
+        values = vel[..., k]
+        if not np.isfinite(values).any():
+            out.append(np.zeros((0, 2)))
+            continue
+        out.append(marching_squares(np.where(np.isfinite(values), values, np.nan), xs, ys))
+    return out[0], out[1]

@@ -77,6 +77,7 @@ class CustomOde(OdeSystem):
     params = _base_params()
     views = tuple(
         ({**v, "xlabel": "first plotted variable", "ylabel": "second plotted variable",
+          "xlabel_text": "phase_x", "ylabel_text": "phase_y",  # the typed names replace these
           "shown_when": [["lienard", [0]]]} if v["kind"] == "phase" and "Liénard" not in v["title"]
          else {**v, "shown_when": [["dim3", [1]]]} if v["kind"] == "trajectory3d"
          else {**v, "title": "Trajectory 1 against time (first three variables)"} if v["kind"] == "timeseries"
@@ -218,4 +219,4 @@ class CustomOde(OdeSystem):
 
     def texts(self):
         head = "Your own system (custom_ode)"
-        return {"equations": f"{head}\n{self.sys.equations}", "orbit": self._orbit_text()}
+        return {"equations": f"{head}\n{self.sys.equations}", "orbit": self._orbit_text(), **self._plane_names()}

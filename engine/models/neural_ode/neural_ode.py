@@ -70,6 +70,7 @@ from attractor_lab.engine.models import register
 from attractor_lab.engine.models.base import Model, SimulationDiverged
 from attractor_lab.engine.models.neural_ode._fields import ACTIVATIONS, ADAPTIVE_SOLVERS, FIELDS, INPUTS, SolverProbe, describe_tensor
 from attractor_lab.engine.models.neural_ode._fixed_points import find_fixed_points, padded
+from attractor_lab.engine.analysis.phase_plane import portrait_nullclines
 from attractor_lab.engine.models.neural_ode._systems import SYSTEMS, system_params, system_values
 from attractor_lab.engine.params import Param
 
@@ -80,6 +81,8 @@ MAX_FIXED_POINTS = 16
 #: points per trajectory in the views (the evaluation grid is subsampled to this)
 VIEW_POINTS = 600
 GRID = 21
+#: grid points per axis of the learned field's nullclines (recontoured at each evaluation)
+NULLCLINE_GRID = 81
 PROBES = 4
 #: training iterations averaged in ``nfe_forward_mean``
 NFE_MEAN_ITERATIONS = 100
@@ -194,6 +197,8 @@ class NeuralODE(Model):
                           {"array": "traj_learned", "name": "learned (dashed)", "style": "dash", "color": LEARNED_COLOR},
                           {"array": "probe_true", "color": TRUE_COLOR},
                           {"array": "probe_learned", "style": "dash", "color": LEARNED_COLOR}],
+         "nullclines": [{"array": "nc_x", "name": "learned x₁-nullcline"},
+                        {"array": "nc_y", "name": "learned x₂-nullcline"}],
          "fixed_points": [{"array": "fp_true", "kinds": "fp_true_kind", "name": "true f.p."},
                           {"array": "fp_learned", "kinds": "fp_learned_kind", "name": "learned f.p."}],
          "click": "launch", "role": "primary"},
@@ -486,7 +491,9 @@ class NeuralODE(Model):
                                          / self._train_scale)
         out["roll"], out["forecast"] = roll, fc
         # learned field on the portrait's grid, and its fixed points
-        out["learned_uv"] = self._plane_field(lambda x: self.field(x.to(self.dtype)).to(torch.float64))
+        learned = lambda x: self.field(x.to(self.dtype)).to(torch.float64)  # noqa: E731
+        out["learned_uv"] = self._plane_field(learned)
+        out["nc_x"], out["nc_y"] = self._nullclines(learned)
         lo, hi = self._box
         try:
             pts, kinds, _ = find_fixed_points(lambda x: self.field(x.to(self.dtype)).to(torch.float64), lo, hi,
@@ -506,6 +513,16 @@ class NeuralODE(Model):
         return out
 
     # ---- phase portrait helpers ---------------------------------------------------------------
+    def _nullclines(self, field) -> tuple[np.ndarray, np.ndarray]:
+        """The x- and y-nullclines of ``field`` over the portrait (a planar system only: for more
+        variables the portrait is a slice, whose nullclines are not those of the system)."""
+        if self.sys.dim != 2:
+            return np.zeros((0, 2)), np.zeros((0, 2))
+        i, j = self.sys.plane
+        window = (float(self.grid_x[0]), float(self.grid_x[-1]), float(self.grid_y[0]), float(self.grid_y[-1]))
+        return portrait_nullclines(lambda pts: field(pts[:, [i, j]].to(self.device))[:, [i, j]].cpu(), window,
+                                   NULLCLINE_GRID)
+
     def _on_plane(self, x: torch.Tensor) -> torch.Tensor:
         i, j = self.sys.plane
         return x[..., [i, j]]
@@ -586,6 +603,7 @@ class NeuralODE(Model):
             "probe_true": self._probe_true, "probe_learned": self._probe_learned,
             "fp_true": self.fp_true, "fp_true_kind": self.fp_true_kind,
             "fp_learned": e["fp_learned"], "fp_learned_kind": e["fp_learned_kind"],
+            "nc_x": e["nc_x"], "nc_y": e["nc_y"],
         }
 
     def observables(self):

@@ -32,6 +32,7 @@ import torch
 
 from attractor_lab.engine.models import register
 from attractor_lab.engine.models.base import Model, SimulationDiverged
+from attractor_lab.engine.analysis.phase_plane import portrait_nullclines
 from attractor_lab.engine.models.neural_ode._phase import field_grid, fixed_points
 from attractor_lab.engine.models.neural_ode._solver import CROSSINGS_KEPT, METHODS, PERIOD_RTOL, LiveSolver, SolverFailed
 from attractor_lab.engine.models.neural_ode._systems import SYSTEMS, system_params, system_values
@@ -50,6 +51,8 @@ APERIODIC_AFTER = 5
 #: systems whose state is 3D (the 3D view is shown only for them)
 SYSTEMS_3D = tuple(s.name for s in SYSTEMS.values() if s.dim == 3)
 PHASE_LEGEND = {"fields": [{"x": "pp_x", "y": "pp_y", "u": "pp_u", "v": "pp_v", "name": "vector field"}],
+                "nullclines": [{"array": "nc_x", "name": "x-nullcline", "name_text": "nc_x_name"},
+                               {"array": "nc_y", "name": "y-nullcline", "name_text": "nc_y_name"}],
                 "fixed_points": [{"array": "fp", "kinds": "fp_kind", "name": "fixed points"}],
                 "click": "launch", "role": "primary"}
 
@@ -85,6 +88,7 @@ class OdeSystem(Model):
     views = (
         {"kind": "phase", "title": "Phase portrait (click to launch a trajectory)",
          "xlabel": "x  (θ wrapped to (−π, π], prey)", "ylabel": "y  (v, ω, predator; z for Lorenz)",
+         "xlabel_text": "phase_x", "ylabel_text": "phase_y",  # the system's own variable names
          **PHASE_LEGEND,
          "trajectories": [{"array": "tails", "name": "trajectories"},
                           {"array": "separatrix", "name": "separatrix", "style": "dash", "color": "#c0c0c0"}],
@@ -92,8 +96,8 @@ class OdeSystem(Model):
         {"kind": "phase", "title": "Phase portrait in Liénard's plane (click to launch a trajectory)",
          "xlabel": "x", "ylabel": "w = x − x³/3 − y/μ  (Liénard)",
          **PHASE_LEGEND,
-         "trajectories": [{"array": "tails", "name": "trajectories"},
-                          {"array": "slow_manifold", "name": "w = x − x³/3", "style": "dash", "color": "#c0c0c0"}],
+         # the slow manifold w = x − x³/3 is the x-nullcline here, drawn (and named) as such
+         "trajectories": [{"array": "tails", "name": "trajectories"}],
          "shown_when": [["lienard", [1]]]},
         {"kind": "timeseries", "observables": ["x", "y", "z"], "title": "Trajectory 1 against time", "role": "secondary"},
         {"kind": "lines", "title": "Step size against time", "xlabel": "time", "ylabel": "accepted step h",
@@ -127,9 +131,10 @@ class OdeSystem(Model):
     @classmethod
     def estimate_bytes(cls, p) -> int:
         """Peak memory of a reset and its first steps (engine budget): the solver, the
-        vector-field grid and fixed points (16 MiB) and the trails, some 0.22 MiB per
-        trajectory (measured 15 MiB for 4, 25 MiB for 64)."""
-        return (16 << 20) + p["trajectories"] * (228 << 10)
+        vector-field grid, the nullclines' 161² sampling and contouring, and fixed points
+        (20 MiB) and the trails, some 0.22 MiB per trajectory (measured 17–18 MiB for 4 with
+        the nullclines, 15 MiB before them)."""
+        return (20 << 20) + p["trajectories"] * (228 << 10)
 
     # ---- lifecycle ------------------------------------------------------------
     def _system(self):
@@ -292,19 +297,17 @@ class OdeSystem(Model):
         i, j = sys.plane
         window = sys.window(sp)
         t = torch.tensor(self._t, dtype=torch.float64)
-        if self._lienard():
-            mu = sp["mu"]
-            xs, ys, u, v = field_grid(lambda pts: torch.stack(
-                [mu * (pts[:, 0] - pts[:, 0] ** 3 / 3.0 - pts[:, 1]), pts[:, 0] / mu], dim=-1), LIENARD_WINDOW, GRID)
-        elif sys.name == "pendulum":  # the grid spans one turn, θ ∈ [−π, π]
-            _, _, y0, y1 = window
-            xs, ys, u, v = field_grid(lambda pts: sys.field(t, pts, sp), (-math.pi, math.pi, y0, y1), GRID)
-        elif sys.dim == 2:
-            xs, ys, u, v = field_grid(lambda pts: sys.field(t, pts, sp), window, GRID)
+        plane_field, grid_window = self._plane_field(t)
+        if plane_field is not None:
+            xs, ys, u, v = field_grid(plane_field, grid_window, GRID)
         else:  # a 3D field has no honest picture in a plane: no arrows
             xs = ys = torch.zeros(0)
             u = v = torch.zeros((0, 0))
-        cache = {"pp_x": xs, "pp_y": ys, "pp_u": u, "pp_v": v}
+        if plane_field is not None and not forced:  # a forced field's nullclines move every instant: none
+            nc_x, nc_y = portrait_nullclines(plane_field, grid_window)
+        else:
+            nc_x = nc_y = np.zeros((0, 2))
+        cache = {"pp_x": xs, "pp_y": ys, "pp_u": u, "pp_v": v, "nc_x": nc_x, "nc_y": nc_y}
         if forced:
             pts, kinds = torch.zeros((0, 2)), torch.zeros(0, dtype=torch.int64)
         else:
@@ -321,6 +324,27 @@ class OdeSystem(Model):
         cache.update(fp=pts, fp_kind=kinds)
         self._cache, self._cache_key = cache, key
         return cache
+
+    def _plane_field(self, t):
+        """(plane_field, window): the field on the portrait's plane (points (M, 2) → velocities (M, 2))
+        and the window its arrows and nullclines span; (None, None) for a system of more than two
+        variables (no slice declared: its plane shows a projection, where nullclines mean nothing)."""
+        sp, sys = self.sp, self.sys
+        if self._lienard():
+            mu = sp["mu"]
+            return (lambda pts: torch.stack([mu * (pts[:, 0] - pts[:, 0] ** 3 / 3.0 - pts[:, 1]), pts[:, 0] / mu],
+                                            dim=-1)), LIENARD_WINDOW
+        if sys.dim != 2:
+            return None, None
+        i, j = sys.plane
+        window = sys.window(sp)
+        if sys.name == "pendulum":  # the grid spans one turn, θ ∈ [−π, π]
+            window = (-math.pi, math.pi, window[2], window[3])
+
+        def plane_field(pts):
+            # a permutation of two: the state is pts[:, [i, j]] and its velocity's plane part the same
+            return sys.field(t, pts[:, [i, j]], sp)[:, [i, j]]
+        return plane_field, window
 
     def _box(self, window):
         """The box Newton's starts fill: the window in the plane, the other components around the start."""
@@ -404,7 +428,20 @@ class OdeSystem(Model):
         }
 
     def texts(self):
-        return {"equations": f"{self.sys.title}\n{self.sys.equations}", "orbit": self._orbit_text()}
+        return {"equations": f"{self.sys.title}\n{self.sys.equations}", "orbit": self._orbit_text(),
+                **self._plane_names()}
+
+    def _plane_names(self) -> dict:
+        """The phase portrait's axis names (texts ``phase_x``, ``phase_y``): the plane's variables."""
+        if self._lienard():
+            return {"phase_x": "x", "phase_y": "w = x − x³/3 − y/μ  (Liénard)",
+                    "nc_x_name": "x-nullcline w = x − x³/3 (slow manifold)", "nc_y_name": "w-nullcline x = 0"}
+        i, j = self.sys.plane
+        x, y = self.sys.labels[i], self.sys.labels[j]
+        names = {"nc_x_name": nullcline_name(x), "nc_y_name": nullcline_name(y)}
+        if self.sys.name == "pendulum":
+            x = f"{x}  (wrapped to (−π, π])"
+        return {"phase_x": x, "phase_y": y, **names}
 
     def _drive_period(self) -> float | None:
         """The forcing's period for a forced system (a periodic orbit must return in phase with it)."""
@@ -485,6 +522,11 @@ class OdeSystem(Model):
             return float("nan")
         h = steps[(steps[:, 0] > end - period) & (steps[:, 0] <= end), 1]
         return float(np.log10(h.max() / h.min())) if h.size and h.min() > 0 else float("nan")
+
+
+def nullcline_name(variable: str) -> str:
+    """A nullcline's name in the key: 'x-nullcline (dx/dt = 0)' (the rate only for short names)."""
+    return f"{variable}-nullcline (d{variable}/dt = 0)" if len(variable) <= 3 else f"{variable}-nullcline"
 
 
 def wrap_angle(theta: np.ndarray) -> np.ndarray:
