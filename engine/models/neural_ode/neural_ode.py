@@ -633,7 +633,7 @@ class NeuralODE(Model):
         Atomic: a temporary file beside ``path``, then a rename. No pickle."""
         from safetensors.torch import save
 
-        from attractor_lab.engine.protocol import atomic_write_bytes
+        from attractor_lab.engine.files import atomic_write_bytes
 
         path = Path(path)
         tensors = {k: v.detach().to("cpu").contiguous() for k, v in self.field.state_dict().items()}
