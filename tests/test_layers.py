@@ -238,5 +238,6 @@ def test_room_table_is_consistent():
     assert rooms - {"facade"} <= {r for level in ROOMS.LEVELS for r in level}
     assert not set(ROOMS.MOVES) & set(ROOMS.ROOT_ROOMS)
     assert set(ROOMS.MOVES.values()) <= set(ROOMS.SUBPACKAGE_ROOMS)
-    assert ROOMS.room_of("attractor_lab.engine.presets") == ROOMS.room_of("attractor_lab.engine.storage.presets") \
-        == "storage"
+    for name, room in ROOMS.MOVES.items():  # before the move and after it
+        assert ROOMS.room_of(f"attractor_lab.engine.{name}") == ROOMS.room_of(f"attractor_lab.engine.{room}.{name}") \
+            == room

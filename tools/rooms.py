@@ -110,16 +110,12 @@ UPWARD_EXCEPTIONS = {
 #: each subpackage's __init__.py: what it holds (line 1), what it may import (line 2)
 DOCSTRINGS = {
     "transport": (
-        "The engine process and its clients: wire protocol, signing, heartbeat, the server and its "
-        "request/job handlers, memory budget, connection files, the blocking and remote clients.",
-        "May import engine's core, models, api, analysis and storage; never the GUI (Qt, app, widgets) "
-        "nor sweep.",
+        "The engine process and its clients: protocol, signing, heartbeat, server, memory budget, clients.",
+        "May import engine's root modules, models, analysis, storage; never sweep, app, widgets or Qt.",
     ),
     "storage": (
-        "What is stored: presets and their contracts, trajectory recordings, preset thumbnails and "
-        "their cache.",
-        "May import engine's core, equations, theory, models, api and analysis; never transport, "
-        "sweep or the GUI.",
+        "What is stored: presets and their contracts, trajectory recordings, preset thumbnails.",
+        "May import engine's root modules, equations, theory, models, analysis; never transport or Qt.",
     ),
 }
 
@@ -193,9 +189,23 @@ def rewrite_text(text: str, python: bool) -> str:
     text = _JOINED.sub(lambda m: f"{m[1]}engine{m[1]}{m[2]}{m[3]}{MOVES[m[4]]}{m[3]}{m[2]}{m[3]}{m[4]}.py{m[3]}",
                        text)
     if python:  # the short forms only where they are prose: strings and comments
-        return _in_prose(text, lambda s: _PATH.sub(_path_sub, _SHORT.sub(_short_sub, s)))
+        text = _in_prose(text, lambda s: _PATH.sub(_path_sub, _SHORT.sub(_short_sub, s)))
+        return _LONG_FROM.sub(_wrap_from, text)
     text = _FROM_ONE.sub(lambda m: f"from {PKG}.{MOVES[m.group(1)]} import {m.group(1)}", text)
     return _SHORT.sub(_short_sub, _PATH.sub(_path_sub, text))
+
+
+#: a one-line import from a moved module's new place (wrapped when the longer path makes it too long)
+_LONG_FROM = re.compile(rf"^([ \t]*)from (attractor_lab\.engine\.(?:{'|'.join(sorted(set(MOVES.values())))})\.\w+) "
+                        r"import ([\w ,]+?)[ \t]*$", re.M)
+MAX_LINE = 120
+
+
+def _wrap_from(m):
+    if len(m.group(0)) <= MAX_LINE:
+        return m.group(0)
+    names = [n.strip() for n in m.group(3).split(",") if n.strip()]
+    return _format_from(m.group(2), names, m.group(1)) if len(names) > 1 else m.group(0)
 
 
 def _path_sub(m):
@@ -249,7 +259,7 @@ def _col(line: str, byte_col: int) -> int:
 
 def _format_from(module: str, names: list[str], indent: str) -> str:
     line = f"from {module} import {', '.join(names)}"
-    if len(indent) + len(line) <= 110:
+    if len(indent) + len(line) <= MAX_LINE:
         return line
     inner = "".join(f"{indent}    {n},\n" for n in names)
     return f"from {module} import (\n{inner}{indent})"
