@@ -1,6 +1,7 @@
 """Layer rules of DESIGN.md §5, checked on the import graph and at run time."""
 
 import ast
+import functools
 import importlib.util
 import subprocess
 import sys
@@ -12,9 +13,14 @@ ROOT = Path(__file__).resolve().parent.parent
 GUI_LIBS = {"PySide6", "PyQt5", "PyQt6", "pyqtgraph", "vispy", "qtpy"}
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(), str(path))
+
+
 def _imports(folder: str):
     for path in (ROOT / folder).rglob("*.py"):
-        tree = ast.parse(path.read_text(), str(path))
+        tree = _tree(path)
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 for a in node.names:
@@ -115,10 +121,15 @@ def _resolve(name: str) -> str | None:
     return name or None
 
 
-def _edges(top_level_only: bool = False):
+@functools.cache
+def _edges(top_level_only: bool = False) -> tuple:
     """(importer, imported module, line) for every import between modules of the package."""
+    return tuple(_find_edges(top_level_only))
+
+
+def _find_edges(top_level_only: bool):
     for module, (path, is_pkg) in MODULES.items():
-        tree = ast.parse(path.read_text(), str(path))
+        tree = _tree(path)
         nodes = tree.body if top_level_only else ast.walk(tree)
         for node in nodes:
             if isinstance(node, ast.Import):
@@ -173,8 +184,9 @@ def _imports_of_room(room: str):
 @pytest.mark.parametrize("room", ["transport", "storage"])
 def test_transport_and_storage_never_import_the_gui(room):
     bad = [(m, t) for m, t, _ in _imports_of_room(room) if ROOMS.room_of(t) in ("app", "widgets")]
-    bad += [(str(MODULES[m][0].relative_to(ROOT)), lib) for p, lib in _imports("engine") if lib in GUI_LIBS
-            for m in [next(k for k, v in MODULES.items() if v[0] == p)] if ROOMS.room_of(m) == room]
+    by_path = {path: module for module, (path, _) in MODULES.items()}
+    bad += [(str(p.relative_to(ROOT)), lib) for p, lib in _imports("engine")
+            if lib in GUI_LIBS and ROOMS.room_of(by_path[p]) == room]
     assert not bad, f"{room} must not import the GUI (Qt, pyqtgraph, vispy, app/, widgets/): {bad}"
 
 
