@@ -7,7 +7,7 @@ top-level name. Everything else is declared in pyproject.toml. ``presets/`` (the
 sweeps and operator checkpoints) and the desktop files of ``packaging/`` live
 beside the packages in the source tree; a wheel installed by pip, pipx or uv has
 no source tree, so the build copies them into the packages, where
-``attractor_lab.engine.presets.shipped_presets_dir`` and ``attractor_lab.app.desktop.desktop_data_dir`` look
+``attractor_lab.engine.shipped.shipped_presets_dir`` and ``attractor_lab.app.desktop.desktop_data_dir`` look
 first. A source checkout (``pip install -e .``) uses the folders themselves.
 """
 

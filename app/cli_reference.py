@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         return 0
     if new != text:
-        from attractor_lab.engine.protocol import atomic_write_bytes
+        from attractor_lab.engine.files import atomic_write_bytes
 
         atomic_write_bytes(path, new.encode("utf-8"))
         print(f"updated the command reference in {path}", file=sys.stderr)

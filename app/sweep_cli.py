@@ -151,7 +151,7 @@ def cmd_new(argv) -> int:
         check_sweep(sweep)
     except SweepError as exc:
         return _fail("new", str(exc))
-    from attractor_lab.engine.protocol import atomic_write_bytes
+    from attractor_lab.engine.files import atomic_write_bytes
 
     command = "attractor-lab sweep new " + " ".join(argv)
     text = f"# {command}\n# base preset: {args.preset}\n" + sweep.dumps()

@@ -87,7 +87,7 @@ def check_contract(preset: Preset | str | Path, device: str = "cpu") -> Contract
         return result
     obs = sim.observables()
     try:  # what the contract checks must reach the window: every array of the frame can travel
-        from attractor_lab.engine.protocol import pack_arrays
+        from attractor_lab.engine.arrays import pack_arrays
 
         pack_arrays(sim.model.numpy_state())
     except (TypeError, ValueError) as exc:

@@ -128,3 +128,13 @@ def write_atomically(path: str | os.PathLike, writer, mode: int | None = None, c
             pass
         raise
     return path
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename.
+
+    The temporary file is created exclusively (``O_EXCL``, an unpredictable
+    name, never through a planted symlink) beside the target. ``mode`` defaults
+    to what ``open`` would give (0666 less the umask). Every room may use it:
+    models (checkpoints), storage (presets), transport (connection files), the app."""
+    write_atomically(path, lambda f: f.write(data), mode)

@@ -47,7 +47,8 @@ import tomli_w
 from attractor_lab.engine.analysis import PATTERN_CLASSES
 from attractor_lab.engine.equations import EquationError, expand_schema, parse_ode, parse_rd, parse_xpp
 from attractor_lab.engine.params import Param, validate_params
-from attractor_lab.engine.protocol import atomic_write_bytes
+from attractor_lab.engine.files import atomic_write_bytes
+from attractor_lab.engine.shipped import shipped_presets_dir
 
 FORMAT_VERSION = 1
 #: a preset is a few hundred bytes: larger files are refused before parsing
@@ -471,15 +472,6 @@ def save_preset(preset: Preset, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, preset.dumps().encode())
     return path
-
-
-def shipped_presets_dir() -> Path:
-    """The shipped presets: inside the package when installed from a wheel (or a
-    PyInstaller bundle: setup.py and packaging/attractor-lab.spec copy them there),
-    else the source tree's ``presets/`` folder."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_shipped_presets"
-    return packaged if packaged.is_dir() else here.parent / "presets"
 
 
 def user_presets_dir() -> Path:

@@ -50,6 +50,12 @@ from typing import Any
 
 import numpy as np
 
+# shared with storage and models (lower rooms): the array codec and safe writes live there;
+# the names stay importable from here
+from attractor_lab.engine.arrays import ALLOWED_DTYPES as _ALLOWED_DTYPES  # noqa: F401
+from attractor_lab.engine.arrays import json_kind, pack_arrays  # noqa: F401
+from attractor_lab.engine.files import atomic_write_bytes  # noqa: F401
+
 PROTOCOL_VERSION = "2.0"
 #: Largest message an engine accepts; larger ones are dropped by ZeroMQ unanswered,
 #: so clients refuse them before sending.
@@ -90,10 +96,6 @@ REQUESTS = (
 #: Events the engine publishes on the state channel.
 EVENTS = ("frame", "status", "error", "log")
 
-_ALLOWED_DTYPES = {"float32", "float64", "complex64", "complex128", "bool",
-                   "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64"}
-
-
 class ProtocolError(ValueError):
     """A message that cannot be used (bad signature, bad layout, bad JSON)."""
 
@@ -124,38 +126,6 @@ class ConnectionFileError(ValueError):
 def new_key() -> bytes:
     """A random HMAC key (hex, 64 characters)."""
     return secrets.token_hex(32).encode()
-
-
-def pack_arrays(arrays: dict[str, np.ndarray]) -> tuple[list[dict], list[memoryview]]:
-    """Describe and expose ``arrays`` as raw buffers (no copy for contiguous arrays)."""
-    meta, buffers = [], []
-    for name, arr in arrays.items():
-        arr = np.ascontiguousarray(arr)
-        if arr.dtype.name not in _ALLOWED_DTYPES:
-            raise ValueError(f"array {name!r}: dtype {arr.dtype} cannot travel; allowed: {sorted(_ALLOWED_DTYPES)}")
-        meta.append({"name": name, "dtype": arr.dtype.name, "shape": list(arr.shape)})
-        # an empty array (no Poincaré points yet, no grid for a 3D field) travels as no bytes:
-        # memoryview cannot cast a view with a zero in its shape
-        buffers.append(memoryview(arr).cast("B") if arr.size else memoryview(b""))
-    return meta, buffers
-
-
-def json_kind(value: Any) -> str:
-    """What a decoded JSON value is, in JSON's words (for messages that say what was found)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return f"a boolean ({str(value).lower()})"
-    if isinstance(value, (int, float)):
-        return f"a number ({value!r})"
-    if isinstance(value, str):
-        return f"a string ({value[:40]!r})"
-    if isinstance(value, list):
-        return f"an array of {len(value)}"
-    if isinstance(value, dict):
-        keys = ", ".join(repr(k) for k in list(value)[:5])
-        return f"an object (keys {keys}{', …' if len(value) > 5 else ''})" if value else "an empty object"
-    return type(value).__name__
 
 
 def decode_json_part(raw, part: str) -> Any:
@@ -408,18 +378,6 @@ class Session:
 
 
 # ---- connection files --------------------------------------------------------
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename.
-
-    The temporary file is created exclusively (``O_EXCL``, an unpredictable
-    name, never through a planted symlink) beside the target; see
-    :mod:`engine.files`. ``mode`` defaults to what ``open`` would give (0666
-    less the umask)."""
-    from attractor_lab.engine.files import write_atomically
-
-    write_atomically(path, lambda f: f.write(data), mode)
 
 
 def write_connection_file(path: str | os.PathLike, info: dict) -> None:

@@ -32,7 +32,7 @@ import torch
 
 from attractor_lab.engine.models import register
 from attractor_lab.engine.models.base import Model, SimulationDiverged
-from attractor_lab.engine.analysis.phase_plane import portrait_nullclines
+from attractor_lab.engine.contours import portrait_nullclines
 from attractor_lab.engine.models.neural_ode._phase import field_grid, fixed_points
 from attractor_lab.engine.models.neural_ode._solver import CROSSINGS_KEPT, METHODS, PERIOD_RTOL, LiveSolver, SolverFailed
 from attractor_lab.engine.models.neural_ode._systems import SYSTEMS, system_params, system_values

@@ -48,7 +48,7 @@ ERROR_DEFINITION = ("relative L2 error ‖pred − true‖₂/‖true‖₂ per 
 
 
 def shipped_dir() -> Path:
-    from attractor_lab.engine.presets import shipped_presets_dir
+    from attractor_lab.engine.shipped import shipped_presets_dir
 
     return shipped_presets_dir() / "operators"
 
@@ -141,7 +141,7 @@ def save_checkpoint(out, op: NeuralOperator, card: dict) -> Path:
     """Write ``out/weights.safetensors`` (with the card in its metadata) and ``out/card.json``, atomically."""
     from safetensors.torch import save
 
-    from attractor_lab.engine.protocol import atomic_write_bytes
+    from attractor_lab.engine.files import atomic_write_bytes
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
