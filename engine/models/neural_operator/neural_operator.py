@@ -43,6 +43,7 @@ import torch
 from attractor_lab.engine.models import register
 from attractor_lab.engine.models.base import Model, SimulationDiverged
 from attractor_lab.engine.models.neural_operator import _checkpoint as ck
+from attractor_lab.engine.models.neural_operator import _library
 from attractor_lab.engine.models.neural_operator._data import SYSTEMS, IntervalSolver, draw_initial, resample
 from attractor_lab.engine.models.neural_operator.navier_stokes import gaussian_vortex, shaped_vorticity
 from attractor_lab.engine.params import Param
@@ -109,9 +110,10 @@ class NeuralOperatorRace(Model):
     params = (
         Param("system", "choice", "burgers", choices=tuple(SYSTEMS), live=False,
               help="burgers: 1D viscous Burgers on [0, 1); navier_stokes: 2D vorticity, Li et al.'s forced flow"),
-        Param("checkpoint", "choice", "auto", choices=("auto", *ck.shipped_checkpoints()), live=False,
+        Param("checkpoint", "choice", "auto", choices=_library.checkpoint_choices(), live=False,
               help="auto: the shipped checkpoint for the system (presets/operators/<system>); or a shipped one by "
-                   "name; any other folder loads through the weights request (load_weights)"),
+                   "name, or one of yours (saved by operator_training into your library); any other folder "
+                   "loads through the weights request (load_weights)"),
         Param("viscosity", "float", 0.02, 1e-5, 1.0, unit="ν", log=True,
               help="ν for operator and solver; trained ranges — " + _shipped_summary()
                    + " — outside them the operator extrapolates (see in_trained_range)"),
@@ -175,6 +177,15 @@ class NeuralOperatorRace(Model):
         self._custom_checkpoint: tuple[Path, str, str] | None = None  # (path, system, checkpoint param)
         super().__init__(*args, **kwargs)
 
+    @classmethod
+    def params_for(cls, values):
+        """The class's parameters with the checkpoint list as it is now: a checkpoint saved into the
+        library since the engine started is a choice of the next race (and of the window's list)."""
+        import dataclasses
+
+        choices = _library.checkpoint_choices()
+        return tuple(dataclasses.replace(p, choices=choices) if p.name == "checkpoint" else p for p in cls.params)
+
     @property
     def dt(self) -> float:
         return float(self.card["dt"])
@@ -185,7 +196,7 @@ class NeuralOperatorRace(Model):
         if custom is not None and custom[1:] == (system, name):
             return custom[0]
         self._custom_checkpoint = None
-        shipped = ck.shipped_checkpoints()
+        shipped = _library.all_checkpoints()
         key = system if name == "auto" else name
         if key not in shipped:
             raise ValueError(f"{self.name}: no shipped checkpoint {key!r} in {ck.shipped_dir()} "
