@@ -19,6 +19,7 @@ from attractor_lab.app.equation_dock import KINDS, EquationDock
 from attractor_lab.app.preset_browser import PresetBrowser
 from attractor_lab.app.settings import WindowMemory
 from attractor_lab.app.sweep_dock import SweepDock
+from attractor_lab.app.training_actions import install_training_actions
 from attractor_lab.app.undo import STROKE_GAP, EquationChange, PaintStroke, ParamChange, SeedChange, Switch
 from attractor_lab.engine.equations import EQUATION_MODELS
 from attractor_lab.engine.presets import (
@@ -97,6 +98,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._build_sweep_dock()
         self._build_preset_browser()
         self._build_equation_dock()
+        install_training_actions(self)  # app/training_actions.py: save a trained operator, race it
         self._install_connect_entry(install_help_menu(self, engine))
         self.memory = WindowMemory(self)  # last: restores the layout of every dock (app/settings.py)
 
