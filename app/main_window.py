@@ -27,6 +27,7 @@ from attractor_lab.app.about import install_help_menu
 from attractor_lab.app.engine_client import QtEngine
 from attractor_lab.app.equation_dock import KINDS
 from attractor_lab.app.settings import WindowMemory
+from attractor_lab.app.training_actions import install_training_actions
 from attractor_lab.app.undo import STROKE_GAP, EquationChange, PaintStroke, ParamChange, SeedChange, Switch
 from attractor_lab.app.window_actions import ActionsMixin, ModelBox  # noqa: F401 (ModelBox: its old place)
 from attractor_lab.app.window_docks import DocksMixin
@@ -98,6 +99,7 @@ class MainWindow(ActionsMixin, DocksMixin, StatusMixin, RecordingMixin, PresetsM
         self._build_preset_browser()
         self._build_equation_dock()
         # docks and panels of their own modules: one install_…(self) line each, here
+        install_training_actions(self)  # app/training_actions.py: save a trained operator, race it
         self._install_connect_entry(install_help_menu(self, engine))
         self.memory = WindowMemory(self)  # last: restores the layout of every dock (app/settings.py)
 

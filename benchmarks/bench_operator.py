@@ -22,6 +22,13 @@ For Navier–Stokes a third column: Li et al.'s own solver scheme
 was measured against — timed over 2000 steps and scaled to H (its cost per
 step does not depend on the state).
 
+Navier–Stokes also at 256² (4× the training grid: the same weights zero-shot,
+the solver on 256² too) over a horizon of one Δt (the solver's cost per Δt grows
+~64× from 64²; one round, so the batch-64 row stays within minutes on a CPU).
+
+The last column says who wins each row, like for like: the same device, float32
+on both sides, the same horizon and the same batch.
+
 CUDA rows (batch 1 and 64, synchronised) run where a GPU is present; otherwise
 the script says why they are skipped.
 """
@@ -68,15 +75,15 @@ def start_fields(system: str, card: dict, batch: int, device) -> torch.Tensor:
     return u
 
 
-def runners(system: str, op, card: dict, u0: torch.Tensor, device):
+def runners(system: str, op, card: dict, u0: torch.Tensor, device, horizon: int = HORIZON_STEPS):
     s = SETTINGS[system]
-    solver = _data.IntervalSolver(system, card["grid"], device, torch.float32)
+    solver = _data.IntervalSolver(system, u0.shape[-1], device, torch.float32)
     out = {}
 
     def operator():
         u = u0
         with torch.no_grad():
-            for _ in range(HORIZON_STEPS):
+            for _ in range(horizon):
                 u = op(u, s["viscosity"], s["forcing"])
         _sync(device)
         out["operator"] = u
@@ -84,7 +91,7 @@ def runners(system: str, op, card: dict, u0: torch.Tensor, device):
     def engine_solver():
         vh = solver.to_spectral(u0)
         steps = 0
-        for _ in range(HORIZON_STEPS):
+        for _ in range(horizon):
             vh = solver.advance(vh, card["dt"], s["viscosity"], s["forcing"])
             steps += solver.last_steps
         _sync(device)
@@ -93,8 +100,8 @@ def runners(system: str, op, card: dict, u0: torch.Tensor, device):
     return {"operator": operator, "solver": engine_solver}, out
 
 
-def interleaved(fns: dict, rounds: int) -> dict:
-    for fn in fns.values():  # warm-up (coefficients cached, allocator warm)
+def interleaved(fns: dict, rounds: int, warm: bool = True) -> dict:
+    for fn in fns.values() if warm else ():  # warm-up (coefficients cached, allocator warm)
         fn()
     times = {k: [] for k in fns}
     for _ in range(rounds):
@@ -120,19 +127,30 @@ def li_cn_seconds(u0: torch.Tensor, card: dict, steps: int = 2000) -> float:
     return per_step * round(HORIZON_STEPS * card["dt"] / 1e-4)
 
 
-def bench(system: str, device, batch: int, rounds: int, li: bool) -> dict:
+def bench(system: str, device, batch: int, rounds: int, li: bool, scale: int = 1, horizon: int = HORIZON_STEPS,
+          warm: bool = True) -> dict:
+    """One row: ``scale`` × the training grid (zero-shot above 1), ``horizon`` operator steps."""
     op, card = load_checkpoint(shipped_checkpoints()[system], device)
     u0 = start_fields(system, card, batch, device)
-    fns, out = runners(system, op, card, u0, device)
-    t = interleaved(fns, rounds)
+    if scale != 1:
+        u0 = _data.resample(u0, card["grid"] * scale, _data.SYSTEMS[system]["dims"])
+    fns, out = runners(system, op, card, u0, device, horizon)
+    t = interleaved(fns, rounds, warm)
     error = float(_data.relative_l2(out["operator"], out["solver"]).mean())
-    row = {"system": system, "grid": card["grid"], "device": device.type, "batch": batch,
-           "horizon": HORIZON_STEPS * card["dt"], "operator_s": t["operator"], "solver_s": t["solver"],
+    row = {"system": system, "grid": u0.shape[-1], "device": device.type, "batch": batch,
+           "horizon": horizon * card["dt"], "operator_s": t["operator"], "solver_s": t["solver"],
            "solver_steps": out["solver_steps"], "ratio": t["solver"] / t["operator"], "error": error}
     if li:
         row["li_s"] = li_cn_seconds(u0, card)
         row["li_ratio"] = row["li_s"] / t["operator"]
     return row
+
+
+def winner(ratio: float) -> str:
+    """Who is faster in a row (same device, batch and horizon), in words."""
+    if ratio >= 1:
+        return f"operator ({ratio:.3g}× faster)"
+    return f"SOLVER ({1 / ratio:.3g}× faster)"
 
 
 def main(argv=None) -> int:
@@ -147,19 +165,24 @@ def main(argv=None) -> int:
     for system in ("navier_stokes", "burgers"):
         rows.append(bench(system, cpu, 1, rounds, li=system == "navier_stokes"))
         rows.append(bench(system, cpu, 64, max(2, rounds // 3), li=False))
+    rows.append(bench("navier_stokes", cpu, 1, max(2, rounds // 3), li=False, scale=4, horizon=1))
+    rows.append(bench("navier_stokes", cpu, 64, 1, li=False, scale=4, horizon=1, warm=False))
     if torch.cuda.is_available():
         gpu = torch.device("cuda")
         for system in ("navier_stokes", "burgers"):
             for batch in (1, 64):
                 rows.append(bench(system, gpu, batch, rounds, li=False))
-    print(f"horizon {HORIZON_STEPS} operator steps; medians of {rounds} interleaved rounds; 1 CPU thread")
+        for batch in (1, 64):
+            rows.append(bench("navier_stokes", gpu, batch, rounds, li=False, scale=4, horizon=1))
+    print(f"horizon {HORIZON_STEPS} operator steps (256² rows: 1, one round); medians of {rounds} interleaved rounds "
+          "(batch 64: a third); 1 CPU thread; solver/op > 1: the operator is faster")
     print(f"{'system':<14} {'grid':>5} {'dev':>4} {'batch':>5} {'horizon':>7} {'operator s':>11} {'solver s':>10} "
-          f"{'steps':>6} {'solver/op':>9} {'op error':>9} {'Li CN s':>9} {'Li CN/op':>9}")
+          f"{'steps':>6} {'solver/op':>9} {'op error':>9} {'Li CN s':>9} {'Li CN/op':>9}  who wins")
     for r in rows:
         li = f"{r['li_s']:9.2f} {r['li_ratio']:9.0f}" if "li_s" in r else f"{'—':>9} {'—':>9}"
         print(f"{r['system']:<14} {r['grid']:>5} {r['device']:>4} {r['batch']:>5} {r['horizon']:>7g} "
-              f"{r['operator_s']:11.4f} {r['solver_s']:10.4f} {r['solver_steps']:>6} {r['ratio']:9.1f} "
-              f"{r['error']:9.4f} {li}")
+              f"{r['operator_s']:11.4f} {r['solver_s']:10.4f} {r['solver_steps']:>6} {r['ratio']:9.3g} "
+              f"{r['error']:9.4f} {li}  {winner(r['ratio'])}")
     if not torch.cuda.is_available():
         print("CUDA rows skipped: torch.cuda.is_available() is False on this machine (no GPU)")
     # rollout curves of the shipped checkpoints on held-out starts (bench_rollout.py has the options)

@@ -103,6 +103,8 @@ CASES = [
 ] + [(rd, {"grid": g}) for rd in ("barkley", "brusselator", "fitzhugh_nagumo", "gray_scott", "lambda_omega",
                                   "schnakenberg", "custom_rd") for g in (512, 1024)] + [
     ("custom_ode", {}), ("custom_ode", {"trajectories": 64}),
+    # (steps per measurement: past the data, into training)
+    ("operator_training", {}, 8), ("operator_training", {"grid": 64, "trajectories": 32}, 6),
 ]
 
 
@@ -121,7 +123,7 @@ def measured():
         measure(name, params, steps=1)
     with ThreadPoolExecutor(2) as pool:  # memory, not time, is measured: two at once is fine
         results = list(pool.map(lambda case: measure(*case), CASES))
-    for (name, params), r in zip(CASES, results):  # the table of docs/benchmarks.md's memory-guard section (pytest -s)
+    for (name, params, *_), r in zip(CASES, results):  # the table of docs/benchmarks.md's memory-guard section (pytest -s)
         print(f"{name} {json.dumps(params)}: estimate {r['estimate'] / 2**20:.0f} MiB, "
               f"peak {r['peak'] / 2**20:.0f} MiB, ratio {r['estimate'] / max(r['peak'], 1):.2f}")
     return dict(zip(range(len(CASES)), results))
@@ -142,7 +144,7 @@ def test_estimate_bounds_measured_peak(measured):
     """One test for every case: under pytest-xdist each worker computes a module's fixture
     for the tests it is handed, so parametrized cases measured everything up to three times."""
     mib, wrong = 2**20, []
-    for index, (name, params) in enumerate(CASES):
+    for index, (name, params, *_) in enumerate(CASES):
         r = measured[index]
         what = f"{name} {params}: estimate {r['estimate'] / mib:.0f} MiB, measured peak {r['peak'] / mib:.0f} MiB"
         if r["estimate"] < r["peak"]:

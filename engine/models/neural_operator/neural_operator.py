@@ -7,7 +7,12 @@ evaluation u ← F_θ(u, ν, a) on its own previous output (a rollout), the solv
 (:class:`._data.IntervalSolver`: ETDRK4 with CFL-limited steps that divide Δt)
 by the steps that interval needs. Each side is timed on its own (CUDA
 synchronised); ``speedup`` = solver_ms / operator_ms, medians over the last
-steps.
+steps. The comparison is like for like, and the ``speed`` text says so: the same
+device, float32 on both sides, the same horizon (one Δt: one operator evaluation
+against the solver's steps over it), at batch 1 (the race) and at batch
+``speed_batch`` (B copies of the current state, each side timed twice after a
+reset or a change of B, the faster of the two kept: ``speedup_batch``); where the solver is faster
+(Burgers 1D on a CPU) the text says so plainly.
 
 ``rel_error`` = ‖u_op − u_solver‖₂ / ‖u_solver‖₂ on the race grid; the error
 against the rollout step (steps since the last sync) restarts whenever the
@@ -43,6 +48,7 @@ import torch
 from attractor_lab.engine.models import register
 from attractor_lab.engine.models.base import Model, SimulationDiverged
 from attractor_lab.engine.models.neural_operator import _checkpoint as ck
+from attractor_lab.engine.models.neural_operator import _library
 from attractor_lab.engine.models.neural_operator._data import SYSTEMS, IntervalSolver, draw_initial, resample
 from attractor_lab.engine.models.neural_operator.navier_stokes import gaussian_vortex, shaped_vorticity
 from attractor_lab.engine.params import Param
@@ -109,9 +115,10 @@ class NeuralOperatorRace(Model):
     params = (
         Param("system", "choice", "burgers", choices=tuple(SYSTEMS), live=False,
               help="burgers: 1D viscous Burgers on [0, 1); navier_stokes: 2D vorticity, Li et al.'s forced flow"),
-        Param("checkpoint", "choice", "auto", choices=("auto", *ck.shipped_checkpoints()), live=False,
+        Param("checkpoint", "choice", "auto", choices=_library.checkpoint_choices(), live=False,
               help="auto: the shipped checkpoint for the system (presets/operators/<system>); or a shipped one by "
-                   "name; any other folder loads through the weights request (load_weights)"),
+                   "name, or one of yours (saved by operator_training into your library); any other folder "
+                   "loads through the weights request (load_weights)"),
         Param("viscosity", "float", 0.02, 1e-5, 1.0, unit="ν", log=True,
               help="ν for operator and solver; trained ranges — " + _shipped_summary()
                    + " — outside them the operator extrapolates (see in_trained_range)"),
@@ -127,6 +134,9 @@ class NeuralOperatorRace(Model):
               help="random: Li et al.'s random field (seeded) for either system; Burgers: sine; Navier–Stokes: "
                    "vortex_pair, co_rotating, taylor_green, rest (as the navier_stokes model)"),
         Param("amplitude", "float", 1.0, 0.0, 100.0, live=False, help="scale of the initial field"),
+        Param("speed_batch", "int", 8, 0, 256,
+              help="batch B of the second speed comparison (B copies of the state through both sides, timed "
+                   "twice after each reset or change of B; 0: off) — the operator's cost grows more slowly with the batch"),
         Param("section", "choice", "auto", choices=("auto", "fixed"),
               help="Navier–Stokes section w(x) along a column y: auto goes through the solver's largest |w| "
                    "(kept while it stays within 10 % of the largest), fixed at section_y",
@@ -156,13 +166,15 @@ class NeuralOperatorRace(Model):
          "xlabel": "steps since sync", "ylabel": "‖u_op − u‖/‖u‖", "logy": True, "role": "secondary",
          "series": [{"x": "rollout_step", "y": "rollout_error", "name": "this race"},
                     {"x": "card_steps", "y": "card_errors", "name": "test error (card)", "symbol": "o"}]},
-        {"kind": "timeseries", "observables": ["speedup"], "logy": True, "role": "secondary",
-         "title": "speed-up: solver time / operator time per Δt"},
+        {"kind": "timeseries", "observables": ["speedup", "speedup_batch"], "logy": True, "role": "secondary",
+         "title": "speed-up per Δt, same device: solver time / operator time at batch 1 and B (< 1: the solver wins)"},
         {"kind": "timeseries", "observables": ["operator_ms", "solver_ms"], "logy": True, "role": "secondary",
          "title": "wall time per Δt (ms)"},
         {"kind": "values", "title": "race", "role": "info",
-         "observables": ["rel_error", "operator_ms", "solver_ms", "speedup", "solver_steps", "steps_since_sync",
+         "observables": ["rel_error", "operator_ms", "solver_ms", "speedup", "speedup_batch", "speed_batch",
+                         "solver_steps", "steps_since_sync",
                          "trained_nu_min", "trained_nu_max", "in_trained_range", "grid", "section_y"]},
+        {"kind": "text", "array": "speed", "title": "speed: like for like", "role": "info"},
         {"kind": "text", "array": "checkpoint", "title": "checkpoint", "role": "info"},
         {"kind": "text", "array": "equations", "title": "equations", "role": "info"},
     )
@@ -175,6 +187,15 @@ class NeuralOperatorRace(Model):
         self._custom_checkpoint: tuple[Path, str, str] | None = None  # (path, system, checkpoint param)
         super().__init__(*args, **kwargs)
 
+    @classmethod
+    def params_for(cls, values):
+        """The class's parameters with the checkpoint list as it is now: a checkpoint saved into the
+        library since the engine started is a choice of the next race (and of the window's list)."""
+        import dataclasses
+
+        choices = _library.checkpoint_choices()
+        return tuple(dataclasses.replace(p, choices=choices) if p.name == "checkpoint" else p for p in cls.params)
+
     @property
     def dt(self) -> float:
         return float(self.card["dt"])
@@ -185,7 +206,7 @@ class NeuralOperatorRace(Model):
         if custom is not None and custom[1:] == (system, name):
             return custom[0]
         self._custom_checkpoint = None
-        shipped = ck.shipped_checkpoints()
+        shipped = _library.all_checkpoints()
         key = system if name == "auto" else name
         if key not in shipped:
             raise ValueError(f"{self.name}: no shipped checkpoint {key!r} in {ck.shipped_dir()} "
@@ -226,6 +247,8 @@ class NeuralOperatorRace(Model):
         self._operator_times: deque = deque(maxlen=TIMING_WINDOW)
         self._solver_times: deque = deque(maxlen=TIMING_WINDOW)
         self._solver_steps = 0
+        self._batch_times: dict[str, list[float]] = {"operator": [], "solver": []}
+        self._batch_solver: IntervalSolver | None = None
         self._sync_to(self._initial())
 
     def _initial(self) -> torch.Tensor:
@@ -292,6 +315,7 @@ class NeuralOperatorRace(Model):
         self._solver_times.append(t2 - t1)
         self._solver_steps = self.solver.last_steps
         self._pred, self._truth = pred, truth
+        self._time_batch(nu, a)
         self._since_sync += 1
         k = self.p["reset_every"]
         if k and self._since_sync >= k:
@@ -303,6 +327,32 @@ class NeuralOperatorRace(Model):
             if len(self._history) > HISTORY:
                 self._history = self._history[-HISTORY:]
         self._add_rows()
+
+    def _time_batch(self, nu: float, a: float) -> None:
+        """Time both sides once on ``speed_batch`` copies of the current state over one Δt (twice
+        after each reset or change of B; the faster of the two times is kept): the batched comparison."""
+        b = self.p["speed_batch"]
+        if b < 1 or len(self._batch_times["operator"]) >= 2:
+            return
+        if self._batch_solver is None or self._batch_solver.n != self.n:
+            self._batch_solver = IntervalSolver(self.card["system"], self.n, self.device, torch.float32)
+        pred = self._pred.expand(b, *self._pred.shape[1:]).contiguous()
+        truth = self._truth.expand(b, *self._truth.shape[1:]).contiguous()
+        self._sync()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            self.op(pred, nu, a)
+        self._sync()
+        t1 = time.perf_counter()
+        self._batch_solver.advance(truth, self.dt, nu, a)
+        self._sync()
+        t2 = time.perf_counter()
+        self._batch_times["operator"].append(t1 - t0)
+        self._batch_times["solver"].append(t2 - t1)
+
+    def _on_live_change(self, changed):
+        if "speed_batch" in changed:
+            self._batch_times = {"operator": [], "solver": []}
 
     def _forcing(self) -> float:
         return self.p["forcing"] if self.dims == 2 else 0.0
@@ -467,11 +517,16 @@ class NeuralOperatorRace(Model):
         if self.dims == 2:
             f_lo, f_hi = self.card["forcing_range"]
             inside = inside and f_lo - 1e-9 <= self.p["forcing"] <= f_hi + 1e-9
+        op_b, so_b = (min(self._batch_times[k]) if len(self._batch_times[k]) >= 2 else math.nan
+                      for k in ("operator", "solver"))
         return {
             "rel_error": self._error(),
             "operator_ms": 1e3 * op_s,
             "solver_ms": 1e3 * so_s,
             "speedup": so_s / op_s if op_s > 0 else math.nan,
+            # the same at batch speed_batch (NaN until measured, or when speed_batch = 0)
+            "speedup_batch": so_b / op_b if op_b > 0 else math.nan,
+            "speed_batch": self.p["speed_batch"],
             "solver_steps": self._solver_steps,
             "steps_since_sync": self._since_sync,
             "trained_nu_min": lo,
@@ -497,4 +552,33 @@ class NeuralOperatorRace(Model):
             lines.append(f"data: {d.get('train_trajectories', '?')} trajectories × {d.get('steps_per_trajectory', '?')} "
                          f"steps; {t.get('epochs', '?')} epochs in {t.get('seconds', 0) / 60:.0f} min on "
                          f"{t.get('device', '?')}")
-        return {"equations": self.equations, "checkpoint": "\n".join(lines)}
+        return {"equations": self.equations, "checkpoint": "\n".join(lines), "speed": self._speed_text()}
+
+    def _speed_text(self) -> str:
+        """What the speed-up compares, and who wins, in words."""
+        from attractor_lab.engine.device import describe
+
+        obs = self.observables()
+        lines = [f"Like for like: both sides on {describe(self.device)}, float32, over the same horizon — one "
+                 f"Δt = {self.dt:g}: one operator evaluation against the solver's {obs['solver_steps']} steps over "
+                 "it — each timed on its own (medians of the last steps)."]
+
+        def verdict(so_ms, op_ms, batch):
+            if not (so_ms > 0 and op_ms > 0):
+                return f"batch {batch}: not measured yet"
+            head = f"batch {batch}: solver {so_ms:.3g} ms, operator {op_ms:.3g} ms per Δt → "
+            if so_ms >= op_ms:
+                return head + f"the operator is {so_ms / op_ms:.3g}× faster"
+            return head + (f"the solver is faster here ({op_ms / so_ms:.3g}× quicker than the operator): "
+                           "on this device the operator does not pay")
+
+        lines.append(verdict(obs["solver_ms"], obs["operator_ms"], 1))
+        b = self.p["speed_batch"]
+        if b >= 1:
+            done = len(self._batch_times["operator"]) >= 2
+            lines.append(verdict(1e3 * min(self._batch_times["solver"]) if done else math.nan,
+                                 1e3 * min(self._batch_times["operator"]) if done else math.nan, b)
+                         + (" (the whole batch)" if done else ""))
+        lines.append(f"The solver is the reference: the operator's answer is off by rel_error = "
+                     f"{100 * obs['rel_error']:.2g} % now; its speed is worth that error.")
+        return "\n".join(lines)
