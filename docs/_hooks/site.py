@@ -32,7 +32,7 @@ FAMILIES = {
     "families/reaction-diffusion.md": ("Reaction–diffusion",
                                        ["gray_scott", "fitzhugh_nagumo", "barkley", "brusselator",
                                         "schnakenberg", "lambda_omega", "custom_rd"]),
-    "families/operators.md": ("PDE solvers and neural operators", ["burgers", "navier_stokes", "neural_operator"]),
+    "families/operators.md": ("PDE solvers and neural operators", ["burgers", "navier_stokes", "neural_operator", "operator_training"]),
 }
 
 
