@@ -121,3 +121,16 @@ def test_retrieval_temperature_at_vanishing_load_is_the_curie_weiss_spinodal():
     assert held.observables()["m_cued"] > 0.7
     assert abs(lost.observables()["m_cued"]) < 0.3
     assert held.observables()["m_theory"] > 0.7 and lost.observables()["m_theory"] == 0.0
+
+
+def test_shipped_phase_diagrams_are_what_the_theory_computes():
+    """The table a dense network's first frame reads (3–6 s of solving each) equals a fresh
+    computation (p = 3 here; the others are written by the same function)."""
+    from attractor_lab.engine.theory import dense
+
+    stored = dense.phase_diagram(3)
+    fresh = dense.compute_phase_diagram(3)
+    assert set(stored) == set(fresh)
+    for key in fresh:
+        np.testing.assert_allclose(stored[key], fresh[key], rtol=1e-9, atol=1e-12, equal_nan=True, err_msg=key)
+    assert sorted(int(k) for k in dense._table()) == [3, 4, 5, 6, 7, 8]

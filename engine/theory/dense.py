@@ -57,7 +57,9 @@ paramagnetic) states β and α enter as β√α, so the glass line is T_g = τ_p
 from __future__ import annotations
 
 import functools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 from scipy import optimize, special
@@ -260,8 +262,30 @@ def _retrieval_exists(alpha, temperature, order, convention):
     return m > 0.05
 
 
-@functools.lru_cache(maxsize=16)
+#: phase_diagram(p) for p = 3…8 (self-interactions, 20 points), as computed by
+#: ``python -m attractor_lab.engine.theory.dense`` (3–6 s each: a dense network's first frame
+#: waited for it); tests/test_hopfield_dense.py recomputes one and compares
+TABLE = Path(__file__).with_name("dense_diagrams.json")
+
+
+@functools.lru_cache(maxsize=1)
+def _table() -> dict:
+    try:
+        return json.loads(TABLE.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
 def phase_diagram(order: int, convention: str = "self", points: int = 20) -> dict[str, np.ndarray]:
+    """:func:`compute_phase_diagram`, read from the shipped table where it holds it."""
+    stored = _table().get(str(order)) if convention == "self" and points == 20 else None
+    if stored is not None:
+        return {k: np.array(v, dtype=float) for k, v in stored.items()}
+    return compute_phase_diagram(order, convention, points)
+
+
+@functools.lru_cache(maxsize=16)
+def compute_phase_diagram(order: int, convention: str = "self", points: int = 20) -> dict[str, np.ndarray]:
     """The (α, T) phase diagram in the scaling P = α N^{p−1} (p ≥ 3; p = 2 returns AGS's).
 
     ``alpha``, ``T_M``: retrieval states exist left of / below this line (spinodal;
@@ -321,3 +345,17 @@ def capacity_table(orders=range(2, 9)) -> list[tuple[int, float, float, float]]:
     """[(p, α_c self, α_c distinct, m at α_c), ...] at T = 0, RS."""
     return [(p, critical_load(p, "self")[0], critical_load(p, "distinct")[0], critical_load(p, "self")[1])
             for p in orders]
+
+
+def write_table(orders=range(3, 9)) -> None:
+    """Recompute the shipped table of phase diagrams (atomic write)."""
+    from attractor_lab.engine.files import atomic_write_bytes
+
+    data = {str(p): {k: [None if not np.isfinite(x) else float(x) for x in np.asarray(v, float)]
+                     for k, v in compute_phase_diagram(p).items()} for p in orders}
+    atomic_write_bytes(TABLE, (json.dumps(data, indent=1) + "\n").encode())
+
+
+if __name__ == "__main__":
+    write_table()
+    print(f"wrote {TABLE}")
