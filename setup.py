@@ -33,6 +33,8 @@ BUNDLED = {
     "packaging/org.attractorlab.AttractorLab.metainfo.xml":
         "attractor_lab/app/_desktop/org.attractorlab.AttractorLab.metainfo.xml",
     "packaging/icons": "attractor_lab/app/_desktop/icons",
+    # the dense networks' phase diagrams, computed once (engine/theory/dense.py)
+    "engine/theory/dense_diagrams.json": "attractor_lab/engine/theory/dense_diagrams.json",
 }
 #: what of presets/ is data (no caches or editor files)
 PRESET_FILES = ("*.toml", "*.json", "*.safetensors", "*.md", "*.ode")

@@ -64,8 +64,11 @@ def test_dense_network_gets_no_pairwise_phase_diagram():
     for key in ("pd_alpha", "pd_alpha_g", "pd_Tg", "pd_TM", "pd_alpha_Tc", "pd_Tc"):
         assert np.isnan(state[key]).all(), key
     assert math.isnan(obs["pd_load"])  # no "now" dot on an empty diagram
-    assert obs["m_theory"] == 1.0  # its own zero-load theory m = tanh(β m³) at T = 0
-    np.testing.assert_allclose(state["mT_rs"], state["mT_cw"])  # the dense network's m(T), not AGS
+    # its own RS theory at its dense load α = P/N³ = 4320/144³ ≈ 0.0014: m = erf(m³/√(30α)) ≈ 1 at T = 0
+    assert obs["m_theory"] == pytest.approx(1.0, abs=1e-9) and obs["dense_theory"] == 1.0
+    assert obs["pdd_load"] == pytest.approx(4320 / 144**3)
+    np.testing.assert_allclose(state["mT_rs"], state["mT_cw"], atol=0.05)  # the dense network's m(T), not AGS
+    assert np.isfinite(state["pdd_TM"]).all()  # its own phase diagram is drawn instead
     assert "dense network" in sim.model.texts()["equations"] and "does not describe it" in sim.model.texts()["equations"]
 
 

@@ -46,6 +46,7 @@ from attractor_lab.engine.models.hopfield._dynamics import (
 )
 from attractor_lab.engine.models.base import Model
 from attractor_lab.engine.params import Param
+from attractor_lab.engine.theory import dense as dense_theory
 from attractor_lab.engine.theory import hopfield as theory
 
 #: above this many couplings the explicit matrix is refused (4 bytes each)
@@ -73,6 +74,22 @@ def _unsupervised_overlap(quality: float, examples: int, temperature: float) -> 
     return theory.unsupervised_overlap(quality, examples, temperature)
 
 
+@functools.lru_cache(maxsize=256)
+def _dense_overlaps(alpha: float, order: int, temps: tuple) -> np.ndarray:
+    m, _ = dense_theory.solve_rs(alpha, np.array(temps), order, "self", iterations=3000, tol=1e-10)
+    m = np.where(m > 1e-4, m, 0.0)
+    # T = 0 from the closed equation (the z grid cannot resolve the step)
+    return np.where(np.array(temps) < dense_theory.T_COLD, dense_theory.zero_temperature_overlap(alpha, order), m)
+
+
+def pattern_count(params) -> int:
+    """P from the load: P = αN (``load_scaling = "linear"``) or P = αN^{p−1} (``"dense"``, the
+    dense network's own scaling), at least 1."""
+    n, order = params["neurons"], params["interaction_order"]
+    power = order - 1 if params.get("load_scaling", "linear") == "dense" else 1
+    return max(1, int(round(params["load"] * float(n) ** power)))
+
+
 @register
 class Hopfield(Model):
     name = "hopfield"
@@ -83,13 +100,15 @@ class Hopfield(Model):
     )
     equations = (
         "J_ij = (1/N) Σ_μ ξ_i^μ ξ_j^μ,  J_ii = 0,   E = −½ Σ_ij J_ij σ_i σ_j\n"
-        "dense: E = −(N/p) Σ_μ m_μ^p,   m_μ = (1/N) Σ_i ξ_i^μ σ_i\n"
+        "dense: E = −(N/p) Σ_μ m_μ^p (self-interaction terms kept),   m_μ = (1/N) Σ_i ξ_i^μ σ_i\n"
         "heat bath: P(σ_i = +1) = 1 / (1 + exp(−2 h_i / T))\n"
         "RS (AGS): m = ⟨tanh β(m + √(αr) z)⟩,  q = ⟨tanh² β(m + √(αr) z)⟩,  r = q / (1 − β(1 − q))²"
     )
     params = (
         Param("neurons", "int", 4096, 16, 4_000_000, help="N; square numbers display as images", live=False, log=True),
-        Param("load", "float", 0.05, 0.0, 100.0, help="α = P/N (P ≥ 1 pattern)", live=False, step=0.005),
+        Param("load", "float", 0.05, 0.0, 100.0, help="α: P = αN, or P = αN^(p−1) with load_scaling 'dense' (P ≥ 1 pattern)", live=False, step=0.005),
+        Param("load_scaling", "choice", "linear", choices=("linear", "dense"),
+              help="how the load counts patterns: linear P = αN; dense P = αN^(p−1), the dense network's own scaling", live=False),
         Param("temperature", "float", 0.0, 0.0, 3.0, help="T; 0 is deterministic", step=0.05),
         Param("pattern_dilution", "float", 0.0, 0.0, 0.95, help="d: pattern entries are 0 with probability d", live=False, step=0.05),
         Param("synaptic_dilution", "float", 0.0, 0.0, 0.99, help="fraction of couplings removed (symmetric); builds the N×N matrix", live=False, step=0.05),
@@ -120,6 +139,7 @@ class Hopfield(Model):
             "kind": "lines",
             "role": "secondary",
             "title": "Phase diagram (AGS: pairwise Hebbian, random patterns)",
+            "shown_when": [["dense_theory", [0]]],
             "empty_note": "AGS's phase diagram is for pairwise Hebbian networks of random patterns "
                           "retrieving one of them; it does not describe these settings (see the "
                           "equations panel for the theory that does).",
@@ -132,6 +152,21 @@ class Hopfield(Model):
             ],
             # pd_load is NaN where AGS does not apply (the dot would sit on an empty diagram)
             "points": [{"x": "pd_load", "y": "temperature", "name": "now"}],
+        },
+        {
+            # the dense network's own diagram (engine.theory.dense), in its load P = α N^(p−1)
+            "kind": "lines",
+            "role": "secondary",
+            "shown_when": [["dense_theory", [1]]],
+            "title": "Phase diagram (dense p-body, RS; load α = P / N^(p−1), self-interactions kept)",
+            "xlabel": "dense load α = P / N^(p−1)",
+            "ylabel": "temperature T",
+            "series": [
+                {"x": "pdd_alpha", "y": "pdd_TM", "name": "T_M (retrieval exists)"},
+                {"x": "pdd_alpha_Tc", "y": "pdd_Tc", "name": "T_c (retrieval below the glass)"},
+                {"x": "pdd_alpha_g", "y": "pdd_Tg", "name": "T_g (glassy m = 0 branch)", "style": "dash"},
+            ],
+            "points": [{"x": "pdd_load", "y": "temperature", "name": "now"}],
         },
         {
             "kind": "lines",
@@ -168,7 +203,8 @@ class Hopfield(Model):
     steps_per_frame = 1  # one sweep per displayed frame: retrieval is worth watching
     # the AGS phase diagram, the multitasking amplitudes and the m(T) curves
     theory_fields = ("pd_alpha", "pd_alpha_g", "pd_Tg", "pd_TM", "pd_alpha_Tc", "pd_Tc", "hierarchy_k",
-                     "hierarchy_theory", "mT_T", "mT_cw", "mT_rs")
+                     "hierarchy_theory", "mT_T", "mT_cw", "mT_rs", "pdd_alpha", "pdd_TM", "pdd_alpha_Tc", "pdd_Tc",
+                     "pdd_alpha_g", "pdd_Tg")
 
     _custom_patterns: np.ndarray | None = None
 
@@ -199,7 +235,7 @@ class Hopfield(Model):
         cost of loading the compiled kernel (128 MiB with numba, else 16 MiB).
         Measured against this estimate: tests/test_memory_estimates.py."""
         n = p["neurons"]
-        count = max(1, int(round(p["load"] * n)))
+        count = pattern_count(p)
         rows = count * max(1, p["examples"])
         s, e = count * n, rows * n
         pairwise = p["interaction_order"] == 2
@@ -349,7 +385,7 @@ class Hopfield(Model):
     def _reset(self) -> None:
         n = self.p["neurons"]
         order = self.p["interaction_order"]
-        count = max(1, int(round(self.p["load"] * n)))
+        count = pattern_count(self.p)
         if self.p["cue_pattern"] > count:
             raise ValueError(f"hopfield: parameter 'cue_pattern' is {self.p['cue_pattern']}, but only {count} patterns are stored (1..{count})")
         if order > 2 and (self.p["synaptic_dilution"] > 0 or self.p["learning_rule"] != "hebbian"):
@@ -482,7 +518,26 @@ class Hopfield(Model):
             "hierarchy_theory": theory.multitasking_amplitudes(self.p["pattern_dilution"], HIERARCHY_LEVELS)[:levels],
             "hierarchy_sim": sim,
             **self._m_of_t(),
+            **self._dense_diagram(),
         }
+
+    def dense_load(self) -> float:
+        """The load in the dense scaling, α = P / N^{p−1} (P/N at p = 2)."""
+        return self.count / float(self.p["neurons"]) ** (self.p["interaction_order"] - 1)
+
+    def _dense_diagram(self) -> dict[str, np.ndarray]:
+        """The dense network's RS phase diagram (engine.theory.dense, computed once per order
+        and cached), NaN where the dense theory does not describe these settings."""
+        keys = ("alpha", "T_M", "alpha_Tc", "T_c", "alpha_g", "T_g")
+        if self._theory_kind() != "dense":
+            return {f"pdd_{k}": np.full(1, np.nan) for k in ("alpha", "TM", "alpha_Tc", "Tc", "alpha_g", "Tg")}
+        pd = dense_theory.phase_diagram(int(self.p["interaction_order"]), "self", 16)
+        pd = {k: np.asarray(pd[k], float) for k in keys}
+        # the glass line is drawn out past this network's load (as AGS's T_g is)
+        a_g = np.linspace(0.0, max(float(pd["alpha_g"][-1]), 1.25 * self.dense_load()), 40)
+        tau = dense_theory.glass_temperature(int(self.p["interaction_order"]), "self")
+        return {"pdd_alpha": pd["alpha"], "pdd_TM": pd["T_M"], "pdd_alpha_Tc": pd["alpha_Tc"], "pdd_Tc": pd["T_c"],
+                "pdd_alpha_g": a_g, "pdd_Tg": tau * np.sqrt(a_g)}
 
     def _theory_kind(self) -> str:
         """Which theory describes this network at its current parameters.
@@ -523,14 +578,14 @@ class Hopfield(Model):
         if kind == "multitasking":
             return 1.0 - p["pattern_dilution"] if temperature == 0 else float("nan")
         if kind == "dense":
-            return theory.curie_weiss_overlap(temperature, p["interaction_order"])
+            return float(_dense_overlaps(self.dense_load(), int(p["interaction_order"]), (float(temperature),))[0])
         return float("nan")
 
     def _m_of_t(self) -> dict[str, np.ndarray]:
         """m(T) curves: Curie–Weiss at α → 0 (of order p), and the theory of this
         network at its load (see :meth:`_theory_kind`; NaN where none applies)."""
         kind = self._theory_kind()
-        key = (round(self.count / self.p["neurons"], 9), self.p["interaction_order"], kind,
+        key = (round(self.dense_load(), 12), self.p["interaction_order"], kind,
                self.p["examples"], self.p["example_quality"])
         if getattr(self, "_mt_key", None) != key:
             temps = np.linspace(0.0, 1.6, 65)
@@ -542,8 +597,8 @@ class Hopfield(Model):
                     rs[i] = self._theory_at(kind, float(t))
                     if rs[i] == 0.0:
                         break
-            elif kind == "dense":
-                rs = cw.copy()
+            elif kind == "dense":  # the RS branch at this dense load (0 where it does not exist)
+                rs = _dense_overlaps(self.dense_load(), key[1], tuple(float(t) for t in temps))
             self._mt_key, self._mt = key, {"mT_T": temps, "mT_cw": cw, "mT_rs": rs}
         return self._mt
 
@@ -572,8 +627,12 @@ class Hopfield(Model):
                         "m = ⟨tanh(βnS/(M𝓡))⟩ over S = Σ_a χ_a; no phase diagram.",
         "multitasking": "Theory here: multitasking amplitudes (1 − d) d^(k−1) at T = 0 and low load; the AGS "
                         "phase diagram is for undiluted patterns and is not drawn.",
-        "dense": "Theory here: the dense network at vanishing load, m = tanh(β m^(p−1)) (Curie–Weiss of "
-                 "order p); the pairwise AGS phase diagram does not describe it and is not drawn.",
+        "dense": "Theory here: the dense network's replica-symmetric theory in its own load α = P/N^(p−1) "
+                 "(energy −(N/p) Σ_μ m_μ^p with its self-interaction terms kept, as simulated): "
+                 "m = ⟨tanh β(m^(p−1) + √(αΦ'(q)) z)⟩, q = ⟨tanh² …⟩, Φ'(q)/α = Σ_k k w_k q^(k−1) from the "
+                 "Hermite expansion of g^p (p = 3: 2q² + 1; p = 4: 6q³ + 9q), no reaction term; T = 0: "
+                 "m = erf(m^(p−1)/√(2α(2p−3)!!)). α → 0: Curie–Weiss m = tanh(β m^(p−1)). The pairwise AGS "
+                 "phase diagram does not describe it and is not drawn; the dense one is.",
         "none": "Theory here: none applies to these settings (no m_theory, no phase diagram).",
     }
 
@@ -623,6 +682,10 @@ class Hopfield(Model):
             "m_theory": self.theory_overlap(),
             "load": self.count / self.p["neurons"],
             "pd_load": self.count / self.p["neurons"] if self._theory_kind() == "ags" else float("nan"),
+            # the dense network's load α = P/N^(p−1) and whether its own diagram is drawn
+            "dense_load": self.dense_load(),
+            "pdd_load": self.dense_load() if self._theory_kind() == "dense" else float("nan"),
+            "dense_theory": float(self._theory_kind() == "dense"),
             # 1 while the network has a cued pattern to retrieve (see has_target): the wrong bits mean something
             "has_target": float(self.has_target(float(m0[cue]))),
             # 1 for diluted patterns: the multitasking hierarchy applies
