@@ -85,6 +85,7 @@ REQUESTS = (
     "record",
     "weights",
     "events",
+    "analyse",
     "shutdown",
 )
 #: Events the engine publishes on the state channel.
