@@ -135,3 +135,21 @@ def test_claims_validation():
         check_claims({"hopff": [1, 2]})
     with pytest.raises(ValueError, match="key 'fractions'"):
         check_claims({"fractions": [0.6, 0.4]})
+
+
+def test_preset_analysis_table_round_trips_and_bad_tables_are_named(tmp_path):
+    import tomllib
+
+    from attractor_lab.engine.presets import PresetError, load_preset, parse_preset, shipped_presets_dir
+
+    p = load_preset(shipped_presets_dir() / "custom_rossler_cascade.toml")
+    assert p.analysis["kind"] == "orbit" and p.analysis["range"] == [2.0, 6.0] and p.analysis["count"] == 81
+    again = parse_preset(tomllib.loads(p.dumps()))
+    assert again.analysis == p.analysis and again.contract.analysis == p.contract.analysis
+    bad = tmp_path / "bad.toml"
+    bad.write_text('format_version = 1\nmodel = "ode_system"\n[analysis]\nkind = "orbit"\nparam = "mu"\nrange = [2, 1]\n')
+    with pytest.raises(PresetError, match=r"bad.toml: \[analysis\]: key 'range': expected \[low, high\]"):
+        load_preset(bad)
+    bad.write_text('format_version = 1\nmodel = "ode_system"\n[contract]\nsteps = 1\n[contract.analysis]\nhopf = [0, 1]\n')
+    with pytest.raises(PresetError, match="need the \\[analysis\\] table"):
+        load_preset(bad)
