@@ -104,7 +104,8 @@ class PresetsMixin:
         return Preset(model=self.current["name"], params=params, seed=self.seed,
                       title=self.preset.title if same else "", description=self.preset.description if same else "",
                       run={"fps": self.fps, "steps_per_frame": self.speed_box.value()},
-                      view=dict(self.preset.view) if same else {})
+                      view=dict(self.preset.view) if same else {},
+                      analysis=self.preset.analysis if same else None)  # the [analysis] table kept
 
     def save_preset_dialog(self):
         """Ask for a title and a description (the loaded preset's, else the model's, prefilled),

@@ -12,7 +12,10 @@ check), steps it, and compares:
   of every array of the state with the field's shape, against
   ``grid_scale_max``;
 * observables against their ranges, and pairs of observables against each
-  other (``agree``).
+  other (``agree``);
+* the preset's ``[analysis]`` (a bifurcation diagram, an orbit diagram, basins),
+  run to its end on the model as shipped, against ``[contract.analysis]``
+  (:func:`engine.analysis_runs.check_claims_against`).
 
 A run the model pauses (:class:`engine.models.base.SimulationDiverged`, e.g. a
 step that became unstable) fails its contract with the model's message.
@@ -139,5 +142,21 @@ def check_contract(preset: Preset | str | Path, device: str = "cpu") -> Contract
         result.measured[f"{key} − {other}"] = _fmt(a - b)
         if not (math.isfinite(a) and math.isfinite(b) and abs(a - b) <= tol):
             result.failures.append(f"{key} = {_fmt(a)} and {other} = {_fmt(b)} differ by more than {tol:g}")
+    if c.analysis:
+        _check_analysis(preset, sim.model, result)
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _check_analysis(preset: Preset, model, result: ContractResult) -> None:
+    """The preset's ``[analysis]`` run to its end on the model as shipped, against ``[contract.analysis]``."""
+    from attractor_lab.engine.analysis_runs import check_claims_against, collect, field_of
+
+    try:
+        summary, pieces = collect(field_of(model), preset.analysis)
+    except ValueError as exc:
+        result.failures.append(f"analysis: {exc}")
+        return
+    measured, failures = check_claims_against(preset.analysis, preset.contract.analysis, summary, pieces)
+    result.measured.update({f"analysis {k}": v for k, v in measured.items()})
+    result.failures += [f"analysis: {f}" for f in failures]

@@ -45,6 +45,7 @@ from typing import Any
 import tomli_w
 
 from attractor_lab.engine.analysis import PATTERN_CLASSES
+from attractor_lab.engine.analysis_spec import check_analysis, check_claims, stored
 from attractor_lab.engine.equations import EquationError, expand_schema, parse_ode, parse_rd, parse_xpp
 from attractor_lab.engine.params import Param, validate_params
 from attractor_lab.engine.files import atomic_write_bytes
@@ -57,8 +58,9 @@ MAX_PRESET_BYTES = 1 << 20
 MAX_PRESET_DEPTH = 16
 #: seeds shown and edited in the window are 31-bit; presets keep to the same range
 MAX_SEED = 2**31 - 1
-_TOP_KEYS = {"format_version", "model", "title", "description", "seed", "params", "run", "view", "contract"}
-_CONTRACT_KEYS = {"steps", "field", "pattern", "probe_steps", "grid_scale_max", "observables", "agree"}
+_TOP_KEYS = {"format_version", "model", "title", "description", "seed", "params", "run", "view", "contract",
+             "analysis"}
+_CONTRACT_KEYS = {"steps", "field", "pattern", "probe_steps", "grid_scale_max", "observables", "agree", "analysis"}
 #: contracts run in the test suite: keep each one short
 MAX_CONTRACT_STEPS = 10**7
 _RUN_KEYS = {
@@ -109,6 +111,8 @@ class Contract:
     # (``field`` above shadows dataclasses.field inside this class body)
     observables: dict[str, tuple[float, float]] = dataclasses.field(default_factory=dict)
     agree: dict[str, tuple[str, float]] = dataclasses.field(default_factory=dict)
+    #: claims about the preset's ``[analysis]`` (engine.analysis_spec.check_claims): hopf = [lo, hi], …
+    analysis: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def probe(self) -> int:
@@ -124,6 +128,8 @@ class Contract:
             d["observables"] = {k: [lo, hi] for k, (lo, hi) in self.observables.items()}
         if self.agree:
             d["agree"] = {k: [other, tol] for k, (other, tol) in self.agree.items()}
+        if self.analysis:
+            d["analysis"] = {k: v for k, v in self.analysis.items()}
         return d
 
     def describe(self, dt: float | None = None) -> str:
@@ -145,6 +151,12 @@ class Contract:
             claims.append(f"{name} within {tol:g} of {other}")
         if self.grid_scale_max is not None:
             claims.append(f"grid-scale power ≤ {self.grid_scale_max:g}")
+        for name, value in self.analysis.items():
+            if name == "maxima":
+                claims.append("the orbit diagram has " + ", ".join(f"{n} value{'s' * (n != 1)} at {p:g}"
+                                                                   for p, n in value))
+            else:
+                claims.append(f"analysis: {name.replace('_', ' ')} in [{value[0]:g}, {value[1]:g}]")
         return f"{when}: " + "; ".join(claims) if claims else when
 
 
@@ -199,12 +211,18 @@ def parse_contract(data: Any, view: dict, where: str) -> Contract:
                 and pair[1] >= 0):
             raise fail(f"agree.{key}", f"expected [other observable, tolerance >= 0], got {pair!r}")
         agree[key] = (pair[0], float(pair[1]))
-    if pattern is None and grid is None and not observables and not agree:
+    analysis = {}
+    if "analysis" in data:
+        try:
+            analysis = check_claims(data["analysis"], "contract.analysis")
+        except ValueError as exc:
+            raise PresetError(f"{where}: {exc}") from None
+    if pattern is None and grid is None and not observables and not agree and not analysis:
         raise PresetError(f"{where}: key 'contract': claims nothing; give a pattern, grid_scale_max, "
-                          "observables or agree")
+                          "observables, agree or analysis")
     return Contract(steps=steps, field=name if isinstance(name, str) else None, pattern=pattern,
                     probe_steps=probe, grid_scale_max=None if grid is None else float(grid),
-                    observables=observables, agree=agree)
+                    observables=observables, agree=agree, analysis=analysis)
 
 
 @dataclass
@@ -218,6 +236,8 @@ class Preset:
     view: dict[str, Any] = field(default_factory=dict)
     contract: Contract | None = None
     path: Path | None = None
+    #: what the Analysis dock computes for it (engine.analysis_spec.check_analysis, normalised)
+    analysis: dict[str, Any] | None = None
 
     def to_dict(self) -> dict:
         d = {"format_version": FORMAT_VERSION, "model": self.model}
@@ -231,6 +251,8 @@ class Preset:
             d["run"] = dict(self.run)
         if self.view:
             d["view"] = dict(self.view)
+        if self.analysis is not None:
+            d["analysis"] = stored(self.analysis)
         if self.contract is not None:
             d["contract"] = self.contract.to_dict()
         return d
@@ -335,6 +357,15 @@ def parse_preset(data: dict, where: str = "<preset>", schemas: dict[str, dict[st
     view = data.get("view", {})
     _check_view(view, model, getattr(schemas, "views", {}).get(model), fail)
     contract = parse_contract(data["contract"], view, where) if "contract" in data else None
+    analysis = None
+    if "analysis" in data:
+        try:
+            analysis = check_analysis(data["analysis"], "[analysis]")
+        except ValueError as exc:
+            raise PresetError(f"{where}: {exc}") from None
+    if contract is not None and contract.analysis and analysis is None:
+        raise PresetError(f"{where}: key 'contract.analysis': claims about an analysis need the [analysis] "
+                          f"table that says what to compute")
     return Preset(
         model=model,
         params=params,
@@ -344,6 +375,7 @@ def parse_preset(data: dict, where: str = "<preset>", schemas: dict[str, dict[st
         run=run,
         view=dict(view),
         contract=contract,
+        analysis=analysis,
     )
 
 

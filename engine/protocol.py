@@ -91,6 +91,7 @@ REQUESTS = (
     "record",
     "weights",
     "events",
+    "analyse",
     "shutdown",
 )
 #: Events the engine publishes on the state channel.

@@ -56,6 +56,7 @@ from attractor_lab.engine.security import (
     new_curve_keys,
     start_authenticator,
 )
+from attractor_lab.engine.server_analysis import AnalysisHandlers
 from attractor_lab.engine.server_jobs import _DEFERRED, JOB_VERBS, JobHandlers, _error_content, _Job
 from attractor_lab.engine.server_requests import EVENT_HISTORY, RequestHandlers, _scalar
 
@@ -86,7 +87,7 @@ def next_frame_deadline(due: float, now: float, period: float) -> float:
 #: requests answered while a load or reset computes in its thread (the rest would
 #: touch the model being replaced)
 WHILE_BUSY = {"info", "list_models", "pause", "cancel", "events", "get_state", "set_display_rate", "set_speed",
-              "shutdown", "load", "reset"}
+              "shutdown", "load", "reset", "analyse"}
 
 
 def _die_with_parent() -> None:
@@ -99,7 +100,7 @@ def _die_with_parent() -> None:
             pass
 
 
-class EngineServer(JobHandlers, RequestHandlers):
+class EngineServer(AnalysisHandlers, JobHandlers, RequestHandlers):
     """Serve one engine over ZeroMQ.
 
     Parameters
@@ -401,6 +402,7 @@ class EngineServer(JobHandlers, RequestHandlers):
         self.ctx.term()
 
     def close(self) -> None:
+        self._cancel_analyses()
         if self.step_job is not None:
             self._end_step_job(cancelled=True)
         self._close_sockets()

@@ -51,12 +51,15 @@ MOVES = {
     "client": "transport",  # the blocking client
     "runtime": "transport",  # where running engines leave their connection files
     "remote": "transport",  # al.connect(): a Simulation whose model lives in an engine
+    "server_analysis": "transport",  # its analyse request: analysis jobs, polled in pieces
     # storage: what is written to disk and read back
     "presets": "storage",  # preset files (TOML, .ode)
     "contracts": "storage",  # a preset's claims, checked headless
     "recorder": "storage",  # trajectory files
     "thumbnails": "storage",  # preset thumbnails, rendered
     "thumbnail_cache": "storage",  # where they are cached (no torch)
+    # analysis: the analyses run in pieces (and their contract claims) beside the numerics
+    "analysis_runs": "analysis",
 }
 
 #: modules that stay at engine/'s root, and their room
@@ -70,6 +73,7 @@ ROOT_ROOMS = {
     "files": "core",  # safe writes: every room writes files
     "arrays": "core",  # which arrays may travel or be stored: protocol and contracts
     "shipped": "core",  # where the shipped presets and checkpoints lie
+    "analysis_spec": "core",  # an [analysis] table checked (no torch: the window reads it too)
     "contours": "core",  # marching squares: the nullclines models draw and analysis builds on
     "api": "api",  # create(), Simulation: the scripting API
     "notebook": "api",  # what local and remote Simulations share
