@@ -140,11 +140,12 @@ def effective_alpha(kind: str, alpha: float = 1.5) -> float:
     return {"softmax": 1.0, "softmax1": 1.0, "sparsemax": 2.0}.get(kind, float(alpha))
 
 
-def conjugate(z: torch.Tensor, kind: str, alpha: float = 1.5) -> torch.Tensor:
+def conjugate(z: torch.Tensor, kind: str, alpha: float = 1.5, p: torch.Tensor | None = None) -> torch.Tensor:
     """Ψ*(z) = max_p ⟨p, z⟩ + H(p) over the last axis, whose gradient is the separation.
 
     H is the Tsallis entropy H_α(p) = Σ (p_j − p_j^α) / (α(α − 1)) (Shannon at α = 1), so
     Ψ* = logsumexp for softmax; for Softmax₁ Ψ*(z) = ln(1 + Σ e^{z_j}) (softmax over [0, z]).
+    ``p``: the separation's weights for ``z`` when already computed.
     """
     if kind == "softmax1":
         zero = torch.zeros_like(z[..., :1])
@@ -152,7 +153,7 @@ def conjugate(z: torch.Tensor, kind: str, alpha: float = 1.5) -> torch.Tensor:
     a = effective_alpha(kind, alpha)
     if a - 1.0 < ENTMAX_SOFTMAX_BELOW:
         return torch.logsumexp(z, dim=-1)
-    p = separate(z, kind, alpha)
+    p = separate(z, kind, alpha) if p is None else p
     shift = z.amax(dim=-1, keepdim=True)
     entropy = (p - p.pow(a)).sum(dim=-1) / (a * (a - 1.0))
     return (p * (z - shift)).sum(dim=-1) + shift.squeeze(-1) + entropy
