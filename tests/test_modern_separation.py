@@ -168,6 +168,7 @@ def test_the_network_retrieves_exactly_just_above_its_line(separation, alpha):
     probe = engine.create("modern_hopfield", device="cpu", seed=1, **params)
     gap = probe.observables()["score_gap"]
     assert gap > 0
+    assert probe.observables()["beta_exact"] == pytest.approx(1 / ((alpha - 1) * gap))  # the point on the line
     for factor, exact in ((1.001, True), (0.999, False)):
         sim = engine.create("modern_hopfield", device="cpu", seed=1,
                             **{**params, "beta": factor / ((alpha - 1) * gap)})
@@ -234,6 +235,7 @@ def test_views_texts_and_live_changes():
     assert line["shown_when"] == [["separation", ["sparsemax", "entmax"]]]
     state = sim.state()
     assert np.all(np.isinf(state["exact_gap"]))  # softmax: no finite line
+    assert math.isnan(sim.observables()["beta_exact"])
     sim.set(separation="entmax", entmax_alpha=1.5)
     state, obs = sim.state(), sim.observables()
     np.testing.assert_allclose(state["exact_gap"] * state["exact_beta"], 2.0)

@@ -50,8 +50,8 @@ from attractor_lab.engine.theory import modern as modern_theory
 
 #: longest energy history kept (the cue's point always stays first)
 ENERGY_HISTORY = 512
-#: β range of the exact-retrieval line in the (β, Δ) view
-EXACT_LINE_BETAS = np.geomspace(0.01, 1000.0, 121)
+#: β range of the exact-retrieval line in the (β, Δ) view, as multiples of the current β
+EXACT_LINE_SPAN = np.geomspace(0.1, 10.0, 81)
 
 _EQUATIONS = {
     "softmax": "ξ ← X softmax(β Xᵀ ξ)\nE(ξ) = −β⁻¹ ln Σ_μ exp(β x_μᵀ ξ) + ½ ξᵀξ + β⁻¹ ln P + ½ M²",
@@ -113,11 +113,12 @@ class ModernHopfield(Model):
         {"kind": "lines", "title": "Exact one-step retrieval: β·Δ ≥ 1/(α − 1)", "xlabel": "β",
          "ylabel": "Δ (top-two overlap gap)", "logx": True, "logy": True, "role": "secondary",
          "series": [{"x": "exact_beta", "y": "exact_gap", "name": "Δ = 1/((α − 1) β): exact above"}],
-         "points": [{"x": "beta", "y": "score_gap", "name": "last update's query"}],
+         "points": [{"x": "beta", "y": "score_gap", "name": "last update's query (β, Δ)"},
+                    {"x": "beta_exact", "y": "score_gap", "name": "β it needs to be exact"}],
          "shown_when": [["separation", ["sparsemax", "entmax"]]]},
         {"kind": "text", "array": "exactness", "role": "info"},
         {"kind": "values", "observables": ["support_size", "exact_retrieval", "error_nearest", "nearest_pattern",
-                                           "total_weight", "state_norm", "score_gap"], "title": "Sparse retrieval", "role": "info"},
+                                           "total_weight", "state_norm", "score_gap", "beta_exact"], "title": "Sparse retrieval", "role": "info"},
         # the energy from the cue on (update 0), kept by the model: the drop of the first update shows
         # whenever the window joins the run, and the flat tail after it is the minimum
         {"kind": "lines", "title": "Energy from the cue (never increases)", "xlabel": "update", "ylabel": "E",
@@ -275,8 +276,8 @@ class ModernHopfield(Model):
             "energy_updates": np.array([k for k, _ in self._energies], dtype=np.float64),
             "energy_history": torch.stack([e for _, e in self._energies]).to("cpu", torch.float64).numpy(),
             # theory: exact one-step retrieval above Δ = 1/((α − 1) β) (sparse separations only)
-            "exact_beta": EXACT_LINE_BETAS,
-            "exact_gap": modern_theory.exact_line(self._alpha(), EXACT_LINE_BETAS),
+            "exact_beta": self.p["beta"] * EXACT_LINE_SPAN,
+            "exact_gap": modern_theory.exact_line(self._alpha(), self.p["beta"] * EXACT_LINE_SPAN),
         }
 
     def _alpha(self) -> float:
@@ -296,6 +297,8 @@ class ModernHopfield(Model):
         nearest = int(torch.argmin(errors))
         total = float(w.sum())
         squares = float((w * w).sum())
+        gap = modern_theory.score_gap(self._query_h.to("cpu").numpy())
+        needed = modern_theory.exact_threshold(self._alpha()) / gap if gap > 0 else math.inf
         return {
             "energy": self.energy(),
             "m_cued": float(self.xi @ target) / (norm * float(target.norm())) if norm > 0 else 0.0,  # cosine similarity
@@ -313,5 +316,7 @@ class ModernHopfield(Model):
             "nearest_pattern": float(nearest + 1),
             # the state is a stored pattern to the last bit (a one-hot p makes X p = ξ_μ exactly)
             "exact_retrieval": float(float(errors[nearest]) == 0.0),
-            "score_gap": modern_theory.score_gap(self._query_h.to("cpu").numpy()),
+            "score_gap": gap,
+            # the β from which the last update's query is retrieved exactly: 1/((α − 1)Δ) (NaN for softmax)
+            "beta_exact": needed if math.isfinite(needed) else math.nan,
         }
