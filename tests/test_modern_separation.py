@@ -251,3 +251,22 @@ def test_views_texts_and_live_changes():
         sim.set(entmax_alpha=1.0)
     with pytest.raises(ValueError, match="separation"):
         sim.set(separation="relu")
+
+
+@pytest.mark.parametrize("separation", ["softmax1", "softmax", "entmax"])
+def test_a_fixed_query_is_one_attention_step_repeated(separation):
+    params = dict(neurons=1024, patterns=16, pattern_source="random", cue_kind="away", cue_noise=0.0, mask="none",
+                  beta=8.0, separation=separation, query="cue")
+    sim = engine.create("modern_hopfield", device="cpu", seed=0, **params)
+    model = sim.model
+    expected = model.x @ S.separate(8.0 * (model.x.T @ model.cue), separation, 1.5)
+    for _ in range(3):
+        sim.step(2)
+        assert torch.equal(model.xi, expected)
+    energies = sim.state()["energy_history"]
+    assert energies[1] <= energies[0] and np.all(energies[1:] == energies[1])
+    obs = sim.observables()
+    if separation == "softmax1":  # attention to nothing persists
+        assert obs["total_weight"] < 0.02 and obs["state_norm"] < 0.02
+    else:  # softmax and entmax must spend all the weight somewhere
+        assert obs["total_weight"] == pytest.approx(1.0) and obs["state_norm"] > 0.3

@@ -31,7 +31,8 @@ E = −Ψ*(βXᵀξ)/β + ½ξᵀξ + H_max/β + ½M² never increases under the
 
 The weights shown (``weights`` and the observables made from them) are those of the last
 update, the ones that made the state ξ = X p; at the start and after a live change of β or
-the separation, the weights the next update will use.
+the separation, the weights the next update will use. ``query = "cue"`` turns the iteration
+into attention with a fixed query: every update returns X sep(βXᵀ cue).
 """
 
 from __future__ import annotations
@@ -101,13 +102,17 @@ class ModernHopfield(Model):
         Param("cue_kind", "choice", "pattern", choices=("pattern", "away"),
               help="start from the cued pattern (noisy, masked), or 'away': minus the patterns' mean "
                    "direction, length M, far from every memory (needs uncentred patterns: random)", live=False),
+        Param("query", "choice", "state", choices=("state", "cue"),
+              help="what each update queries: the current state (the Hopfield iteration), or always the cue "
+                   "(one attention step with a fixed query, repeated)"),
     )
     views = (
+        # on the stored pattern's scale too: a state that attended to nothing (ξ ≈ 0) is drawn flat, not stretched
         {"kind": "image", "array": "retrieved", "title": "State ξ (retrieved image)", "colormap": "gray", "levels": None,
-         "role": "primary"},
+         "levels_from": ["cued_pattern"], "role": "primary"},
         {"kind": "image", "array": "cue", "title": "Cue (start)", "colormap": "gray", "levels": None, "role": "secondary"},
         {"kind": "image", "array": "cued_pattern", "title": "Cued pattern", "colormap": "gray", "levels": None,
-         "role": "secondary"},
+         "role": "secondary", "shown_when": [["cue_kind", ["pattern"]]]},
         {"kind": "bars", "array": "weights", "title": "Weights p of the last update over patterns", "ylim": [0.0, 1.0],
          "role": "secondary"},
         {"kind": "lines", "title": "Exact one-step retrieval: β·Δ ≥ 1/(α − 1)", "xlabel": "β",
@@ -127,8 +132,11 @@ class ModernHopfield(Model):
          "points": []},
         {"kind": "timeseries", "observables": ["m_cued", "max_weight", "distance_to_mean"], "title": "Retrieval",
          "role": "secondary"},
-        {"kind": "timeseries", "observables": ["effective_patterns"], "title": "Patterns in the mixture (1/Σ p²)",
+        {"kind": "timeseries", "observables": ["effective_patterns"], "title": "Patterns in the mixture ((Σp)²/Σp²)",
          "role": "secondary"},
+        {"kind": "timeseries", "observables": ["total_weight", "state_norm"],
+         "title": "Softmax₁: total weight Σp (below 1) and ‖ξ‖", "role": "secondary",
+         "shown_when": [["separation", ["softmax1"]]]},
         {"kind": "text", "array": "equations", "role": "info"},
     )
     theory_fields = ("exact_beta", "exact_gap")
@@ -222,11 +230,20 @@ class ModernHopfield(Model):
         return self._separate(self.x.T @ xi)
 
     def _start_weights(self) -> None:
-        """The shown weights become the next update's: query = the current state."""
-        self._query_h = self.x.T @ self.xi
+        """The shown weights become the next update's: query = the current state (or the cue)."""
+        self._query_h = self.x.T @ (self.cue if self.p["query"] == "cue" else self.xi)
         self._weights = self._separate(self._query_h)
 
     def _step(self, n: int) -> None:
+        if self.p["query"] == "cue":  # attention with a fixed query: every update gives the same state
+            self._query_h = self.x.T @ self.cue
+            self._weights = self._separate(self._query_h)
+            self.xi = self.x @ self._weights
+            energy = self._energy(self.xi)
+            self._energies += [(self.steps + i + 1, energy) for i in range(max(0, n - ENERGY_HISTORY), n)]
+            if len(self._energies) > ENERGY_HISTORY:
+                self._energies = self._energies[:1] + self._energies[-(ENERGY_HISTORY - 1):]
+            return
         # one product Xᵀξ and one separation per update, shared by the energy of the new state and
         # the next update; energies stay on the device (no host sync per update)
         h = self.x.T @ self.xi
