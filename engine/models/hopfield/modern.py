@@ -310,8 +310,9 @@ class ModernHopfield(Model):
         w = self._weights
         target = self.x[:, self.p["cue_pattern"] - 1]
         norm = float(self.xi.norm())
-        errors = (self.x - self.xi[:, None]).norm(dim=0)
-        nearest = int(torch.argmin(errors))
+        # every pattern has length M: the nearest is the largest overlap (no d × P temporary)
+        nearest = int(torch.argmax(self.x.T @ self.xi))
+        error_nearest = float((self.x[:, nearest] - self.xi).norm())
         total = float(w.sum())
         squares = float((w * w).sum())
         gap = modern_theory.score_gap(self._query_h.to("cpu").numpy())
@@ -329,10 +330,10 @@ class ModernHopfield(Model):
             "support_size": float(int((w > 0).sum())),
             "total_weight": total,
             "state_norm": norm,
-            "error_nearest": float(errors[nearest]),
+            "error_nearest": error_nearest,
             "nearest_pattern": float(nearest + 1),
             # the state is a stored pattern to the last bit (a one-hot p makes X p = ξ_μ exactly)
-            "exact_retrieval": float(float(errors[nearest]) == 0.0),
+            "exact_retrieval": float(error_nearest == 0.0),
             "score_gap": gap,
             # the β from which the last update's query is retrieved exactly: 1/((α − 1)Δ) (NaN for softmax)
             "beta_exact": needed if math.isfinite(needed) else math.nan,
