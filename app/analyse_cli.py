@@ -97,7 +97,7 @@ def cmd_analyse(argv) -> int:
 
         source = args.source
         if args.equations is not None:
-            from attractor_lab.engine.presets import preset_from_equations
+            from attractor_lab.engine.storage.presets import preset_from_equations
 
             preset = preset_from_equations(args.equations)
             source = analysis.vector_field(preset.model, **preset.params)

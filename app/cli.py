@@ -83,7 +83,7 @@ def cmd_analyse(argv) -> int:
 
 
 def cmd_engine(argv) -> int:
-    from attractor_lab.engine.server import main as engine_main
+    from attractor_lab.engine.transport.server import main as engine_main
 
     return engine_main(argv)
 
@@ -169,11 +169,11 @@ def _run(args) -> int:
     from tqdm import tqdm
 
     from attractor_lab.engine.api import create
-    from attractor_lab.engine.memory import MemoryBudget, check_model_memory
+    from attractor_lab.engine.transport.memory import MemoryBudget, check_model_memory
     from attractor_lab.engine.models import get as get_model
     from attractor_lab.engine.models.base import SimulationDiverged
-    from attractor_lab.engine.presets import PresetError, find_preset, load_preset, preset_from_equations
-    from attractor_lab.engine.recorder import CsvStream, Recorder, RecordingFull
+    from attractor_lab.engine.storage.presets import PresetError, find_preset, load_preset, preset_from_equations
+    from attractor_lab.engine.storage.recorder import CsvStream, Recorder, RecordingFull
 
     if (args.preset is None) == (args.equations is None):
         return _fail("run", "give a preset or --equations FILE (one of them)")
@@ -347,7 +347,7 @@ def cmd_movie(argv) -> int:
 
     from tqdm import tqdm
 
-    from attractor_lab.engine.recorder import load_trajectory
+    from attractor_lab.engine.storage.recorder import load_trajectory
     from attractor_lab.widgets.movie import colorize, write_movie
 
     from pathlib import Path
@@ -520,7 +520,7 @@ def cmd_gui(argv) -> int:
         return 2
     preset = args.preset or args.preset_arg
     if preset:
-        from attractor_lab.engine.presets import PresetError, find_preset
+        from attractor_lab.engine.storage.presets import PresetError, find_preset
 
         try:
             preset = str(find_preset(preset))
@@ -532,8 +532,8 @@ def cmd_gui(argv) -> int:
                 return 2
             return _fail("--preset", str(exc))
     if args.connect:
-        from attractor_lab.engine.protocol import ConnectionFileError, read_connection_file
-        from attractor_lab.engine.security import pid_state
+        from attractor_lab.engine.transport.protocol import ConnectionFileError, read_connection_file
+        from attractor_lab.engine.transport.security import pid_state
 
         try:
             info = read_connection_file(args.connect)

@@ -85,7 +85,7 @@ def preset_info(path: Path) -> tuple[str, int]:
 
 def shipped_presets(only: str | None = None) -> list[Path]:
     """The shipped presets (``presets/*.toml``), by file name; ``only`` is a glob on the stem."""
-    from attractor_lab.engine.presets import shipped_presets_dir
+    from attractor_lab.engine.storage.presets import shipped_presets_dir
 
     paths = sorted(shipped_presets_dir().glob("*.toml"))
     if only:

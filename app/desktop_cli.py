@@ -49,7 +49,7 @@ def cmd_presets(argv) -> int:
 
 
 def cmd_thumbnails(argv) -> int:
-    from attractor_lab.engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_cache_dir
+    from attractor_lab.engine.storage.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_cache_dir
 
     ap = CliParser(prog="attractor-lab thumbnails",
                    description="Render preset thumbnails headless (the preset run for a short time budget from its "
@@ -76,7 +76,7 @@ def cmd_thumbnails(argv) -> int:
     if not 16 <= args.size <= 1024:
         return _fail("thumbnails", f"--size must be from 16 to 1024 pixels, not {args.size}")
 
-    from attractor_lab.engine.presets import PresetError, find_preset, list_presets
+    from attractor_lab.engine.storage.presets import PresetError, find_preset, list_presets
 
     try:
         presets = [find_preset(p) for p in args.presets] if args.presets else list_presets()
@@ -88,7 +88,7 @@ def cmd_thumbnails(argv) -> int:
     except OSError as exc:
         return _fail("thumbnails", f"cannot create the cache folder {str(cache)!r}: {exc.strerror or exc}")
 
-    from attractor_lab.engine.thumbnails import render_thumbnails
+    from attractor_lab.engine.storage.thumbnails import render_thumbnails
 
     def report(entry: dict) -> None:
         if args.progress == "json":

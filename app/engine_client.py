@@ -1,6 +1,6 @@
 """The GUI's handle on an engine process: start it, talk to it, watch it, stop it.
 
-Wraps :class:`engine.client.EngineClient` (torch-free) with Qt socket
+Wraps :class:`engine.transport.client.EngineClient` (torch-free) with Qt socket
 notifiers, a restarter with a restart limit, and a staged shutdown
 (request, wait, terminate, kill), in the manner of jupyter_client's
 ``KernelManager`` and ``KernelRestarter``. A heartbeat tells within about two
@@ -23,10 +23,15 @@ import zmq
 from PySide6 import QtCore
 
 from attractor_lab.app.launch import engine_command
-from attractor_lab.engine.client import EngineClient, EventTracker, lost_events_text
-from attractor_lab.engine.protocol import PROTOCOL_VERSION, ConnectionFileError, ProtocolError, read_connection_file
-from attractor_lab.engine.runtime import new_connection_file
-from attractor_lab.engine.security import pid_state
+from attractor_lab.engine.transport.client import EngineClient, EventTracker, lost_events_text
+from attractor_lab.engine.transport.protocol import (
+    PROTOCOL_VERSION,
+    ConnectionFileError,
+    ProtocolError,
+    read_connection_file,
+)
+from attractor_lab.engine.transport.runtime import new_connection_file
+from attractor_lab.engine.transport.security import pid_state
 
 log = logging.getLogger("attractor_lab.app")
 
@@ -44,7 +49,7 @@ STDERR_TAIL_LINES = 12
 
 def _connection_file(previous: Path | None, private_dir: str) -> Path:
     """Where a local engine writes its connection file: the runtime folder, where
-    ``attractor_lab.connect()`` finds it (engine/runtime.py); the same name across
+    ``attractor_lab.connect()`` finds it (engine/transport/runtime.py); the same name across
     restarts, removed first so a restarted engine makes a fresh key. A runtime folder
     that cannot be used: the window's private temporary folder."""
     if previous is not None and Path(previous).name != "engine.json":  # not the fallback

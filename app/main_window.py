@@ -41,7 +41,7 @@ from attractor_lab.app.window_recording import (  # noqa: F401 (export_view, mov
 )
 from attractor_lab.app.window_status import StatusMixin
 from attractor_lab.engine.equations import EQUATION_MODELS
-from attractor_lab.engine.presets import Preset
+from attractor_lab.engine.storage.presets import Preset
 from attractor_lab.widgets.views import ViewGrid
 
 DEFAULT_MODEL = "gray_scott"

@@ -4,7 +4,7 @@ Each preset shows its title, the first sentence of its description and a
 thumbnail of the state it produces. Thumbnails are rendered by the engine side
 (``attractor-lab thumbnails``, torch) in a background process at low priority,
 once per preset file content, into the user cache folder
-(:mod:`engine.thumbnail_cache`); until one exists the preset shows a
+(:mod:`engine.storage.thumbnail_cache`); until one exists the preset shows a
 placeholder. The window never waits for them and never imports torch.
 """
 
@@ -18,8 +18,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from attractor_lab.app.launch import cli_command
 from attractor_lab.app.preset_index import PresetEntry, preset_entries
-from attractor_lab.engine.presets import user_presets_dir
-from attractor_lab.engine.thumbnail_cache import thumbnail_cache_dir, thumbnail_path
+from attractor_lab.engine.storage.presets import user_presets_dir
+from attractor_lab.engine.storage.thumbnail_cache import thumbnail_cache_dir, thumbnail_path
 
 ICON_PX = 72
 PATH_ROLE = QtCore.Qt.UserRole

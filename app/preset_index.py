@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from attractor_lab.engine.presets import list_presets, preset_header, user_presets_dir
+from attractor_lab.engine.storage.presets import list_presets, preset_header, user_presets_dir
 
 
 @dataclass(frozen=True)

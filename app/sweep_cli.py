@@ -117,7 +117,7 @@ def cmd_new(argv) -> int:
     if out.exists() and not args.force:
         return _fail("new", f"--out {args.out!r} exists; use --force to overwrite it")
     from attractor_lab.engine import models
-    from attractor_lab.engine.presets import PresetError, load_preset
+    from attractor_lab.engine.storage.presets import PresetError, load_preset
     from attractor_lab.engine.sweep.execute import check_sweep
     from attractor_lab.engine.sweep.spec import SweepError, parse_sweep
 

@@ -631,7 +631,7 @@ class SweepDock(QtWidgets.QDockWidget):
         if self._probe is not None and self._probe_key == key:
             return  # already measuring this
         self._stop_probe()
-        from attractor_lab.engine.presets import schemas_from_descriptions
+        from attractor_lab.engine.storage.presets import schemas_from_descriptions
         from attractor_lab.engine.sweep.spec import SweepError, parse_sweep
 
         try:
@@ -755,7 +755,7 @@ class SweepDock(QtWidgets.QDockWidget):
                 self.set_model(now["describe"], now["params"], now["seed"])
         if self.describe is None or self.running:
             return False
-        from attractor_lab.engine.presets import schemas_from_descriptions
+        from attractor_lab.engine.storage.presets import schemas_from_descriptions
         from attractor_lab.engine.sweep.spec import SweepError, parse_sweep
 
         data = self.sweep_table()

@@ -9,7 +9,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from attractor_lab.app.about import _show
 from attractor_lab.app.connect_dialog import ConnectDialog
-from attractor_lab.engine.presets import MAX_SEED
+from attractor_lab.engine.storage.presets import MAX_SEED
 
 
 class ActionsMixin:

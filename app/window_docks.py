@@ -11,7 +11,7 @@ from attractor_lab.app.equation_dock import EquationDock
 from attractor_lab.app.preset_browser import PresetBrowser
 from attractor_lab.app.sweep_dock import SweepDock
 from attractor_lab.engine.equations import EQUATION_MODELS
-from attractor_lab.engine.presets import Preset
+from attractor_lab.engine.storage.presets import Preset
 from attractor_lab.widgets.param_panel import ParamPanel
 
 

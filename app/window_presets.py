@@ -12,7 +12,7 @@ from pathlib import Path
 from PySide6 import QtWidgets
 
 from attractor_lab.app.window_recording import _slug
-from attractor_lab.engine.presets import (
+from attractor_lab.engine.storage.presets import (
     Preset,
     PresetError,
     list_presets,
@@ -160,7 +160,7 @@ class PresetsMixin:
 def preset_titles(paths) -> list[tuple[Path, str, str, bool]]:
     """(path, model, title, the user's own?) of preset files (TOML or .ode), read without
     validation (the menu shows them; loading one checks it). Unreadable files are left out."""
-    from attractor_lab.engine.presets import preset_header, user_presets_dir
+    from attractor_lab.engine.storage.presets import preset_header, user_presets_dir
 
     mine = user_presets_dir()
     out = []

@@ -84,7 +84,7 @@ class RecordingMixin:
                             lambda c: self._write_movie(tmp, view, path, remove=True), failed)
 
     def _write_movie(self, trajectory: Path, view, path: str, remove: bool = False):
-        from attractor_lab.engine.recorder import load_trajectory
+        from attractor_lab.engine.storage.recorder import load_trajectory
         from attractor_lab.widgets.movie import colorize, write_movie
 
         try:

@@ -10,8 +10,8 @@ The one importable name of the project::
 
 The scripting API (``create``, ``list_models``, ``describe``, ``Simulation``)
 and the analyses (``al.analysis.continuation``, ``.orbit_diagram``, ``.basins``,
-``.nullclines``) load torch on first use; ``connect`` (engine/remote.py),
-``attractor_lab.engine.protocol``, ``.client`` and
+``.nullclines``) load torch on first use; ``connect`` (engine/transport/remote.py),
+``attractor_lab.engine.transport.protocol``, ``.client`` and
 the window's modules (``attractor_lab.app``, ``attractor_lab.widgets``) do not.
 
 Layout: the repository keeps its folders ``engine/``, ``app/`` and ``widgets/``
@@ -43,7 +43,7 @@ def __getattr__(name):
 
         return getattr(api, name)
     if name in _REMOTE:
-        from attractor_lab.engine import remote
+        from attractor_lab.engine.transport import remote
 
         return getattr(remote, name)
     if name == "analysis":  # the dynamical-systems toolkit (its functions load torch on first use)

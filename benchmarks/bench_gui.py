@@ -48,7 +48,7 @@ FAMILIES = [  # (family, shipped preset, parameter the latency probe moves)
 
 
 def _preset(name):
-    from attractor_lab.engine.presets import load_preset
+    from attractor_lab.engine.storage.presets import load_preset
 
     return load_preset(ROOT / "presets" / f"{name}.toml")
 

@@ -2,7 +2,7 @@
 
 import sys
 
-from attractor_lab.engine.server import main
+from attractor_lab.engine.transport.server import main
 
 if __name__ == "__main__":
     sys.exit(main())

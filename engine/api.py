@@ -9,7 +9,7 @@
 
 In Jupyter a ``Simulation`` shows as a picture of its primary view (``_repr_png_``).
 ``attractor_lab.connect()`` returns the same interface for the engine of a
-running window (``engine/remote.py``).
+running window (``engine/transport/remote.py``).
 """
 
 from __future__ import annotations

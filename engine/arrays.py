@@ -1,6 +1,6 @@
 """Arrays that leave the process: which dtypes may travel or be stored, and their raw buffers.
 
-Used by the protocol (``engine.protocol``, the wire format) and by what is checked
+Used by the protocol (``engine.transport.protocol``, the wire format) and by what is checked
 or stored (a preset contract checks that every state array can reach the window),
 so it lives below both. ``json_kind`` says what a decoded JSON value is, for
 messages that say what was found. Imports numpy only (no torch, no Qt).

@@ -103,7 +103,7 @@ def write_atomically(path: str | os.PathLike, writer, mode: int | None = None, c
     """Call ``writer(file)`` on an exclusive temporary file beside ``path``, fsync,
     and rename it into place; on any failure the temporary file is removed and
     ``path`` is untouched. ``commit(rename)``, if given, runs the rename (e.g. under a
-    lock that a cancel takes: see engine/recorder.py)."""
+    lock that a cancel takes: see engine/storage/recorder.py)."""
     path = Path(path)
     remove_stale_temps(path.parent if str(path.parent) else ".")
     fd, tmp = exclusive_temp(path)

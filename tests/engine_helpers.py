@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from attractor_lab.engine.client import EngineClient
+from attractor_lab.engine.transport.client import EngineClient
 
 
 def start_engine(tmp_path: Path, env: dict | None = None, timeout: float = 60.0, args=()):

@@ -12,9 +12,9 @@ import pytest
 
 from attractor_lab.engine import models
 from attractor_lab.engine.analysis_spec import check_analysis, check_claims
-from attractor_lab.engine.client import EngineClient, EngineError
-from attractor_lab.engine.protocol import REQUESTS, read_connection_file
-from attractor_lab.engine.server import EngineServer
+from attractor_lab.engine.transport.client import EngineClient, EngineError
+from attractor_lab.engine.transport.protocol import REQUESTS, read_connection_file
+from attractor_lab.engine.transport.server import EngineServer
 
 
 @pytest.fixture
@@ -140,7 +140,7 @@ def test_claims_validation():
 def test_preset_analysis_table_round_trips_and_bad_tables_are_named(tmp_path):
     import tomllib
 
-    from attractor_lab.engine.presets import PresetError, load_preset, parse_preset, shipped_presets_dir
+    from attractor_lab.engine.storage.presets import PresetError, load_preset, parse_preset, shipped_presets_dir
 
     p = load_preset(shipped_presets_dir() / "custom_rossler_cascade.toml")
     assert p.analysis["kind"] == "orbit" and p.analysis["range"] == [2.0, 6.0] and p.analysis["count"] == 81

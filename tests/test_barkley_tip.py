@@ -10,7 +10,7 @@ import pytest
 
 from attractor_lab import engine
 from attractor_lab.engine.models.reaction_diffusion.barkley import TIP_WINDOW, locate_tips
-from attractor_lab.engine.presets import load_preset
+from attractor_lab.engine.storage.presets import load_preset
 
 PRESETS = Path(__file__).parent.parent / "presets"
 

@@ -227,7 +227,7 @@ def test_the_resolution_verdict_uses_the_threshold_the_shock_preset_checks():
     """The shock preset's tail holds ~1e-8 of the energy and its contract accepts up to 1e-6;
     the panel called 1.1e-8 "under-resolved" (its threshold was 1e-8)."""
     from attractor_lab.engine.models.neural_operator.burgers import RESOLVED_TAIL
-    from attractor_lab.engine.presets import load_preset, shipped_presets_dir
+    from attractor_lab.engine.storage.presets import load_preset, shipped_presets_dir
 
     p = load_preset(shipped_presets_dir() / "burgers_shock.toml")
     assert p.contract is not None and RESOLVED_TAIL == 1e-6

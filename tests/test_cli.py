@@ -6,8 +6,8 @@ import tomllib
 
 import numpy as np
 
-from attractor_lab.engine.presets import load_preset
-from attractor_lab.engine.recorder import load_trajectory
+from attractor_lab.engine.storage.presets import load_preset
+from attractor_lab.engine.storage.recorder import load_trajectory
 
 PRESET = """
 format_version = 1

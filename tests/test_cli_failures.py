@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from attractor_lab.engine.recorder import load_trajectory
+from attractor_lab.engine.storage.recorder import load_trajectory
 
 PRESET = """
 format_version = 1

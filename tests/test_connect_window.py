@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attractor_lab.engine.client import EngineClient
+from attractor_lab.engine.transport.client import EngineClient
 
 pytestmark = pytest.mark.gui
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from attractor_lab.engine.presets import shipped_presets_dir
-from attractor_lab.engine.recorder import load_trajectory
+from attractor_lab.engine.storage.presets import shipped_presets_dir
+from attractor_lab.engine.storage.recorder import load_trajectory
 
 
 def _cli(*args, timeout=300):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from attractor_lab.engine.client import EngineError
+from attractor_lab.engine.transport.client import EngineError
 from tests.engine_helpers import engine  # noqa: F401 (a fixture)
 
 VDP = "dx/dt = y\ndy/dt = mu*(1 - x^2)*y - x\npar mu = 1.5 [0, 10]\ninit x = 2, y = 0\n"

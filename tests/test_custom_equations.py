@@ -209,7 +209,7 @@ def _scipy_reference(spec, params, total):
 
 @pytest.mark.parametrize("name", sorted(ODE_FILES))
 def test_shipped_ode_file_and_the_typed_equations_agree_with_scipy(name):
-    from attractor_lab.engine.presets import load_preset, shipped_presets_dir
+    from attractor_lab.engine.storage.presets import load_preset, shipped_presets_dir
 
     preset = load_preset(shipped_presets_dir() / "ode" / f"{name}.ode")
     assert preset.model == "custom_ode" and preset.params["equations"].startswith("#")
@@ -232,8 +232,8 @@ def test_shipped_ode_file_and_the_typed_equations_agree_with_scipy(name):
 def test_a_sweep_over_a_declared_parameter_and_a_recording_preset_round_trip():
     import tomllib
 
-    from attractor_lab.engine.presets import parse_preset
-    from attractor_lab.engine.server_requests import preset_for
+    from attractor_lab.engine.storage.presets import parse_preset
+    from attractor_lab.engine.transport.server_requests import preset_for
     from attractor_lab.engine.sweep.execute import store_attrs
     from attractor_lab.engine.sweep.spec import loads_sweep
     from attractor_lab.engine.sweep.worker import run_points

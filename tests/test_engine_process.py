@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from attractor_lab.engine.client import EngineError
-from attractor_lab.engine.protocol import Session
-from attractor_lab.engine.recorder import load_trajectory
+from attractor_lab.engine.transport.client import EngineError
+from attractor_lab.engine.transport.protocol import Session
+from attractor_lab.engine.storage.recorder import load_trajectory
 from tests.engine_helpers import engine  # noqa: F401 (a fixture)
 
 
@@ -156,7 +156,7 @@ def test_malformed_signed_requests_get_errors_not_a_dead_engine(engine, tmp_path
 def test_recording_restarts_with_the_run_and_logs_changes(engine, tmp_path):
     import tomllib
 
-    from attractor_lab.engine.recorder import load_trajectory
+    from attractor_lab.engine.storage.recorder import load_trajectory
 
     engine.request("load", {"model": "gray_scott", "params": {"grid": 32}, "seed": 1})
     engine.request("record", {"action": "start", "every": 2})

@@ -16,8 +16,8 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from attractor_lab.engine.client import EngineClient, EngineError
-from attractor_lab.engine.protocol import DELIM, Session
+from attractor_lab.engine.transport.client import EngineClient, EngineError
+from attractor_lab.engine.transport.protocol import DELIM, Session
 from tests.engine_helpers import start_engine, stop_engine
 
 

@@ -17,9 +17,15 @@ import time
 import pytest
 import zmq
 
-from attractor_lab.engine.client import EngineClient, EngineDead, EngineError
-from attractor_lab.engine.protocol import ConnectionFileError, endpoint, new_key, read_connection_file, write_connection_file
-from attractor_lab.engine.security import check_advertise, check_bind_address, claim_connection_file
+from attractor_lab.engine.transport.client import EngineClient, EngineDead, EngineError
+from attractor_lab.engine.transport.protocol import (
+    ConnectionFileError,
+    endpoint,
+    new_key,
+    read_connection_file,
+    write_connection_file,
+)
+from attractor_lab.engine.transport.security import check_advertise, check_bind_address, claim_connection_file
 from tests.engine_helpers import start_engine, stop_engine
 
 GOOD = {"transport": "tcp", "ip": "127.0.0.1", "command_port": 5000, "state_port": 5001, "hb_port": 5002,

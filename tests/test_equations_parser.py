@@ -227,7 +227,7 @@ def test_xpp_names_are_case_insensitive_as_in_xppaut(tmp_path):
     """XPPAUT reads V and v as one name: a published file mixing them loads, runs, and keeps
     its comment (the title) as written."""
     import attractor_lab as al
-    from attractor_lab.engine.presets import load_preset
+    from attractor_lab.engine.storage.presets import load_preset
 
     path = tmp_path / "mixed.ode"
     path.write_text("# A Mixed-Case Oscillator\nV' = W\nw' = -v - A*W\npar A=0.1\nInit V=1\ndone\n")

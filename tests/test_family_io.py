@@ -8,8 +8,8 @@ import pytest
 
 from attractor_lab import engine
 from attractor_lab.engine.models import get
-from attractor_lab.engine.presets import Preset, load_preset, save_preset
-from attractor_lab.engine.recorder import load_trajectory
+from attractor_lab.engine.storage.presets import Preset, load_preset, save_preset
+from attractor_lab.engine.storage.recorder import load_trajectory
 
 # small but real configurations (each a few seconds at most)
 SMALL = {

@@ -12,11 +12,11 @@ import time
 import numpy as np
 import pytest
 
-from attractor_lab.engine.client import EngineClient
+from attractor_lab.engine.transport.client import EngineClient
 from attractor_lab.engine.models.base import Model
 from attractor_lab.engine.params import Param
-from attractor_lab.engine.protocol import read_connection_file
-from attractor_lab.engine.server import KEEPS_UP, EngineServer, next_frame_deadline
+from attractor_lab.engine.transport.protocol import read_connection_file
+from attractor_lab.engine.transport.server import KEEPS_UP, EngineServer, next_frame_deadline
 
 
 class _Slow(Model):

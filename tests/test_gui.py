@@ -90,7 +90,7 @@ def test_export_view_png_and_svg(qtbot, window, tmp_path):
 
 
 def test_preset_round_trip(qtbot, window, tmp_path):
-    from attractor_lab.engine.presets import load_preset, save_preset, schemas_from_descriptions
+    from attractor_lab.engine.storage.presets import load_preset, save_preset, schemas_from_descriptions
 
     win = window
     win.engine.request("set_params", {"params": {"k": 0.061}}, win._on_params_set)
@@ -181,7 +181,7 @@ def test_record_and_export_movie(qtbot, window, tmp_path, monkeypatch):
                        lambda c: (win._write_movie(tmp_path / "r.npz", view, str(out)), done.append(c)))
     qtbot.waitUntil(lambda: bool(done), timeout=20_000)
     frames = iio.imread(out, index=None)
-    from attractor_lab.engine.recorder import load_trajectory
+    from attractor_lab.engine.storage.recorder import load_trajectory
 
     steps = list(load_trajectory(tmp_path / "r.npz")["step"])
     assert len(frames) == done[0]["snapshots"] >= 10, (start, win.last_frame[0]["step"], steps, errors)

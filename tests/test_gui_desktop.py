@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from attractor_lab.engine.presets import shipped_presets_dir
+from attractor_lab.engine.storage.presets import shipped_presets_dir
 
 pytestmark = pytest.mark.gui
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ def window(qtbot):
     from attractor_lab.app.engine_client import QtEngine
     from attractor_lab.app.main_window import MainWindow
 
-    from attractor_lab.engine.presets import shipped_presets_dir
+    from attractor_lab.engine.storage.presets import shipped_presets_dir
 
     engine = QtEngine(device="cpu")
     # one trajectory, μ = 5, dt = 0.1

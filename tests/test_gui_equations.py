@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from attractor_lab.engine.presets import shipped_presets_dir
+from attractor_lab.engine.storage.presets import shipped_presets_dir
 from tests.gui_helpers import open_window
 
 pytestmark = pytest.mark.gui

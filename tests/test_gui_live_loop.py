@@ -97,7 +97,7 @@ def test_undo_takes_back_a_painted_stroke(qtbot, window):
 
 
 def test_switching_preset_with_changes_asks_and_undo_brings_the_run_back(qtbot, window, monkeypatch):
-    from attractor_lab.engine.presets import shipped_presets_dir
+    from attractor_lab.engine.storage.presets import shipped_presets_dir
 
     win = window
     _frames(qtbot, win)
@@ -129,8 +129,8 @@ def test_default_file_names_and_folders(qtbot, window, tmp_path):
 def test_saved_trajectory_keeps_the_preset_title_and_interval(qtbot, window, tmp_path, monkeypatch):
     """Record from the window (a snapshot every 5 steps), save through File → Save trajectory:
     the file says the preset's title and the interval asked, states and theory apart."""
-    from attractor_lab.engine.presets import shipped_presets_dir
-    from attractor_lab.engine.recorder import load_trajectory, trajectory_metadata
+    from attractor_lab.engine.storage.presets import shipped_presets_dir
+    from attractor_lab.engine.storage.recorder import load_trajectory, trajectory_metadata
 
     win = window
     with qtbot.waitSignal(win.model_loaded, timeout=60_000):

@@ -14,7 +14,7 @@ def window(qtbot):
     from attractor_lab.app.engine_client import QtEngine
     from attractor_lab.app.main_window import MainWindow
 
-    from attractor_lab.engine.presets import shipped_presets_dir
+    from attractor_lab.engine.storage.presets import shipped_presets_dir
 
     engine = QtEngine(device="cpu")
     win = MainWindow(engine, preset_path=str(shipped_presets_dir() / "neural_operator_burgers_shock.toml"), fps=30)

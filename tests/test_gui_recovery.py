@@ -37,7 +37,7 @@ def window(qapp):
 
 
 def test_saving_a_preset_keeps_pending_values_and_the_description(qtbot, window, tmp_path):
-    from attractor_lab.engine.presets import Preset, load_preset, save_preset, schemas_from_descriptions
+    from attractor_lab.engine.storage.presets import Preset, load_preset, save_preset, schemas_from_descriptions
 
     win = window
     win.preset = Preset(model="gray_scott", title="Mine", description="What to look at.", view={"field": "v"})
@@ -65,7 +65,7 @@ def test_presets_menu_shows_titles_under_their_model(qtbot, window):
     rd = submenus["Reaction–diffusion"].actions()
     sections = [a.text() for a in rd if a.isSeparator()]
     assert win.models["gray_scott"]["title"] in sections
-    from attractor_lab.engine.presets import load_preset, schemas_from_descriptions, shipped_presets_dir
+    from attractor_lab.engine.storage.presets import load_preset, schemas_from_descriptions, shipped_presets_dir
 
     shipped = load_preset(shipped_presets_dir() / "gray_scott_spots.toml",
                           schemas=schemas_from_descriptions(win.models))

@@ -58,7 +58,7 @@ def test_gui_modules_load_without_torch():
     code = (
         "import sys, os; os.environ['QT_QPA_PLATFORM']='offscreen';"
         "import attractor_lab.app.cli, attractor_lab.app.main_window, attractor_lab.app.engine_client;"
-        "import attractor_lab.widgets.views, attractor_lab.widgets.param_panel, attractor_lab.engine.presets;"
+        "import attractor_lab.widgets.views, attractor_lab.widgets.param_panel, attractor_lab.engine.storage.presets;"
         "from PySide6 import QtWidgets; a = QtWidgets.QApplication([]);"
         "from attractor_lab.app.engine_client import QtEngine; from attractor_lab.app.main_window import MainWindow;"
         "w = MainWindow(QtEngine()); "
@@ -72,7 +72,7 @@ def test_gui_modules_load_without_torch():
 def test_engine_runs_without_qt_loaded():
     code = (
         "import sys, attractor_lab as al; sim = al.create('gray_scott', grid=32, device='cpu'); sim.step(3);"
-        "import attractor_lab.engine.server, attractor_lab.engine.client;"
+        "import attractor_lab.engine.transport.server, attractor_lab.engine.transport.client;"
         "print(sorted(m for m in ('PySide6', 'pyqtgraph', 'vispy') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)

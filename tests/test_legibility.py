@@ -19,7 +19,7 @@ import time
 import numpy as np
 import pytest
 
-from attractor_lab.engine.presets import shipped_presets_dir
+from attractor_lab.engine.storage.presets import shipped_presets_dir
 
 pytestmark = pytest.mark.gui
 

@@ -8,7 +8,7 @@ import pytest
 
 
 def _trajectory(tmp_path):
-    from attractor_lab.engine.recorder import Recorder
+    from attractor_lab.engine.storage.recorder import Recorder
 
     rec = Recorder(every=1)
     y, x = np.mgrid[0:24, 0:30]

@@ -339,8 +339,8 @@ def test_recording_and_cli_run(tmp_path):
     import subprocess
     import sys
 
-    from attractor_lab.engine.presets import Preset, load_preset, save_preset
-    from attractor_lab.engine.recorder import Recorder, load_trajectory
+    from attractor_lab.engine.storage.presets import Preset, load_preset, save_preset
+    from attractor_lab.engine.storage.recorder import Recorder, load_trajectory
 
     preset = Preset(model="neural_ode", params=dict(SMALL), seed=2, title="small", run={"every": 2})
     path = save_preset(preset, tmp_path / "small.toml")
@@ -364,9 +364,9 @@ def test_recording_and_cli_run(tmp_path):
 
 # ---- the engine's weights request ------------------------------------------------------------------
 def test_weights_request_saves_and_loads_through_the_engine(tmp_path):
-    from attractor_lab.engine.client import EngineClient, EngineError
-    from attractor_lab.engine.protocol import REQUESTS, read_connection_file
-    from attractor_lab.engine.server import EngineServer
+    from attractor_lab.engine.transport.client import EngineClient, EngineError
+    from attractor_lab.engine.transport.protocol import REQUESTS, read_connection_file
+    from attractor_lab.engine.transport.server import EngineServer
 
     server = EngineServer(tmp_path / "engine.json", device="cpu")
     client = EngineClient(read_connection_file(tmp_path / "engine.json"))

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from attractor_lab import engine
-from attractor_lab.engine.presets import load_preset, shipped_presets_dir
+from attractor_lab.engine.storage.presets import load_preset, shipped_presets_dir
 
 
 def _sim(name, **override):

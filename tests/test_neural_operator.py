@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from attractor_lab import engine
-from attractor_lab.engine.client import EngineError
+from attractor_lab.engine.transport.client import EngineError
 from attractor_lab.engine.models.neural_operator import _data
 from attractor_lab.engine.models.neural_operator._checkpoint import (CARD, WEIGHTS, load_checkpoint, make_card, save_checkpoint,
                                                        shipped_checkpoints)

@@ -16,8 +16,13 @@ import pytest
 from PIL import Image
 
 import attractor_lab as al
-from attractor_lab.engine.protocol import ConnectionFileError, new_key, write_connection_file
-from attractor_lab.engine.runtime import NoEngineFound, find_connection_file, live_connection_files, runtime_dir
+from attractor_lab.engine.transport.protocol import ConnectionFileError, new_key, write_connection_file
+from attractor_lab.engine.transport.runtime import (
+    NoEngineFound,
+    find_connection_file,
+    live_connection_files,
+    runtime_dir,
+)
 from tests.engine_helpers import start_engine, stop_engine
 
 
@@ -177,7 +182,7 @@ def test_connect_reads_sets_steps_and_records(served, tmp_path):
 
 
 def test_a_step_interrupted_by_the_window_says_so(served, tmp_path):
-    from attractor_lab.engine.remote import StepCancelled
+    from attractor_lab.engine.transport.remote import StepCancelled
 
     sim = al.connect(tmp_path / "engine-1-1.json")
     outcome = {}

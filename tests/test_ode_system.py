@@ -195,8 +195,8 @@ def test_divergence_pauses_with_a_message_and_keeps_the_last_good_state():
 
 def test_cli_run_records_the_states_not_the_display_buffers(tmp_path):
     from attractor_lab.app.cli import main
-    from attractor_lab.engine.presets import shipped_presets_dir
-    from attractor_lab.engine.recorder import load_trajectory
+    from attractor_lab.engine.storage.presets import shipped_presets_dir
+    from attractor_lab.engine.storage.recorder import load_trajectory
 
     out = tmp_path / "lorenz.npz"
     assert main(["run", str(shipped_presets_dir() / "ode_lorenz_butterfly.toml"), "--steps", "40", "--every", "10",
@@ -234,7 +234,7 @@ def test_step_range_rejected_fraction_invariant_range_and_radius():
 
 
 def _preset_sim(name, **override):
-    from attractor_lab.engine.presets import load_preset, shipped_presets_dir
+    from attractor_lab.engine.storage.presets import load_preset, shipped_presets_dir
 
     preset = load_preset(shipped_presets_dir() / f"{name}.toml")
     return engine.create(preset.model, seed=preset.seed, device="cpu", **{**preset.params, **override})

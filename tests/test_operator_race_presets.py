@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from attractor_lab import engine
-from attractor_lab.engine.presets import load_preset, shipped_presets_dir
+from attractor_lab.engine.storage.presets import load_preset, shipped_presets_dir
 
 NAMES = ("neural_operator_burgers_shock", "neural_operator_burgers_outside_range",
          "neural_operator_burgers_zero_shot_2x", "neural_operator_navier_stokes_forced",

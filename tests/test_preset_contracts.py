@@ -1,7 +1,7 @@
 """Every shipped preset shows what it promises: its [contract], checked by running it headless.
 
 The slow tests run each shipped preset that has a contract exactly as shipped
-(engine.contracts.check_contract). The fast ones check the contract format:
+(engine.storage.contracts.check_contract). The fast ones check the contract format:
 validation messages that name the file and the key, the claim in words, and
 that the checker fails a preset whose claim is false or whose run is paused.
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from attractor_lab.engine import models
-from attractor_lab.engine.contracts import check_contract
-from attractor_lab.engine.presets import PresetError, load_preset, shipped_presets_dir
+from attractor_lab.engine.storage.contracts import check_contract
+from attractor_lab.engine.storage.presets import PresetError, load_preset, shipped_presets_dir
 
 PRESETS = sorted(shipped_presets_dir().glob("*.toml"))
 
@@ -82,7 +82,7 @@ def test_a_pattern_claim_needs_a_field(tmp_path):
 
 
 def test_contract_round_trip_and_words(tmp_path):
-    from attractor_lab.engine.presets import save_preset
+    from attractor_lab.engine.storage.presets import save_preset
 
     text = (BASE + "[contract]\nsteps = 300\npattern = 'spots'\ngrid_scale_max = 1e-4\n"
             "[contract.observables]\nmean_v = [0.1, 0.3]\nmean_u = [-inf, 0.9]\n"

@@ -3,7 +3,14 @@
 import pytest
 
 from attractor_lab import engine
-from attractor_lab.engine.presets import PresetError, Preset, list_presets, load_preset, save_preset, shipped_presets_dir
+from attractor_lab.engine.storage.presets import (
+    PresetError,
+    Preset,
+    list_presets,
+    load_preset,
+    save_preset,
+    shipped_presets_dir,
+)
 
 
 def _write(tmp_path, text, name="p.toml"):
@@ -65,7 +72,7 @@ def test_shipped_presets_all_load_and_run():
 ])
 def test_view_field_must_name_one_of_the_models_image_fields(tmp_path, field, model, needle):
     from attractor_lab.engine.models import get
-    from attractor_lab.engine.presets import schemas_from_descriptions
+    from attractor_lab.engine.storage.presets import schemas_from_descriptions
 
     path = _write(tmp_path, f'format_version = 1\nmodel = "{model}"\n[view]\nfield = {field}\n')
     with pytest.raises(PresetError) as exc:
@@ -98,7 +105,7 @@ def test_run_refuses_a_preset_whose_view_field_is_not_a_field(tmp_path, capsys):
 def test_shipped_ode_files_are_listed_with_their_titles():
     """The Presets menu and the browser list the shipped XPPAUT files beside the TOML presets,
     titled by their first comment line, as custom_ode presets (what loading them gives)."""
-    from attractor_lab.engine.presets import preset_header
+    from attractor_lab.engine.storage.presets import preset_header
 
     odes = [p for p in list_presets() if p.suffix == ".ode"]
     assert {p.name for p in odes} >= {"fitzhugh_nagumo.ode", "morris_lecar.ode", "lotka_volterra.ode"}

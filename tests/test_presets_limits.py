@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from attractor_lab.engine.presets import MAX_PRESET_BYTES, PresetError, load_preset
+from attractor_lab.engine.storage.presets import MAX_PRESET_BYTES, PresetError, load_preset
 
 SCHEMAS = {"gray_scott": {}}
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import zmq
 
-from attractor_lab.engine.protocol import (
+from attractor_lab.engine.transport.protocol import (
     DELIM,
     ProtocolError,
     Session,
@@ -101,7 +101,7 @@ def test_connection_file_is_owner_only(tmp_path):
 
 
 def test_replays_are_refused_even_after_the_history_fills():
-    from attractor_lab.engine.protocol import ReplayedMessage, StaleMessage
+    from attractor_lab.engine.transport.protocol import ReplayedMessage, StaleMessage
 
     sender = Session(b"k" * 32)
     receiver = Session(b"k" * 32, replay_window=300.0, history=4)
@@ -117,7 +117,7 @@ def test_replays_are_refused_even_after_the_history_fills():
 
 
 def test_connection_info_is_checked_key_by_key(tmp_path):
-    from attractor_lab.engine.protocol import ConnectionFileError, check_connection_info
+    from attractor_lab.engine.transport.protocol import ConnectionFileError, check_connection_info
 
     good = {"transport": "tcp", "ip": "127.0.0.1", "command_port": 1, "state_port": 2, "key": "k" * 64}
     assert check_connection_info(dict(good)) == good

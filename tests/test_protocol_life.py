@@ -25,9 +25,9 @@ from pathlib import Path
 import pytest
 import zmq
 
-from attractor_lab.engine import security
-from attractor_lab.engine.client import EngineClient, lost_events_text
-from attractor_lab.engine.protocol import DELIM, BadRequest, Session, read_connection_file
+from attractor_lab.engine.transport import security
+from attractor_lab.engine.transport.client import EngineClient, lost_events_text
+from attractor_lab.engine.transport.protocol import DELIM, BadRequest, Session, read_connection_file
 from tests.engine_helpers import start_engine, stop_engine
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -212,7 +212,7 @@ def host_named_localhost(monkeypatch):
 
 
 def _serve(cf, **kwargs):
-    from attractor_lab.engine.server import EngineServer
+    from attractor_lab.engine.transport.server import EngineServer
 
     return EngineServer(cf, device="cpu", **kwargs)
 
@@ -235,7 +235,7 @@ def test_a_wildcard_engine_advertises_an_address_of_its_interface(tmp_path, host
 
 def test_a_wildcard_engine_with_no_reachable_address_refuses_naming_advertise(tmp_path, host_named_localhost,
                                                                              monkeypatch, capsys):
-    from attractor_lab.engine.server import main
+    from attractor_lab.engine.transport.server import main
 
     monkeypatch.setattr(security, "outgoing_address", lambda family=socket.AF_INET: None)
     cf = tmp_path / "e.json"

@@ -150,7 +150,7 @@ def test_a_growing_colony_of_spots_gets_the_spacing_of_its_spots():
     """Gray–Scott spots at step 3000 fill only the middle of the domain: the spectrum's strongest
     ring is the colony's envelope (one period across), and the panel said "measured λ = —" beside
     visible spots. The measured λ is now the peak above the lowest rings: the spot spacing."""
-    from attractor_lab.engine.presets import load_preset, shipped_presets_dir
+    from attractor_lab.engine.storage.presets import load_preset, shipped_presets_dir
     from attractor_lab.engine.theory import turing
 
     p = load_preset(shipped_presets_dir() / "gray_scott_spots.toml")

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from attractor_lab.app.cli import main
-from attractor_lab.engine import recorder
-from attractor_lab.engine.recorder import CsvStream, load_trajectory
+from attractor_lab.engine.storage import recorder
+from attractor_lab.engine.storage.recorder import CsvStream, load_trajectory
 
 PRESET = """
 format_version = 1

@@ -8,10 +8,10 @@ test hands each request to the server's handler itself (no thread).
 import numpy as np
 import pytest
 
-from attractor_lab.engine.client import EngineClient, EngineError
+from attractor_lab.engine.transport.client import EngineClient, EngineError
 from attractor_lab.engine.models.base import Model
-from attractor_lab.engine.protocol import REQUESTS, read_connection_file
-from attractor_lab.engine.server import EngineServer
+from attractor_lab.engine.transport.protocol import REQUESTS, read_connection_file
+from attractor_lab.engine.transport.server import EngineServer
 
 
 class _Clickable(Model):

@@ -78,9 +78,9 @@ def test_seeds_are_checked_the_same_way_everywhere():
 
 def test_a_wrongly_shaped_set_state_request_is_answered_in_its_own_name(tmp_path):
     """Issue 18: the engine answered a set_state request with 'set_fields: expected shape …'."""
-    from attractor_lab.engine.client import EngineClient
-    from attractor_lab.engine.protocol import read_connection_file
-    from attractor_lab.engine.server import EngineServer
+    from attractor_lab.engine.transport.client import EngineClient
+    from attractor_lab.engine.transport.protocol import read_connection_file
+    from attractor_lab.engine.transport.server import EngineServer
 
     server = EngineServer(tmp_path / "engine.json", device="cpu")
     client = EngineClient(read_connection_file(tmp_path / "engine.json"))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tomli_w
 
-from attractor_lab.engine.presets import shipped_presets_dir
+from attractor_lab.engine.storage.presets import shipped_presets_dir
 from attractor_lab.engine.sweep.execute import check_sweep, theory_for
 from attractor_lab.engine.sweep.spec import PATTERN_CODES, load_sweep, loads_sweep
 from attractor_lab.engine.sweep.worker import run_point

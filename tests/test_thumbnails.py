@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from attractor_lab.engine.presets import shipped_presets_dir
-from attractor_lab.engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_key, thumbnail_path
+from attractor_lab.engine.storage.presets import shipped_presets_dir
+from attractor_lab.engine.storage.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_key, thumbnail_path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: more than a second each at one step on the build machine (rendered for real by the app, not here)
@@ -33,7 +33,7 @@ SLOW = {"hopfield_edge_of_capacity", "neural_ode_ltc_van_der_pol", "neural_ode_s
 def rendered(tmp_path_factory):
     """Every shipped preset's thumbnail in a temporary cache: (cache, one report per preset, the presets)."""
     from attractor_lab.app.preset_index import read_entry
-    from attractor_lab.engine.thumbnails import write_png
+    from attractor_lab.engine.storage.thumbnails import write_png
 
     # a copy of the shipped presets as they are now: other work may add or edit presets meanwhile, and
     # a thumbnail is keyed by the file's content
@@ -119,7 +119,7 @@ def test_a_broken_preset_is_reported_and_the_others_rendered(tmp_path):
 
 
 def test_kymographs_show_their_filled_rows():
-    from attractor_lab.engine.thumbnails import picture
+    from attractor_lab.engine.storage.thumbnails import picture
 
     kymo = np.full((100, 50), np.nan)
     kymo[:4] = np.linspace(-1, 1, 50)  # four rows filled so far

@@ -10,8 +10,14 @@ import h5py
 import numpy as np
 import pytest
 
-from attractor_lab.engine.client import EngineError
-from attractor_lab.engine.recorder import Recorder, SaveCancelled, SaveControl, load_trajectory, trajectory_metadata
+from attractor_lab.engine.transport.client import EngineError
+from attractor_lab.engine.storage.recorder import (
+    Recorder,
+    SaveCancelled,
+    SaveControl,
+    load_trajectory,
+    trajectory_metadata,
+)
 from tests.engine_helpers import engine  # noqa: F401 (a fixture)
 
 GS_TOML = 'model = "gray_scott"\ntitle = "Spots"\nseed = 4\n[params]\nF = 0.03\n'
@@ -273,7 +279,7 @@ def test_old_files_still_load(tmp_path, suffix):
 
 def test_cli_run_files_split_theory_and_keep_the_interval(tmp_path):
     from attractor_lab.app.cli import main
-    from attractor_lab.engine.presets import Preset, save_preset
+    from attractor_lab.engine.storage.presets import Preset, save_preset
 
     preset = save_preset(Preset(model="gray_scott", params={"grid": 32}, seed=2, title="Small spots"),
                          tmp_path / "p.toml")
@@ -289,7 +295,7 @@ def test_cli_run_files_split_theory_and_keep_the_interval(tmp_path):
 def test_a_full_recording_advises_what_can_help():
     """Over the budget after some snapshots: record less often. One snapshot alone over it:
     recording less often cannot help, and the message says what can."""
-    from attractor_lab.engine.recorder import RecordingFull
+    from attractor_lab.engine.storage.recorder import RecordingFull
 
     field = {"u": np.zeros((64, 64))}  # 32 KiB a snapshot
     rec = Recorder(every=5, max_bytes=100 * 1024)

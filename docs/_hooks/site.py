@@ -2,9 +2,9 @@
 cannot fall behind it.
 
 * ``gallery.md``: every shipped preset (``presets/*.toml`` and ``presets/ode/*.ode``, read by
-  :func:`attractor_lab.engine.presets.list_presets`) with a thumbnail, its title, description,
+  :func:`attractor_lab.engine.storage.presets.list_presets`) with a thumbnail, its title, description,
   claim and the command that opens it. Thumbnails are rendered headless by
-  :mod:`attractor_lab.engine.thumbnails` into ``build/docs-thumbnails/`` (cached by the preset
+  :mod:`attractor_lab.engine.storage.thumbnails` into ``build/docs-thumbnails/`` (cached by the preset
   file's content: the first build takes about two minutes on 2 cores, later ones reuse them).
 * ``<!-- presets: MODEL ... -->`` in a page: a table of the shipped presets of those models.
 * ``<!-- include: PATH -->``: the file's Markdown (``benchmarks/README.md``), headings moved
@@ -38,7 +38,7 @@ FAMILIES = {
 
 def shipped_presets() -> list[Path]:
     """The shipped preset files (TOML and .ode), as the window's Presets menu lists them."""
-    from attractor_lab.engine.presets import list_presets, shipped_presets_dir
+    from attractor_lab.engine.storage.presets import list_presets, shipped_presets_dir
 
     shipped = shipped_presets_dir().resolve()
     return [p for p in list_presets() if shipped in p.resolve().parents]
@@ -46,7 +46,7 @@ def shipped_presets() -> list[Path]:
 
 def preset_info(path: Path) -> dict:
     """name, model, title, description, claim and the command that opens ``path``."""
-    from attractor_lab.engine.presets import load_preset, preset_header
+    from attractor_lab.engine.storage.presets import load_preset, preset_header
 
     model, title, description = preset_header(path) or ("?", path.stem, "")
     claim = ""
@@ -115,8 +115,8 @@ def gallery_markdown(infos: list[dict], thumbnails: dict[str, str]) -> str:
 
 def render_thumbnails(paths: list[Path]) -> dict[str, Path]:
     """Preset name → its thumbnail PNG (rendered once per preset content, cached in build/)."""
-    from attractor_lab.engine.thumbnail_cache import thumbnail_path
-    from attractor_lab.engine.thumbnails import render_thumbnails as render
+    from attractor_lab.engine.storage.thumbnail_cache import thumbnail_path
+    from attractor_lab.engine.storage.thumbnails import render_thumbnails as render
 
     import warnings
 

@@ -117,7 +117,7 @@ def _from_name(name: str, params: dict) -> VectorField:
         # every parameter goes to create (system=…, equations=…, and the system's own values)
         sim = api.create(name, device="cpu", **params)
         return _from_model(sim.model, {})
-    from attractor_lab.engine.presets import find_preset, load_preset
+    from attractor_lab.engine.storage.presets import find_preset, load_preset
 
     try:
         path = find_preset(name)

@@ -69,7 +69,7 @@ import tomli_w
 
 from attractor_lab.engine.equations import expand_schema
 from attractor_lab.engine.params import MAX_SEED, Param
-from attractor_lab.engine.presets import (
+from attractor_lab.engine.storage.presets import (
     FORMAT_VERSION as PRESET_FORMAT_VERSION,
     Preset,
     PresetError,

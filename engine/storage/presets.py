@@ -80,7 +80,7 @@ class PresetError(ValueError):
 class Contract:
     """What a preset promises to show, as data (the ``[contract]`` table).
 
-    The checker (:func:`engine.contracts.check_contract`) creates the model from
+    The checker (:func:`engine.storage.contracts.check_contract`) creates the model from
     the preset exactly as the window would (its parameters and seed, on the
     CPU), runs ``steps`` engine steps and then checks every claim:
 

@@ -10,7 +10,7 @@ or run length), and its main picture is drawn with numpy and Pillow (no Qt):
   fixed points coloured by stability — or a 3D trajectory's (x, z) projection.
 
 ``attractor-lab thumbnails`` renders them into the user cache folder
-(:mod:`engine.thumbnail_cache`); the preset browser shows them.
+(:mod:`engine.storage.thumbnail_cache`); the preset browser shows them.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from attractor_lab.engine.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_path
+from attractor_lab.engine.storage.thumbnail_cache import THUMBNAIL_SIZE, thumbnail_path
 
 #: (position, RGB) control points of the colour maps the models' views use; others map to viridis
 _COLORMAPS = {
@@ -159,7 +159,7 @@ def draw_portrait(fields: list[tuple], trajectories: list[np.ndarray], fixed_poi
 
 def picture(views: Iterable[dict], state: dict[str, np.ndarray], field: str | None = None,
             size: int = THUMBNAIL_SIZE) -> np.ndarray:
-    """The main picture of a state (RGB, size × size) as :mod:`engine.thumbnails` describes."""
+    """The main picture of a state (RGB, size × size) as :mod:`engine.storage.thumbnails` describes."""
     views = list(views)
     images = [v for v in views if v.get("kind") in ("image", "surface")]
     spec = next((v for v in images if v.get("array") == field), None) if field else None
@@ -201,7 +201,7 @@ def render_preset(path: str | Path, size: int = THUMBNAIL_SIZE, budget_s: float 
     step; never past its contract's or run's length) and draw its main picture."""
     from attractor_lab.engine.api import create
     from attractor_lab.engine.models.base import SimulationDiverged
-    from attractor_lab.engine.presets import load_preset
+    from attractor_lab.engine.storage.presets import load_preset
 
     preset = load_preset(path)
     sim = create(preset.model, seed=preset.seed, device=device, **preset.params)

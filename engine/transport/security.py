@@ -1,6 +1,6 @@
 """Who may talk to an engine: bind addresses, CURVE encryption, connection-file ownership.
 
-* Loopback engines sign every message (HMAC-SHA256, see ``engine.protocol``).
+* Loopback engines sign every message (HMAC-SHA256, see ``engine.transport.protocol``).
 * An engine bound to any other address also encrypts and authenticates every
   connection with ZeroMQ's CURVE (keys in the connection file, a ZAP handler
   that admits only the client key written there), or refuses to start when
@@ -25,7 +25,7 @@ import socket
 import zmq
 
 from attractor_lab.engine.files import pid_alive
-from attractor_lab.engine.protocol import ConnectionFileError, endpoint, read_connection_file
+from attractor_lab.engine.transport.protocol import ConnectionFileError, endpoint, read_connection_file
 
 _HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$")
 

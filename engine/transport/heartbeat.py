@@ -19,8 +19,8 @@ import time
 
 import zmq
 
-from attractor_lab.engine.protocol import endpoint
-from attractor_lab.engine.security import make_curve_client
+from attractor_lab.engine.transport.protocol import endpoint
+from attractor_lab.engine.transport.security import make_curve_client
 
 #: clients ping this often (s)
 PING_INTERVAL_S = 0.5
@@ -154,7 +154,7 @@ class HeartbeatMonitor:
         who = f"the engine at {where}" + (f" (pid {pid})" if pid else "")
         v = self.verdict()
         if v == "dead":
-            from attractor_lab.engine.security import pid_state
+            from attractor_lab.engine.transport.security import pid_state
 
             state = pid_state(self.info)
             why = {"gone": f"its process {pid} is gone", "alive": f"process {pid} exists but is hung"}.get(

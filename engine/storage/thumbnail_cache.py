@@ -1,6 +1,6 @@
 """Where preset thumbnails are cached, and under which name (no torch, no Qt).
 
-A thumbnail is a PNG rendered by the engine side (:mod:`engine.thumbnails`,
+A thumbnail is a PNG rendered by the engine side (:mod:`engine.storage.thumbnails`,
 ``attractor-lab thumbnails``) from the state a preset produces. It is stored
 in the user cache folder under a key made of the preset file's content and the
 renderer's version, so an edited preset gets a new picture and an unchanged

@@ -23,8 +23,8 @@ import stat
 import warnings
 from pathlib import Path
 
-from attractor_lab.engine.protocol import ConnectionFileError, read_connection_file
-from attractor_lab.engine.security import heartbeat_answers, pid_state
+from attractor_lab.engine.transport.protocol import ConnectionFileError, read_connection_file
+from attractor_lab.engine.transport.security import heartbeat_answers, pid_state
 
 #: connection files of windows' engines: engine-<window pid>-<n>.json
 PREFIX = "engine-"

@@ -1,6 +1,6 @@
 """The engine's requests that answer later: steps in chunks, loads, resets and saves in threads.
 
-:class:`engine.server.EngineServer` mixes these in. A ``step`` runs in chunks
+:class:`engine.transport.server.EngineServer` mixes these in. A ``step`` runs in chunks
 of about ``CHUNK_SECONDS`` from the main loop, other requests answered in
 between; a ``load`` or ``reset`` (after a memory check against the budget)
 and a recording's ``save`` run in a worker thread. Each job answers its request
@@ -24,10 +24,10 @@ from typing import Any, Callable
 import torch
 
 from attractor_lab.engine import __version__, models
-from attractor_lab.engine.memory import check_model_memory
+from attractor_lab.engine.transport.memory import check_model_memory
 from attractor_lab.engine.models.base import SimulationDiverged
-from attractor_lab.engine.recorder import Recorder, RecordingFull, SaveCancelled, SaveControl
-from attractor_lab.engine.server_requests import _flag, _int, _text, check_seed, preset_for
+from attractor_lab.engine.storage.recorder import Recorder, RecordingFull, SaveCancelled, SaveControl
+from attractor_lab.engine.transport.server_requests import _flag, _int, _text, check_seed, preset_for
 
 log = logging.getLogger("attractor_lab.engine")
 

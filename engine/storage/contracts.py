@@ -1,6 +1,6 @@
 """Checking a preset's contract: run it headless, exactly as shipped, and test each claim.
 
-A preset's ``[contract]`` (see :class:`engine.presets.Contract`) says what it
+A preset's ``[contract]`` (see :class:`engine.storage.presets.Contract`) says what it
 shows after a number of steps. :func:`check_contract` creates the model from
 the preset's parameters and seed on the CPU (no parameter is changed for the
 check), steps it, and compares:
@@ -15,7 +15,7 @@ check), steps it, and compares:
   other (``agree``);
 * the preset's ``[analysis]`` (a bifurcation diagram, an orbit diagram, basins),
   run to its end on the model as shipped, against ``[contract.analysis]``
-  (:func:`engine.analysis_runs.check_claims_against`).
+  (:func:`engine.analysis.analysis_runs.check_claims_against`).
 
 A run the model pauses (:class:`engine.models.base.SimulationDiverged`, e.g. a
 step that became unstable) fails its contract with the model's message.
@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from attractor_lab.engine.analysis.morphology import classify_pattern, nyquist_fraction
-from attractor_lab.engine.presets import Preset, load_preset
+from attractor_lab.engine.storage.presets import Preset, load_preset
 
 
 @dataclass
@@ -150,7 +150,7 @@ def check_contract(preset: Preset | str | Path, device: str = "cpu") -> Contract
 
 def _check_analysis(preset: Preset, model, result: ContractResult) -> None:
     """The preset's ``[analysis]`` run to its end on the model as shipped, against ``[contract.analysis]``."""
-    from attractor_lab.engine.analysis_runs import check_claims_against, collect, field_of
+    from attractor_lab.engine.analysis.analysis_runs import check_claims_against, collect, field_of
 
     try:
         summary, pieces = collect(field_of(model), preset.analysis)

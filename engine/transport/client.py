@@ -26,8 +26,8 @@ from collections import OrderedDict, deque
 
 import zmq
 
-from attractor_lab.engine.heartbeat import HeartbeatMonitor
-from attractor_lab.engine.protocol import (
+from attractor_lab.engine.transport.heartbeat import HeartbeatMonitor
+from attractor_lab.engine.transport.protocol import (
     MAX_MESSAGE_BYTES,
     ConnectionFileError,
     Message,
@@ -36,7 +36,7 @@ from attractor_lab.engine.protocol import (
     endpoint,
     read_connection_file,
 )
-from attractor_lab.engine.security import make_curve_client, pid_state
+from attractor_lab.engine.transport.security import make_curve_client, pid_state
 
 #: replies that arrive for another request are kept this long (s) and this many at most
 EARLY_REPLY_S = 60.0

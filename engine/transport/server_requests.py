@@ -1,6 +1,6 @@
 """The engine's request handlers that answer at once (``_on_<verb>``), and field checks.
 
-:class:`engine.server.EngineServer` mixes these in; the handlers that start
+:class:`engine.transport.server.EngineServer` mixes these in; the handlers that start
 work in pieces or in a thread (load, reset, step, record save) live there.
 Each handler takes the request's content and arrays and returns the reply's
 fields (or ``(fields, arrays)``); a ``ValueError`` becomes an error reply.
@@ -19,9 +19,9 @@ import torch
 from attractor_lab.engine import __version__, models
 from attractor_lab.engine.device import describe
 from attractor_lab.engine.params import MAX_SEED
-from attractor_lab.engine.presets import Preset
-from attractor_lab.engine.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
-from attractor_lab.engine.recorder import Recorder
+from attractor_lab.engine.storage.presets import Preset
+from attractor_lab.engine.transport.protocol import MAX_MESSAGE_BYTES, PROTOCOL_VERSION
+from attractor_lab.engine.storage.recorder import Recorder
 
 log = logging.getLogger("attractor_lab.engine")
 

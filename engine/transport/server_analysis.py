@@ -60,7 +60,7 @@ class _AnalysisJob:
 
 
 class AnalysisHandlers:
-    """``analyse_request`` (mixed into :class:`engine.server.EngineServer`)."""
+    """``analyse_request`` (mixed into :class:`engine.transport.server.EngineServer`)."""
 
     def _analyses(self) -> dict:
         if not hasattr(self, "_analysis_jobs"):
@@ -72,7 +72,7 @@ class AnalysisHandlers:
         action = c.get("action", "start")
         jobs = self._analyses()
         if action == "describe":
-            from attractor_lab.engine.analysis_runs import describe_field, field_of
+            from attractor_lab.engine.analysis.analysis_runs import describe_field, field_of
 
             return {"field": describe_field(field_of(self._need_model()))}
         if action == "start":
@@ -96,7 +96,7 @@ class AnalysisHandlers:
         raise ValueError(f"analyse: action must be describe, start, poll or cancel, not {action!r}")
 
     def _analysis_start(self, c: dict):
-        from attractor_lab.engine.analysis_runs import AnalysisCancelled, field_of, run_analysis
+        from attractor_lab.engine.analysis.analysis_runs import AnalysisCancelled, field_of, run_analysis
 
         m = self._need_model()
         if self._busy_job() is not None:

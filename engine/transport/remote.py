@@ -8,13 +8,13 @@
 >>> sim.run()                       # the window runs live again
 
 :func:`connect` finds the connection file the way Jupyter finds kernels
-(``engine/runtime.py``): with no argument the newest one in the runtime folder
+(``engine/transport/runtime.py``): with no argument the newest one in the runtime folder
 whose engine still runs; with a path, or a file name in that folder, that one
 (Help → Connect from Python in the window shows its file). The methods are
 those of :class:`attractor_lab.engine.api.Simulation` (``state``,
 ``observables``, ``params``, ``set``, ``step``, ``reset``, ``set_state``,
 ``record``, ``describe``, the PNG picture), sent over the engine's signed
-protocol (``engine/client.py``); ``run`` and ``pause`` drive the live loop.
+protocol (``engine/transport/client.py``); ``run`` and ``pause`` drive the live loop.
 
 Stepping a run the window also drives: :meth:`RemoteSimulation.step` asks the
 engine for exactly ``n`` more steps, as the window's Step button does: the live
@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from attractor_lab.engine.client import EngineClient, EngineError
+from attractor_lab.engine.transport.client import EngineClient, EngineError
 from attractor_lab.engine.notebook import NotebookMixin
-from attractor_lab.engine.runtime import find_connection_file
+from attractor_lab.engine.transport.runtime import find_connection_file
 
 #: a step or reset may take long; the heartbeat says within ~2 s when the engine is gone
 LONG_REQUEST_S = 24 * 3600.0

@@ -28,9 +28,9 @@ import zmq
 
 from attractor_lab.engine.device import choose_device, configure_torch, describe, preload_compiler
 from attractor_lab.engine.files import pid_alive
-from attractor_lab.engine.heartbeat import HeartbeatServer
-from attractor_lab.engine.memory import MemoryBudget
-from attractor_lab.engine.protocol import (
+from attractor_lab.engine.transport.heartbeat import HeartbeatServer
+from attractor_lab.engine.transport.memory import MemoryBudget
+from attractor_lab.engine.transport.protocol import (
     MAX_MESSAGE_BYTES,
     PROTOCOL_VERSION,
     REPLAY_WINDOW_S,
@@ -45,8 +45,8 @@ from attractor_lab.engine.protocol import (
     read_connection_file,
     write_connection_file,
 )
-from attractor_lab.engine.recorder import Recorder
-from attractor_lab.engine.security import (
+from attractor_lab.engine.storage.recorder import Recorder
+from attractor_lab.engine.transport.security import (
     advertised_address,
     check_bind_address,
     claim_connection_file,
@@ -56,9 +56,9 @@ from attractor_lab.engine.security import (
     new_curve_keys,
     start_authenticator,
 )
-from attractor_lab.engine.server_analysis import AnalysisHandlers
-from attractor_lab.engine.server_jobs import _DEFERRED, JOB_VERBS, JobHandlers, _error_content, _Job
-from attractor_lab.engine.server_requests import EVENT_HISTORY, RequestHandlers, _scalar
+from attractor_lab.engine.transport.server_analysis import AnalysisHandlers
+from attractor_lab.engine.transport.server_jobs import _DEFERRED, JOB_VERBS, JobHandlers, _error_content, _Job
+from attractor_lab.engine.transport.server_requests import EVENT_HISTORY, RequestHandlers, _scalar
 
 log = logging.getLogger("attractor_lab.engine")
 
