@@ -1,0 +1,105 @@
+"""The Analysis dock with a real engine: a preset's [analysis] fills it, Start runs the job with
+progress and results drawn as they arrive, Cancel stops it, a click on the orbit diagram sets the
+parameter (one undo step), and the plot and data export."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from PySide6 import QtCore
+
+from attractor_lab.engine.shipped import shipped_presets_dir
+from tests.gui_helpers import open_window
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def window(qtbot):
+    win, engine = open_window(qtbot)
+    yield win
+    win.close()
+
+
+def _load(qtbot, win, name):
+    with qtbot.waitSignal(win.model_loaded, timeout=60_000):
+        assert win.load_preset_file(str(shipped_presets_dir() / f"{name}.toml"))
+    dock = win.analysis_dock
+    qtbot.waitUntil(lambda: dock.field is not None, timeout=20_000)
+    dock.show()
+    return dock
+
+
+def _click_plot(qtbot, view, x, y):
+    """A left click on the plot at data coordinates (x, y)."""
+    scene = view.box.mapViewToScene(QtCore.QPointF(x, y))
+    pos = view.plot.mapFromScene(scene)
+    qtbot.mouseClick(view.plot.viewport(), QtCore.Qt.LeftButton, pos=pos)
+
+
+def test_orbit_diagram_streams_cancels_and_a_click_sets_the_parameter(qtbot, window):
+    win = window
+    dock = _load(qtbot, win, "custom_rossler_cascade")
+    # the preset's table fills the form (not started by itself)
+    assert dock.kind() == "orbit" and dock.param_box.currentText() == "c"
+    assert (dock.lo_box.value(), dock.hi_box.value()) == (2.0, 6.0)
+    assert dock.var_box.currentText() == "x" and dock.count_box.value() == 81
+    assert dock.state == "idle" and not dock.view.has_data()
+    assert dock.spec()["transient"] == 300.0  # kept from the table though the dock has no field for it
+    # a long job: it fills in chunk by chunk while it runs
+    dock.count_box.setValue(400)
+    dock.traj_box.setValue(8)
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: dock.view.has_data(), timeout=60_000)
+    assert dock.state == "running"
+    assert 0 < dock.progress.value() < 1000
+    drawn = dock.view.data()
+    assert drawn["param"].size > 0 and 2.0 <= drawn["param"].min() <= drawn["param"].max() < 6.0
+    dock.cancel_button.click()
+    qtbot.waitUntil(lambda: dock.state == "cancelled", timeout=30_000)
+    assert "Cancelled" in dock.status.text() and not dock.cancel_button.isEnabled()
+    # a click on the diagram at c = 3.3 sets c in the panel (clamped, one undo step)
+    before = win.panel.values()["c"]
+    assert before == pytest.approx(4.0)
+    qtbot.wait(100)
+    _click_plot(qtbot, dock.view, 3.3, 0.0)
+    qtbot.waitUntil(lambda: abs(win.panel.values()["c"] - 3.3) < 0.05, timeout=5000)
+    assert win._shown["c"] == pytest.approx(win.panel.values()["c"])
+    assert dock.view.current_line.value() == pytest.approx(win.panel.values()["c"])
+    win.act_undo.trigger()
+    assert win.panel.values()["c"] == pytest.approx(4.0)
+    # outside the allowed range [1, 20]: clamped
+    dock.set_param_from_plot(-5.0)
+    assert win.panel.values()["c"] == pytest.approx(1.0)
+
+
+def test_basins_run_to_the_end_and_export(qtbot, window, tmp_path):
+    win = window
+    dock = _load(qtbot, win, "ode_duffing_basins")
+    assert dock.kind() == "basins" and dock.res_box.value() == 100
+    assert (dock.px_box.currentText(), dock.py_box.currentText()) == ("x", "v")
+    dock.res_box.setValue(32)
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: dock.state == "done", timeout=60_000)
+    assert dock.progress.value() == 1000
+    data = dock.view.data()
+    assert data["labels"].shape == (32, 32) and set(np.unique(data["labels"])) <= {-1, 0, 1}
+    assert len(data["fraction"]) == 2 and abs(data["fraction"][0] - 0.5) < 0.06
+    assert "2 attractors" in dock.view.legend_label.text()
+    # exports: plot PNG/SVG, data CSV/NPZ, each written whole
+    for name in ("basins.png", "basins.svg"):
+        assert dock.export_plot(tmp_path / name).stat().st_size > 500
+    dock.export_data(tmp_path / "basins.npz")
+    with np.load(tmp_path / "basins.npz") as z:
+        assert np.array_equal(z["labels"], data["labels"])
+    dock.export_data(tmp_path / "basins.csv")
+    rows = (tmp_path / "basins.csv").read_text().splitlines()
+    assert rows[0] == "x,y,label" and len(rows) == 1 + 32 * 32
+    with pytest.raises(ValueError, match="use .csv or .npz"):
+        dock.export_data(tmp_path / "basins.txt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["basins.csv", "basins.npz", "basins.png", "basins.svg"]
+    shot = os.environ.get("ATTRACTOR_LAB_DOCK_SHOT")
+    if shot:  # a look at the dock (not an assertion)
+        dock.widget().grab().save(shot)
