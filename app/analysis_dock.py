@@ -65,12 +65,12 @@ class AnalysisDock(QtWidgets.QDockWidget):
         lay.setContentsMargins(4, 4, 4, 4)
         form = QtWidgets.QFormLayout()
         form.setFieldGrowthPolicy(QtWidgets.QFormLayout.AllNonFixedFieldsGrow)
-        self.kind_box = QtWidgets.QComboBox()
+        self.kind_box = _combo()
         for text, kind in KINDS:
             self.kind_box.addItem(text, kind)
         self.kind_box.currentIndexChanged.connect(self._kind_changed)
         form.addRow("Kind", self.kind_box)
-        self.param_box = QtWidgets.QComboBox()
+        self.param_box = _combo()
         self.param_box.currentIndexChanged.connect(lambda _i: self._default_range())
         form.addRow("Parameter", self.param_box)
         rng = QtWidgets.QHBoxLayout()
@@ -82,7 +82,7 @@ class AnalysisDock(QtWidgets.QDockWidget):
         self.range_row.setLayout(rng)
         rng.setContentsMargins(0, 0, 0, 0)
         form.addRow("Range", self.range_row)
-        self.var_box = QtWidgets.QComboBox()
+        self.var_box = _combo()
         form.addRow("Variable", self.var_box)
         self.count_box = _int_box(*LIMITS["count"], 200)
         self.count_box.setToolTip("Parameter values across the range")
@@ -92,7 +92,7 @@ class AnalysisDock(QtWidgets.QDockWidget):
         form.addRow("Starts each", self.traj_box)
         plane = QtWidgets.QHBoxLayout()
         plane.setContentsMargins(0, 0, 0, 0)
-        self.px_box, self.py_box = QtWidgets.QComboBox(), QtWidgets.QComboBox()
+        self.px_box, self.py_box = _combo(), _combo()
         plane.addWidget(self.px_box)
         plane.addWidget(self.py_box)
         self.plane_row = QtWidgets.QWidget()
@@ -109,7 +109,7 @@ class AnalysisDock(QtWidgets.QDockWidget):
         self.cancel_button = QtWidgets.QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         self.cancel_button.setEnabled(False)
-        self.zoom_button = QtWidgets.QPushButton("Recompute for view")
+        self.zoom_button = QtWidgets.QPushButton("Recompute view")
         self.zoom_button.setToolTip("Run the orbit diagram again on the visible parameter range "
                                     "(or drag a box on the diagram)")
         self.zoom_button.clicked.connect(lambda: self.recompute_range(*self.view.visible_range()))
@@ -464,9 +464,19 @@ def _summary_text(summary: dict) -> str:
     return ""
 
 
+def _combo() -> QtWidgets.QComboBox:
+    """A combo box that asks for little width (the dock is as narrow as the parameters)."""
+    b = QtWidgets.QComboBox()
+    b.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    b.setMinimumContentsLength(4)
+    return b
+
+
 def _number_box() -> QtWidgets.QDoubleSpinBox:
     b = QtWidgets.QDoubleSpinBox()
-    b.setDecimals(5)
+    b.setDecimals(4)
+    b.setMinimumWidth(60)
+    b.setButtonSymbols(QtWidgets.QAbstractSpinBox.NoButtons)
     b.setRange(-1e9, 1e9)
     b.setSingleStep(0.1)
     b.setKeyboardTracking(False)

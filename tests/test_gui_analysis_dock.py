@@ -60,11 +60,13 @@ def test_orbit_diagram_streams_cancels_and_a_click_sets_the_parameter(qtbot, win
     dock.cancel_button.click()
     qtbot.waitUntil(lambda: dock.state == "cancelled", timeout=30_000)
     assert "Cancelled" in dock.status.text() and not dock.cancel_button.isEnabled()
+    _shot(dock, "orbit")
     # a click on the diagram at c = 3.3 sets c in the panel (clamped, one undo step)
     before = win.panel.values()["c"]
     assert before == pytest.approx(4.0)
     qtbot.wait(100)
-    _click_plot(qtbot, dock.view, 3.3, 0.0)
+    (_, _), (y0, y1) = dock.view.box.viewRange()
+    _click_plot(qtbot, dock.view, 3.3, (y0 + y1) / 2)
     qtbot.waitUntil(lambda: abs(win.panel.values()["c"] - 3.3) < 0.05, timeout=5000)
     assert win._shown["c"] == pytest.approx(win.panel.values()["c"])
     assert dock.view.current_line.value() == pytest.approx(win.panel.values()["c"])
@@ -73,6 +75,18 @@ def test_orbit_diagram_streams_cancels_and_a_click_sets_the_parameter(qtbot, win
     # outside the allowed range [1, 20]: clamped
     dock.set_param_from_plot(-5.0)
     assert win.panel.values()["c"] == pytest.approx(1.0)
+    # a box dragged over [3.4, 3.6] recomputes that range only: two maxima at c = 3.5
+    dock.count_box.setValue(3)
+    dock.traj_box.setValue(2)
+    dock._extra.update(transient=150.0, record=60.0)  # the preset's keys the form has no field for
+    dock.view.range_selected.emit(3.4, 3.6)
+    qtbot.waitUntil(lambda: dock.state == "done", timeout=60_000)
+    assert (dock.lo_box.value(), dock.hi_box.value()) == (3.4, 3.6)
+    data = dock.view.data()
+    assert data["param"].min() >= 3.4 and data["param"].max() <= 3.6
+    at = np.round(data["value"][np.isclose(data["param"], 3.5)], 2)
+    assert len(set(at.tolist())) == 2, sorted(set(at.tolist()))
+    _shot(dock, "orbit_zoom")
 
 
 def test_basins_run_to_the_end_and_export(qtbot, window, tmp_path):
@@ -100,6 +114,31 @@ def test_basins_run_to_the_end_and_export(qtbot, window, tmp_path):
     with pytest.raises(ValueError, match="use .csv or .npz"):
         dock.export_data(tmp_path / "basins.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["basins.csv", "basins.npz", "basins.png", "basins.svg"]
-    shot = os.environ.get("ATTRACTOR_LAB_DOCK_SHOT")
-    if shot:  # a look at the dock (not an assertion)
-        dock.widget().grab().save(shot)
+    _shot(dock, "basins")
+
+
+def _shot(dock, name):
+    """A look at the dock (not an assertion): ATTRACTOR_LAB_DOCK_SHOT=<folder> keeps PNGs."""
+    folder = os.environ.get("ATTRACTOR_LAB_DOCK_SHOT")
+    if folder:
+        dock.widget().grab().save(os.path.join(folder, f"dock_{name}.png"))
+
+
+def test_bifurcation_marks_the_hopf_point_and_a_click_sets_the_parameter(qtbot, window):
+    win = window
+    dock = _load(qtbot, win, "custom_brusselator_hopf")
+    assert dock.kind() == "bifurcation"
+    name = dock.param_box.currentText()
+    dock.lo_box.setValue(1.5)
+    dock.hi_box.setValue(2.5)
+    dock.start_button.click()
+    qtbot.waitUntil(lambda: dock.state in ("done", "error"), timeout=60_000)
+    assert dock.state == "done", dock.status.text()
+    hopf = [p for p in dock.view.data()["point_param"][dock.view.data()["point_kind"] == "hopf"]]
+    assert any(abs(h - 2.0) < 1e-3 for h in hopf), hopf
+    texts = [t.toPlainText() for t in dock.view.plot.getPlotItem().items if hasattr(t, "toPlainText")]
+    assert any(t.startswith("H 2") for t in texts), texts
+    _shot(dock, "bifurcation")
+    (_, _), (y0, y1) = dock.view.box.viewRange()
+    _click_plot(qtbot, dock.view, 2.5, (y0 + y1) / 2)
+    qtbot.waitUntil(lambda: abs(win.panel.values()[name] - 2.5) < 0.05, timeout=5000)

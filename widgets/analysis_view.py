@@ -83,6 +83,8 @@ class AnalysisView(QtWidgets.QWidget):
         self.plot.setBackground("k")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMinimumHeight(220)
+        # a fixed axis width: a constant branch's first autorange ("1.0000000001") widened it for good
+        self.plot.getAxis("left").setWidth(52)
         lay.addWidget(self.plot, 1)
         self.legend_label = QtWidgets.QLabel()  # basins: attractors, counts, shares (not over the data)
         self.legend_label.setWordWrap(True)
@@ -112,6 +114,7 @@ class AnalysisView(QtWidgets.QWidget):
         self._image = None
         self._attractors: list = []
         self._basin_meta: dict = {}
+        self._ylim = None  # (low, high) of the values drawn (bifurcation, orbit)
         variable = self.spec.get("variable", "")
         if kind in ("bifurcation", "orbit"):
             self.plot.setLabel("bottom", str(self.spec.get("param", "")))
@@ -121,7 +124,7 @@ class AnalysisView(QtWidgets.QWidget):
             rng = self.spec.get("range")
             if rng:
                 self.plot.setXRange(*rng, padding=0.02)
-            self.plot.enableAutoRange(axis="y")
+            self.plot.disableAutoRange(axis="y")
         else:
             plane = self.spec.get("plane") or ["", ""]
             self.plot.setLabel("bottom", str(plane[0]))
@@ -160,9 +163,10 @@ class AnalysisView(QtWidgets.QWidget):
         xs = np.concatenate([a for a, _ in self._orbit])
         ys = np.concatenate([b for _, b in self._orbit])
         if self._orbit_item is None:
-            self._orbit_item = pg.ScatterPlotItem(size=2, pen=None, brush=pg.mkBrush(120, 200, 255, 110), pxMode=True)
+            self._orbit_item = pg.ScatterPlotItem(size=3, pen=None, brush=pg.mkBrush(120, 200, 255, 110), pxMode=True)
             self.plot.addItem(self._orbit_item)
         self._orbit_item.setData(xs, ys)
+        self._fit_y(ys)
 
     def _add_equilibria(self, content: dict, arrays: dict) -> None:
         p = np.asarray(arrays["param"], dtype=float)
@@ -189,6 +193,7 @@ class AnalysisView(QtWidgets.QWidget):
         """Polylines of ``(p, v)``, solid where stable and dashed where not (runs share their ends)."""
         if p.size == 0:
             return
+        self._fit_y(v)
         edges = np.flatnonzero(np.diff(stable.astype(np.int8))) + 1
         starts = np.concatenate([[0], edges])
         ends = np.concatenate([edges, [p.size]])
@@ -196,6 +201,21 @@ class AnalysisView(QtWidgets.QWidget):
             e2 = min(e + 1, p.size)  # the next run starts where this one ends: no gap
             style = QtCore.Qt.SolidLine if stable[s] else QtCore.Qt.DashLine
             self.plot.plot(p[s:e2], v[s:e2], pen=pg.mkPen(colour, width=2, style=style))
+
+    def _fit_y(self, values) -> None:
+        """The vertical range to the values drawn so far, at least 1e-3·(1 + |value|) high (a constant
+        branch does not zoom into rounding noise)."""
+        v = np.asarray(values, dtype=float)
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            return
+        lo, hi = float(v.min()), float(v.max())
+        if self._ylim is not None:
+            lo, hi = min(lo, self._ylim[0]), max(hi, self._ylim[1])
+        self._ylim = (lo, hi)
+        mid, span = (lo + hi) / 2, hi - lo
+        span = max(span, 0.2 * (1 + abs(mid)) if span < 1e-3 * (1 + abs(mid)) else span)
+        self.plot.setYRange(mid - 0.55 * span, mid + 0.55 * span, padding=0)
 
     def _mark_point(self, pt: dict) -> None:
         kind = pt.get("kind", "")
@@ -246,7 +266,7 @@ class AnalysisView(QtWidgets.QWidget):
                 f" ({done} of {n * n} starts computed)"]
         for a in self._attractors:
             r, g, b = PALETTE[a["index"] % len(PALETTE)]
-            centre = ", ".join(f"{(lo + hi) / 2:.3g}" for lo, hi in zip(a.get("lower", ()), a.get("upper", ())))
+            centre = ", ".join(_short((lo + hi) / 2) for lo, hi in zip(a.get("lower", ()), a.get("upper", ())))
             rows.append(f"<span style='color: rgb({r},{g},{b})'>■</span> #{a['index']} {a.get('kind', '')} "
                         f"near ({centre}): {a['count']} starts, {100 * a['fraction']:.1f} %")
         escaped = int((self._labels == -1).sum())
@@ -321,3 +341,8 @@ class AnalysisView(QtWidgets.QWidget):
             for p in self._points:
                 lines.append(f"{p['kind']},,{p['param']:.10g},{p['value']:.10g},")
         return "\n".join(lines) + "\n"
+
+
+def _short(v: float) -> str:
+    """A coordinate for the attractors' list: 3 significant digits, 0 for |v| < 1e-3."""
+    return "0" if abs(v) < 1e-3 else f"{v:.3g}"
