@@ -89,7 +89,7 @@ def test_orbit_diagram_streams_cancels_and_a_click_sets_the_parameter(qtbot, win
     _shot(dock, "orbit_zoom")
 
 
-def test_basins_run_to_the_end_and_export(qtbot, window, tmp_path):
+def test_basins_then_a_bifurcation_diagram_run_to_the_end_and_export(qtbot, window, tmp_path):
     win = window
     dock = _load(qtbot, win, "ode_duffing_basins")
     assert dock.kind() == "basins" and dock.res_box.value() == 100
@@ -115,6 +115,7 @@ def test_basins_run_to_the_end_and_export(qtbot, window, tmp_path):
         dock.export_data(tmp_path / "basins.txt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["basins.csv", "basins.npz", "basins.png", "basins.svg"]
     _shot(dock, "basins")
+    _bifurcation(qtbot, win)
 
 
 def _shot(dock, name):
@@ -124,8 +125,8 @@ def _shot(dock, name):
         dock.widget().grab().save(os.path.join(folder, f"dock_{name}.png"))
 
 
-def test_bifurcation_marks_the_hopf_point_and_a_click_sets_the_parameter(qtbot, window):
-    win = window
+def _bifurcation(qtbot, win):
+    """The Brusselator's Hopf point found, marked and labelled; its cycle branch drawn; a click sets b."""
     dock = _load(qtbot, win, "custom_brusselator_hopf")
     assert dock.kind() == "bifurcation"
     name = dock.param_box.currentText()
@@ -138,6 +139,8 @@ def test_bifurcation_marks_the_hopf_point_and_a_click_sets_the_parameter(qtbot, 
     assert any(abs(h - 2.0) < 1e-3 for h in hopf), hopf
     texts = [t.toPlainText() for t in dock.view.plot.getPlotItem().items if hasattr(t, "toPlainText")]
     assert any(t.startswith("H 2") for t in texts), texts
+    cycle = dock.view.data()["cycle0_max"]  # the cycle born at b = 2 grows from x = 1
+    assert cycle.size > 3 and abs(cycle[0] - 1.0) < 0.1 and cycle.max() > 1.3
     _shot(dock, "bifurcation")
     (_, _), (y0, y1) = dock.view.box.viewRange()
     _click_plot(qtbot, dock.view, 2.5, (y0 + y1) / 2)
