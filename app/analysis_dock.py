@@ -42,6 +42,7 @@ def install_analysis_dock(window) -> "AnalysisDock":
     window.addAction(toggle)
     window.model_loaded.connect(dock.model_changed)
     window.panel.value_changed.connect(lambda name, _v: dock.param_moved(name))
+    window.undo_stack.indexChanged.connect(lambda _i: dock.param_moved())  # an undo sets values, not the panel's signal
     return dock
 
 
@@ -190,6 +191,11 @@ class AnalysisDock(QtWidgets.QDockWidget):
     def model_changed(self, _name: str = "") -> None:
         """A model (or preset) loaded: ask what its field offers, then fill the form."""
         self.cancel()
+        self.timer.stop()  # the old model's job: its pieces are not drawn over the new model
+        self.job, self.since, self.state, self._polling = None, 0, "idle", False
+        self.cancel_button.setEnabled(False)
+        self.progress.setValue(0)
+        self.view.clear(self.kind())
         self.field = None
         self.window_.engine.request("analyse", {"action": "describe"}, self._described, self._no_field)
 
@@ -381,10 +387,11 @@ class AnalysisDock(QtWidgets.QDockWidget):
         self.view.set_current(value)
         self.status.setText(f"{name} = {value:.6g} (Ctrl+Z undoes it)")
 
-    def param_moved(self, name: str) -> None:
-        """The panel changed a parameter: the line follows it."""
-        if self.view.kind in ("bifurcation", "orbit") and name == (self.view.spec.get("param") or
-                                                                   self.param_box.currentText()):
+    def param_moved(self, name: str | None = None) -> None:
+        """The panel (or an undo: ``name`` None) changed a parameter: the line follows it."""
+        param = self.view.spec.get("param") or self.param_box.currentText()
+        if self.view.kind in ("bifurcation", "orbit") and name in (None, param):
+            name = param
             value = self.window_._shown.get(name)
             if isinstance(value, (int, float)):
                 self.view.set_current(float(value))

@@ -72,6 +72,7 @@ def test_orbit_diagram_streams_cancels_and_a_click_sets_the_parameter(qtbot, win
     assert dock.view.current_line.value() == pytest.approx(win.panel.values()["c"])
     win.act_undo.trigger()
     assert win.panel.values()["c"] == pytest.approx(4.0)
+    assert dock.view.current_line.value() == pytest.approx(4.0)  # the line follows the undo
     # outside the allowed range [1, 20]: clamped
     dock.set_param_from_plot(-5.0)
     assert win.panel.values()["c"] == pytest.approx(1.0)
