@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtWidgets
 
 from attractor_lab.engine.shipped import shipped_presets_dir
 from tests.gui_helpers import open_window
@@ -48,6 +48,13 @@ def test_orbit_diagram_streams_cancels_and_a_click_sets_the_parameter(qtbot, win
     assert dock.var_box.currentText() == "x" and dock.count_box.value() == 81
     assert dock.state == "idle" and not dock.view.has_data()
     assert dock.spec()["transient"] == 300.0  # kept from the table though the dock has no field for it
+    # open, it is a tab beside the parameters: the views keep their size (tests/test_legibility.py)
+    from tests.test_legibility import SIZES, _check_layout, _settle
+
+    assert dock in win.tabifiedDockWidgets(win.param_dock)
+    _settle(QtWidgets.QApplication.instance(), win, SIZES[1])
+    qtbot.wait(200)
+    assert dock.isVisible() and _check_layout(win, "with the Analysis dock open") == []
     # a long job: it fills in chunk by chunk while it runs
     dock.count_box.setValue(400)
     dock.traj_box.setValue(8)
