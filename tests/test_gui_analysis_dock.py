@@ -153,3 +153,33 @@ def _bifurcation(qtbot, win):
     (_, _), (y0, y1) = dock.view.box.viewRange()
     _click_plot(qtbot, dock.view, 2.5, (y0 + y1) / 2)
     qtbot.waitUntil(lambda: abs(win.panel.values()[name] - 2.5) < 0.05, timeout=5000)
+
+
+def test_view_draws_stable_solid_unstable_dashed_and_labels_points(qtbot):
+    """The view alone, fed a branch by hand: x' = r + x² (fold at r = 0), one stable and one
+    unstable half, joined at the fold."""
+    import pyqtgraph as pg
+
+    from attractor_lab.widgets.analysis_view import AnalysisView
+
+    view = AnalysisView()
+    qtbot.addWidget(view)
+    view.clear("bifurcation", {"param": "r", "range": [-1.0, 0.5], "variable": 0})
+    x = np.linspace(-1.0, 1.0, 9)
+    view.add_piece({"what": "equilibria", "branch": 0,
+                    "points": [{"kind": "fold", "param": 0.0, "state": [0.0], "frequency": None}]},
+                   {"param": -x ** 2, "value": x, "stable": (x < 0).astype(np.int64)})
+    curves = [i for i in view.plot.getPlotItem().items if isinstance(i, pg.PlotDataItem) and i.opts["pen"] is not None]
+    styles = sorted(pg.mkPen(c.opts["pen"]).style() == QtCore.Qt.DashLine for c in curves)
+    assert styles == [False, True]  # one solid run (stable), one dashed (unstable)
+    solid = [c for c in curves if pg.mkPen(c.opts["pen"]).style() != QtCore.Qt.DashLine][0]
+    dashed = [c for c in curves if pg.mkPen(c.opts["pen"]).style() == QtCore.Qt.DashLine][0]
+    assert solid.getData()[1].max() == dashed.getData()[1].min() == 0.0  # the two runs meet: no gap
+    texts = [i.toPlainText() for i in view.plot.getPlotItem().items if isinstance(i, pg.TextItem)]
+    assert texts == ["LP 0"]
+    rows = view.csv_text().splitlines()
+    assert rows[0] == "what,branch,param,value,stable" and len(rows) == 1 + 9 + 1 and rows[-1].startswith("fold,,0,")
+    # a click emits the parameter under the pointer
+    with qtbot.waitSignal(view.param_clicked) as got:
+        view._on_click(-0.25, 0.0)
+    assert got.args == [-0.25]
