@@ -183,3 +183,42 @@ def test_view_draws_stable_solid_unstable_dashed_and_labels_points(qtbot):
     with qtbot.waitSignal(view.param_clicked) as got:
         view._on_click(-0.25, 0.0)
     assert got.args == [-0.25]
+
+
+def test_a_box_dragged_on_the_orbit_diagram_reports_its_parameter_range(qtbot):
+    from attractor_lab.widgets.analysis_view import AnalysisView
+
+    view = AnalysisView()
+    qtbot.addWidget(view)
+    view.resize(400, 400)
+    view.show()
+    view.clear("orbit", {"param": "c", "range": [2.0, 6.0], "variable": "x"})
+    view.plot.setYRange(-1, 1, padding=0)
+    qtbot.wait(50)
+    box = view.box
+
+    class Drag:  # pyqtgraph's MouseDragEvent, as far as the view box reads it
+        def __init__(self, a, b, finish):
+            self.a, self.b, self.finish = box.mapFromView(QtCore.QPointF(*a)), box.mapFromView(QtCore.QPointF(*b)), finish
+
+        def button(self):
+            return QtCore.Qt.LeftButton
+
+        def accept(self):
+            pass
+
+        def isFinish(self):  # noqa: N802
+            return self.finish
+
+        def buttonDownPos(self):  # noqa: N802
+            return self.a
+
+        def pos(self):
+            return self.b
+
+    before = box.viewRange()[0]
+    with qtbot.waitSignal(view.range_selected) as got:
+        box.mouseDragEvent(Drag((4.5, 0.5), (3.0, -0.5), False))
+        box.mouseDragEvent(Drag((4.5, 0.5), (3.0, -0.5), True))
+    assert got.args == [pytest.approx(3.0, abs=1e-6), pytest.approx(4.5, abs=1e-6)]
+    assert box.viewRange()[0] == before  # reported, not zoomed: the dock computes the new range
