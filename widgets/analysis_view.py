@@ -27,7 +27,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 PALETTE = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (188, 189, 34), (23, 190, 207), (127, 127, 127)]
 ESCAPED = (60, 60, 60)
-POINT_NAMES = {"fold": "LP", "hopf": "H", "branch": "BP", "period_doubling": "PD", "fold_cycle": "LPC"}
+POINT_NAMES = {"fold": "LP", "hopf": "H", "branch": "BP", "period_doubling": "PD", "cycle_fold": "LPC",
+               "fold_cycle": "LPC"}
 POINT_COLOURS = {"fold": (220, 50, 50), "hopf": (40, 170, 40), "branch": (200, 120, 0)}
 EQ_COLOUR = (90, 170, 255)
 CYCLE_COLOUR = (255, 170, 60)
@@ -85,6 +86,8 @@ class AnalysisView(QtWidgets.QWidget):
         self.plot.setMinimumHeight(220)
         # a fixed axis width: a constant branch's first autorange ("1.0000000001") widened it for good
         self.plot.getAxis("left").setWidth(52)
+        for axis in ("left", "bottom"):  # "x0 (x0.001)" read as a variable's name: plain numbers instead
+            self.plot.getAxis(axis).enableAutoSIPrefix(False)
         lay.addWidget(self.plot, 1)
         self.legend_label = QtWidgets.QLabel()  # basins: attractors, counts, shares (not over the data)
         self.legend_label.setWordWrap(True)
@@ -233,7 +236,14 @@ class AnalysisView(QtWidgets.QWidget):
         colour = POINT_COLOURS.get(kind, (230, 230, 230))
         self.plot.plot([pt["param"]], [value], pen=None, symbol="o", symbolSize=9, symbolBrush=colour,
                        symbolPen=pg.mkPen("w"))
-        text = pg.TextItem(f"{POINT_NAMES.get(kind, kind)} {pt['param']:.4g}", color=colour, anchor=(-0.1, 1.1))
+        # beside the point, on the side away from the right edge; points close in parameter
+        # stack their labels (BP and H a few hundredths apart were one smudge)
+        lo, hi = self.spec.get("range") or (pt["param"] - 1, pt["param"] + 1)
+        width = max(hi - lo, 1e-12)
+        near = sum(abs(q["param"] - pt["param"]) < 0.2 * width for q in self._points[:-1])
+        right = (pt["param"] - lo) / width > 0.7
+        text = pg.TextItem(f"{POINT_NAMES.get(kind, kind)} {_at(pt['param'], width)}", color=colour,
+                           anchor=(1.1 if right else -0.1, 1.1 + near))
         text.setPos(float(pt["param"]), float(value))
         self.plot.addItem(text)
 
@@ -346,3 +356,13 @@ class AnalysisView(QtWidgets.QWidget):
 def _short(v: float) -> str:
     """A coordinate for the attractors' list: 3 significant digits, 0 for |v| < 1e-3."""
     return "0" if abs(v) < 1e-3 else f"{v:.3g}"
+
+
+def _at(value: float, width: float) -> str:
+    """A point's parameter to 4 digits of the diagram's range (5.7e-14 on a range of 2.5 is 0)."""
+    import math
+
+    decimals = max(0, min(12, 3 - math.floor(math.log10(width))))
+    text = f"{value:.{decimals}f}"
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text in ("-0", "") else text
