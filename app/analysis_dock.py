@@ -41,8 +41,10 @@ def install_analysis_dock(window) -> "AnalysisDock":
     window.view_menu.addAction(toggle)
     window.addAction(toggle)
     window.model_loaded.connect(dock.model_changed)
-    window.panel.value_changed.connect(lambda name, _v: dock.param_moved(name))
-    window.undo_stack.indexChanged.connect(lambda _i: dock.param_moved())  # an undo sets values, not the panel's signal
+    # bound methods, not lambdas: Qt drops them with the dock (a closing window's undo stack
+    # signalled a dock already deleted)
+    window.panel.value_changed.connect(dock._panel_moved)
+    window.undo_stack.indexChanged.connect(dock._undo_moved)  # an undo sets values, not the panel's signal
     return dock
 
 
@@ -386,6 +388,14 @@ class AnalysisDock(QtWidgets.QDockWidget):
         self.window_._on_param_changed(name, value)
         self.view.set_current(value)
         self.status.setText(f"{name} = {value:.6g} (Ctrl+Z undoes it)")
+
+    @QtCore.Slot(str, object)
+    def _panel_moved(self, name, _value) -> None:
+        self.param_moved(name)
+
+    @QtCore.Slot(int)
+    def _undo_moved(self, _index) -> None:
+        self.param_moved()
 
     def param_moved(self, name: str | None = None) -> None:
         """The panel (or an undo: ``name`` None) changed a parameter: the line follows it."""
