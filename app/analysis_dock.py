@@ -57,6 +57,7 @@ class AnalysisDock(QtWidgets.QDockWidget):
         self.since = 0
         self.state = "idle"
         self.field: dict | None = None  # the describe reply's field
+        self.last_spec: dict | None = None  # the analysis last started on this model (Save preset keeps it)
         self._extra: dict = {}  # the preset table's keys without a field here
         self._polling = False
         self.timer = QtCore.QTimer(self)
@@ -199,6 +200,7 @@ class AnalysisDock(QtWidgets.QDockWidget):
         self.progress.setValue(0)
         self.view.clear(self.kind())
         self.field = None
+        self.last_spec = None
         self.window_.engine.request("analyse", {"action": "describe"}, self._described, self._no_field)
 
     def _no_field(self, message: str) -> None:
@@ -285,6 +287,13 @@ class AnalysisDock(QtWidgets.QDockWidget):
             out.update({k: v for k, v in self._extra.items() if k in USES[kind]})
         return check_analysis(out, "Analysis")
 
+    def table(self) -> dict | None:
+        """The ``[analysis]`` table Save preset writes: the analysis last started on this model
+        (None: none was, the loaded preset's table stays)."""
+        from attractor_lab.engine.analysis_spec import stored
+
+        return stored(self.last_spec) if self.last_spec else None
+
     # ---- the job -----------------------------------------------------------------------
     def start(self, spec: dict | None = None) -> None:
         try:
@@ -299,6 +308,7 @@ class AnalysisDock(QtWidgets.QDockWidget):
         self.progress.setValue(0)
         self.status.setText("Starting…")
         self.cancel_button.setEnabled(True)
+        self.last_spec = spec
         self.window_.engine.request("analyse", {"action": "start", "spec": spec}, self._started, self._failed)
 
     def _started(self, content: dict) -> None:

@@ -101,11 +101,15 @@ def test_basins_then_a_bifurcation_diagram_run_to_the_end_and_export(qtbot, wind
     win = window
     dock = _load(qtbot, win, "ode_duffing_basins")
     assert dock.kind() == "basins" and dock.res_box.value() == 100
+    assert win.current_preset().analysis["resolution"] == 100  # the preset's table, kept by Save
     assert (dock.px_box.currentText(), dock.py_box.currentText()) == ("x", "v")
     dock.res_box.setValue(32)
     dock.start_button.click()
     qtbot.waitUntil(lambda: dock.state == "done", timeout=60_000)
     assert dock.progress.value() == 1000
+    # Save preset keeps the analysis last run (what was computed and how)
+    assert win.current_preset().analysis == {"kind": "basins", "plane": ["x", "v"], "box": [-2.0, 2.0, -2.0, 2.0],
+                                              "resolution": 32, "time": 60.0, "dt": 0.05}
     data = dock.view.data()
     assert data["labels"].shape == (32, 32) and set(np.unique(data["labels"])) <= {-1, 0, 1}
     assert len(data["fraction"]) == 2 and abs(data["fraction"][0] - 0.5) < 0.06
