@@ -24,6 +24,7 @@ import numpy as np
 from PySide6 import QtCore, QtWidgets
 
 from attractor_lab.app.about import install_help_menu
+from attractor_lab.app.analysis_dock import install_analysis_dock
 from attractor_lab.app.engine_client import QtEngine
 from attractor_lab.app.equation_dock import KINDS
 from attractor_lab.app.settings import WindowMemory
@@ -100,6 +101,7 @@ class MainWindow(ActionsMixin, DocksMixin, StatusMixin, RecordingMixin, PresetsM
         self._build_equation_dock()
         # docks and panels of their own modules: one install_…(self) line each, here
         install_training_actions(self)  # app/training_actions.py: save a trained operator, race it
+        install_analysis_dock(self)  # app/analysis_dock.py: bifurcation, orbit diagram, basins (Ctrl+Shift+A)
         self._install_connect_entry(install_help_menu(self, engine))
         self.memory = WindowMemory(self)  # last: restores the layout of every dock (app/settings.py)
 

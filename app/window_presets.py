@@ -105,7 +105,8 @@ class PresetsMixin:
                       title=self.preset.title if same else "", description=self.preset.description if same else "",
                       run={"fps": self.fps, "steps_per_frame": self.speed_box.value()},
                       view=dict(self.preset.view) if same else {},
-                      analysis=self.preset.analysis if same else None)  # the [analysis] table kept
+                      # the Analysis dock's last analysis, else the loaded preset's [analysis] table
+                      analysis=self.analysis_dock.table() or (self.preset.analysis if same else None))
 
     def save_preset_dialog(self):
         """Ask for a title and a description (the loaded preset's, else the model's, prefilled),
