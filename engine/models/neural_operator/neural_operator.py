@@ -219,9 +219,12 @@ class NeuralOperatorRace(Model):
         """Peak memory of a reset and its first steps (engine budget): the shipped
         checkpoint, its spectral layers on the race grid and the solver racing it,
         measured 21 MiB for Burgers, 29/33/49 MiB for Navier–Stokes at resolution
-        0.5/1/2; 24 MiB, and for Navier–Stokes 32 MiB plus 8 MiB × resolution², is taken."""
+        0.5/1/2; 24 MiB, and for Navier–Stokes 32 MiB plus 8 MiB × resolution² per raced
+        sample, is taken. The like-for-like timing races ``speed_batch`` samples at once (105 MiB
+        measured at resolution 2 with the default 8): counted as 1 + 0.4·B samples."""
         two_d = p["system"] == "navier_stokes"
-        return (32 << 20) + int((8 << 20) * p["resolution"] ** 2) if two_d else 24 << 20
+        samples = 1.0 + 0.4 * max(0, int(p.get("speed_batch", 0) or 0))
+        return (32 << 20) + int((8 << 20) * p["resolution"] ** 2 * samples) if two_d else 24 << 20
 
     def _reset(self) -> None:
         system = self.p["system"]
