@@ -34,6 +34,30 @@ def _private_settings_per_test(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ATTRACTOR_LAB_SETTINGS_DIR", str(tmp_path_factory.mktemp("settings")))
 
 
+@pytest.fixture(autouse=True)
+def _qt_objects_die_with_their_test():
+    """After a test that used Qt (this teardown runs after its windows closed): deliver the
+    pending deleteLater()s and collect Python's garbage now, so the wrappers of the test's Qt
+    objects die here — not in a later test's random garbage collection, in the middle of its
+    event loop (a native crash of an xdist worker, seen twice, in a test that switched models)."""
+    yield
+    import sys
+
+    if "PySide6.QtWidgets" not in sys.modules:
+        return
+    import gc
+
+    from PySide6 import QtCore, QtWidgets
+
+    app = QtWidgets.QApplication.instance()
+    if app is None:
+        return
+    for _ in range(2):
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.Type.DeferredDelete)
+        app.processEvents()
+        gc.collect()
+
+
 def pytest_configure(config):
     # `make test` sets ATTRACTOR_LAB_REQUIRE_XVFB: pytest-xvfb silently does
     # nothing when Xvfb is missing, so the OpenGL tests would skip instead of run.
