@@ -35,7 +35,7 @@ def _private_settings_per_test(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
-def _qt_objects_die_with_their_test():
+def _qt_objects_die_with_their_test(request):
     """After a test that used Qt (this teardown runs after its windows closed): deliver the
     pending deleteLater()s and collect Python's garbage now, so the wrappers of the test's Qt
     objects die here — not in a later test's random garbage collection, in the middle of its
@@ -43,7 +43,7 @@ def _qt_objects_die_with_their_test():
     yield
     import sys
 
-    if "PySide6.QtWidgets" not in sys.modules:
+    if "PySide6.QtWidgets" not in sys.modules or not {"qtbot", "qapp"} & set(request.fixturenames):
         return
     import gc
 

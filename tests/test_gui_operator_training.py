@@ -71,7 +71,7 @@ def test_train_pause_cancel_save_and_race(qtbot, window, tmp_path):
     arrays = win.last_frame[1]
     assert len(drawn["held-out one-step error"][1]) == len(arrays["eval_curve"])
     race = next(v for v in win.grid.views if v.spec.get("title", "").startswith("race on a held-out start: error"))
-    assert len({s["name"]: c.getData() for s, c in race.curves}["operator now"][1]) == 16
+    assert len({s["name"]: c.getData() for s, c in race.curves}["now"][1]) == 16
     assert np.isfinite(win.last_frame[1]["race_operator"]).all()
     # Pause: the iteration stands still
     win.set_running(False)
