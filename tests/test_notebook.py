@@ -193,10 +193,13 @@ def test_a_step_interrupted_by_the_window_says_so(served, tmp_path):
         except Exception as exc:  # noqa: BLE001 (handed to the test)
             outcome["error"] = exc
 
+    # the model may have stepped in an earlier test: wait for this step's own progress (else
+    # Run could arrive before the step request, which then never ends)
+    start = served.request("get_state")["step"]
     thread = threading.Thread(target=long_step)
     thread.start()
     deadline = time.monotonic() + 30
-    while served.request("get_state")["step"] < 5 and time.monotonic() < deadline:
+    while served.request("get_state")["step"] < start + 5 and time.monotonic() < deadline:
         time.sleep(0.05)
     served.request("run", {})  # the window's Run ends the step in progress
     thread.join(30)
