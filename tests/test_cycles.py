@@ -80,12 +80,7 @@ def test_cycle_branch_saves(brusselator_cycles, tmp_path):
     np.testing.assert_allclose(data["periods"], cycles.periods)
 
 
-ROSSLER = """dx/dt = -y - z
-dy/dt = x + a*y
-dz/dt = b + z*(x - c)
-par a = 0.2 [0, 0.5], b = 0.2 [0, 2], c = 5.7 [1, 20]
-init x = 1, y = 1, z = 1
-"""
+from tests.test_orbit_diagram import ROSSLER  # noqa: E402 (one text of the system)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,7 @@
 """Nullclines of a planar field on a grid (marching squares, numpy) and the fixed points where they cross.
 
-``marching_squares(values, xs, ys)`` returns the zero contour of a grid of
-values as polylines: one (P, 2) array with a NaN row between pieces (what a
-plot draws with ``connect="finite"``). Each edge's crossing is computed once,
-by linear interpolation, so the segments of neighbouring cells meet exactly and
-are joined into long polylines; a saddle cell (alternating signs) is resolved
-by the value at its centre.
+The zero contours are traced by :func:`attractor_lab.engine.contours.marching_squares`
+(re-exported here).
 
 :func:`nullclines` evaluates the field on the grid (other components fixed at
 ``base`` for a slice of a higher system), contours ẋ = 0 and ẏ = 0, and
