@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -53,3 +54,32 @@ def stop_engine(proc, client) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+@contextlib.contextmanager
+def in_process_engine(folder: Path):
+    """An EngineServer in this process and a client to it; yields (server, client, call):
+    ``call(verb, content)`` sends one request, lets the server handle it and returns the
+    reply's (content, arrays), raising EngineError for an error reply."""
+    from attractor_lab.engine.transport.client import EngineError
+    from attractor_lab.engine.transport.protocol import read_connection_file
+    from attractor_lab.engine.transport.server import EngineServer
+
+    server = EngineServer(folder / "engine.json", device="cpu")
+    client = EngineClient(read_connection_file(folder / "engine.json"))
+
+    def call(verb, content):
+        client.send(verb, content)
+        assert server.command.poll(5000), "the request did not arrive"
+        server._handle_pending()
+        msg = client.recv_reply(5.0)
+        assert msg is not None, "no reply"
+        if msg.content.get("status") == "error":
+            raise EngineError(msg.content)
+        return msg.content, msg.arrays
+
+    try:
+        yield server, client, call
+    finally:
+        client.close()
+        server.close()

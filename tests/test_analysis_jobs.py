@@ -12,29 +12,15 @@ import pytest
 
 from attractor_lab.engine import models
 from attractor_lab.engine.analysis_spec import check_analysis, check_claims
-from attractor_lab.engine.transport.client import EngineClient, EngineError
-from attractor_lab.engine.transport.protocol import REQUESTS, read_connection_file
-from attractor_lab.engine.transport.server import EngineServer
+from attractor_lab.engine.transport.client import EngineError
+from attractor_lab.engine.transport.protocol import REQUESTS
+from tests.engine_helpers import in_process_engine
 
 
 @pytest.fixture
 def served(tmp_path):
-    server = EngineServer(tmp_path / "engine.json", device="cpu")
-    client = EngineClient(read_connection_file(tmp_path / "engine.json"))
-
-    def call(verb, content):
-        client.send(verb, content)
-        assert server.command.poll(5000), "the request did not arrive"
-        server._handle_pending()
-        msg = client.recv_reply(5.0)
-        assert msg is not None, "no reply"
-        if msg.content.get("status") == "error":
-            raise EngineError(msg.content)
-        return msg.content, msg.arrays
-
-    yield server, call
-    client.close()
-    server.close()
+    with in_process_engine(tmp_path) as (server, _client, call):
+        yield server, call
 
 
 def _until_finished(call, job, limit=600):

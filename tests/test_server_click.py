@@ -8,10 +8,10 @@ test hands each request to the server's handler itself (no thread).
 import numpy as np
 import pytest
 
-from attractor_lab.engine.transport.client import EngineClient, EngineError
+from attractor_lab.engine.transport.client import EngineError
 from attractor_lab.engine.models.base import Model
-from attractor_lab.engine.transport.protocol import REQUESTS, read_connection_file
-from attractor_lab.engine.transport.server import EngineServer
+from attractor_lab.engine.transport.protocol import REQUESTS
+from tests.engine_helpers import in_process_engine
 
 
 class _Clickable(Model):
@@ -43,23 +43,9 @@ class _Unclickable(_Clickable):
 
 @pytest.fixture
 def served(tmp_path):
-    server = EngineServer(tmp_path / "engine.json", device="cpu")
-    client = EngineClient(read_connection_file(tmp_path / "engine.json"))
-
-    def call(verb, content):
-        """Send one request, let the server handle it, return the reply (raises EngineError)."""
-        client.send(verb, content)
-        assert server.command.poll(5000), "the request did not arrive"
-        server._handle_pending()
-        msg = client.recv_reply(5.0)
-        assert msg is not None, "no reply"
-        if msg.content.get("status") == "error":
-            raise EngineError(msg.content)
-        return msg.content
-
-    yield server, client, call
-    client.close()
-    server.close()
+    with in_process_engine(tmp_path) as (server, client, call):
+        # the reply's content (this module's tests send no arrays back)
+        yield server, client, lambda verb, content: call(verb, content)[0]
 
 
 def test_click_reaches_the_model(served):
